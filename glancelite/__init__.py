@@ -1,0 +1,3 @@
+"""glancelite: a drop-in, Glance-compatible image service."""
+
+__version__ = "0.1.0"

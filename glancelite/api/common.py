@@ -1,0 +1,71 @@
+"""Small request helpers shared by the resources: bodies, links, context."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from glancelite import errors
+from glancelite.context import RequestContext
+
+MAX_JSON_BODY = 1024 * 1024  # bytes; image metadata is small, data never goes through JSON
+
+
+def context(req) -> RequestContext:
+    return req.context.request
+
+
+def reject_body(req) -> None:
+    """Glance's body_reject routes: a body is an error, not something to ignore."""
+    chunked = (req.get_header("Transfer-Encoding") or "").lower() in (
+        "chunked",
+        "compress",
+        "deflate",
+        "gzip",
+        "identity",
+    )
+    if (req.content_length or 0) > 0 or (chunked and req.method in ("POST", "PUT", "PATCH")):
+        raise errors.Invalid("A body is not expected with this request.")
+
+
+def read_json(req, *, expect: type | tuple[type, ...] = (dict, list)):
+    """Parse the request body as JSON with Glance's error messages."""
+    raw = req.bounded_stream.read(MAX_JSON_BODY + 1)
+    if len(raw) > MAX_JSON_BODY:
+        raise errors.TooLarge("Request body is too large.")
+    if not raw:
+        raise errors.Invalid("Body expected in request.")
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise errors.Invalid(
+            "Error decoding your request. Either the URL or the request body contained characters that could not be decoded by Glance"
+        ) from exc
+    except ValueError as exc:
+        raise errors.Invalid("Malformed JSON in request body.") from exc
+    if not isinstance(body, (dict, list)):
+        raise errors.Invalid("Unexpected body type. Expected list/dict.")
+    if not isinstance(body, expect):
+        raise errors.Invalid("Unexpected body type. Expected list/dict.")
+    return body
+
+
+def check_uuid(value: str, what: str = "image") -> str:
+    """An id that is not a UUID cannot name anything: 404, as Glance answers."""
+    try:
+        uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        raise errors.NotFound(f"No {what} found with ID {value}") from None
+    return value
+
+
+def absolute_url(req, path: str, public_endpoint: str | None = None) -> str:
+    base = (public_endpoint or req.prefix).rstrip("/")
+    return f"{base}{path}"
+
+
+def send_json(resp, body, status: str | None = None) -> None:
+    if status:
+        resp.status = status
+    resp.content_type = "application/json"
+    resp.text = json.dumps(body)

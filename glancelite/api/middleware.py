@@ -1,0 +1,61 @@
+"""Falcon middleware: request id and the caller's RequestContext.
+
+Identity comes from the headers keystonemiddleware sets (flavor keystone) or,
+in Glance's default flavor, from trusted headers when ``X-Identity-Status:
+Confirmed`` is present; otherwise the caller is an admin with no project,
+as Glance's unauthenticated pipeline does.
+"""
+
+from __future__ import annotations
+
+from glancelite import errors
+from glancelite.context import RequestContext, new_request_id
+
+MAX_REQUEST_ID_LENGTH = 64
+
+
+def _csv(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip().lower() for v in (value or "").split(",") if v.strip())
+
+
+def context_from_headers(req, request_id: str) -> RequestContext:
+    roles = _csv(req.get_header("X-Roles") or req.get_header("X-Role"))
+    return RequestContext(
+        project_id=req.get_header("X-Project-Id") or req.get_header("X-Tenant-Id") or req.get_header("X-Tenant"),
+        user_id=req.get_header("X-User-Id") or req.get_header("X-User"),
+        roles=roles,
+        is_admin="admin" in roles,
+        request_id=request_id,
+        auth_token=req.get_header("X-Auth-Token"),
+        service_roles=_csv(req.get_header("X-Service-Roles")),
+        system_scope=req.get_header("OpenStack-System-Scope"),
+        domain_id=req.get_header("X-Domain-Id"),
+    )
+
+
+class RequestContextMiddleware:
+    """Sets ``req.context.request`` (a RequestContext) and the request-id response header."""
+
+    def __init__(self, auth_flavor: str | None):
+        self.keystone = auth_flavor is not None and auth_flavor.startswith("keystone")
+
+    def process_request(self, req, resp):
+        incoming = req.get_header("X-Openstack-Request-Id")
+        if incoming and len(incoming) > MAX_REQUEST_ID_LENGTH:
+            req.context.request_id = new_request_id()
+            raise errors.RequestHeaderTooLarge(
+                f"Request id length exceeds the maximum of {MAX_REQUEST_ID_LENGTH} characters."
+            )
+        request_id = (
+            incoming
+            if incoming and incoming.startswith("req-")
+            else (f"req-{incoming}" if incoming else new_request_id())
+        )
+        req.context.request_id = request_id
+        confirmed = req.get_header("X-Identity-Status") == "Confirmed"
+        if self.keystone and not confirmed:
+            raise errors.Unauthorized(headers={"WWW-Authenticate": "Keystone uri='unknown'"})
+        req.context.request = context_from_headers(req, request_id) if confirmed else RequestContext.admin(request_id)
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        resp.set_header("x-openstack-request-id", getattr(req.context, "request_id", None) or new_request_id())

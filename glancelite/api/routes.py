@@ -1,0 +1,12 @@
+"""The whole URL table, in one place."""
+
+from __future__ import annotations
+
+import falcon
+
+from glancelite.api import versions
+from glancelite.services import Services
+
+
+def register(app: falcon.App, services: Services) -> None:
+    versions.register(app, services.settings)

@@ -1,0 +1,31 @@
+"""Composition root: settings in, services built once, the falcon app out."""
+
+from __future__ import annotations
+
+import falcon
+
+from glancelite.api import errors as api_errors
+from glancelite.api import routes
+from glancelite.api.middleware import RequestContextMiddleware
+from glancelite.db import engine as db_engine
+from glancelite.services import Services
+from glancelite.settings import Settings
+
+
+def build_services(settings: Settings, conf=None) -> Services:
+    """Build every collaborator once; ``conf`` is only for libraries that need oslo (policy)."""
+    engine = db_engine.create_engine(settings.database_connection)
+    return Services(settings=settings, engine=engine)
+
+
+def create_app(settings: Settings, services: Services) -> falcon.App:
+    app = falcon.App(
+        middleware=[RequestContextMiddleware(settings.auth_flavor)],
+        cors_enable=False,
+    )
+    # Image data is streamed by the resources themselves; never let falcon buffer forms.
+    app.req_options.auto_parse_form_urlencoded = False
+    app.req_options.strip_url_path_trailing_slash = True
+    api_errors.install(app)
+    routes.register(app, services)
+    return app

@@ -1,0 +1,335 @@
+"""The only reader of oslo.config: glance-api.conf in, validated Settings out.
+
+A configuration the service cannot run with raises ConfigError naming the
+group and option; ``glancelite-manage config check`` and the API start-up
+share this one verdict.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import logging
+import os
+import re
+import urllib.parse
+from collections.abc import Sequence
+
+from oslo_config import cfg
+
+from glancelite import opts
+from glancelite.errors import ConfigError
+from glancelite.settings import ImportFilter, KeystoneSettings, Settings, StoreSettings
+
+LOG = logging.getLogger(__name__)
+
+# Groups owned by libraries that read them themselves (keystonemiddleware,
+# oslo.policy, oslo.middleware); their options are passed through, not checked.
+PASS_THROUGH_GROUPS = frozenset(
+    {"keystone_authtoken", "oslo_policy", "oslo_middleware", "cors", "oslo_concurrency", "oslo_messaging_notifications"}
+)
+
+_QUOTA_RE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|TB)?\s*$")
+_UNITS = {None: 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedConfig:
+    settings: Settings
+    # Handed only to libraries that insist on an oslo object (oslo.policy,
+    # keystonemiddleware); glancelite's own code reads ``settings``.
+    conf: cfg.ConfigOpts
+
+
+def load(config_files: Sequence[str]) -> LoadedConfig:
+    """Parse and validate; raise ConfigError on anything the service cannot run with."""
+    for path in config_files:
+        if not os.path.isfile(path) or not os.access(path, os.R_OK):
+            raise ConfigError("DEFAULT", "config_file", f"cannot read configuration file {path!r}")
+    conf = cfg.ConfigOpts()
+    _register_core(conf)
+    try:
+        conf(
+            args=[],
+            project="glance",
+            prog="glance-api",
+            default_config_files=list(config_files),
+            default_config_dirs=[],
+            validate_default_values=True,
+        )
+        backends = dict(conf.enabled_backends or {})
+    except cfg.ConfigFileParseError as exc:
+        raise ConfigError("DEFAULT", "config_file", f"cannot parse configuration: {exc}") from exc
+    except (cfg.Error, ValueError) as exc:
+        raise ConfigError("DEFAULT", None, str(exc)) from exc
+    try:
+        stores, default_store = _stores(conf, backends)
+        settings = _settings(conf, tuple(config_files), stores, default_store, bool(backends))
+    except (cfg.Error, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError("DEFAULT", None, str(exc)) from exc
+    _warn_unsupported(conf, config_files)
+    return LoadedConfig(settings=settings, conf=conf)
+
+
+def _register_core(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(opts.DEFAULT_OPTS)
+    for group, group_opts in (
+        ("database", opts.DATABASE_OPTS),
+        ("glance_store", opts.GLANCE_STORE_OPTS),
+        ("task", opts.TASK_OPTS),
+        ("taskflow_executor", opts.TASKFLOW_OPTS),
+        ("import_filtering_opts", opts.IMPORT_FILTERING_OPTS),
+        ("paste_deploy", opts.PASTE_DEPLOY_OPTS),
+        ("healthcheck", opts.HEALTHCHECK_OPTS),
+    ):
+        conf.register_opts(group_opts, group=group)
+
+
+def _register_store_group(conf: cfg.ConfigOpts, store_id: str, store_type: str, datadir_default: str | None = None):
+    group_opts = [*opts.STORE_COMMON_OPTS, *opts.STORE_TYPE_OPTS[store_type]]
+    conf.register_opts(group_opts, group=store_id)
+    if datadir_default is not None:
+        conf.set_default("filesystem_store_datadir", datadir_default, group=store_id)
+    group = getattr(conf, store_id)
+    return {o.dest: getattr(group, o.dest) for o in opts.STORE_TYPE_OPTS[store_type]}, group
+
+
+def _store(conf, store_id, store_type, *, reserved=False, datadir_default=None) -> StoreSettings:
+    options, group = _register_store_group(conf, store_id, store_type, datadir_default)
+    return StoreSettings(
+        id=store_id,
+        type=store_type,
+        description=group.store_description,
+        weight=group.weight,
+        options=options,
+        reserved=reserved,
+        read_only=group.read_only,
+    )
+
+
+def _stores(conf: cfg.ConfigOpts, backends: dict[str, str]) -> tuple[tuple[StoreSettings, ...], str]:
+    known = sorted(opts.STORE_TYPE_OPTS)
+    if backends:
+        stores = []
+        for store_id, store_type in backends.items():
+            if store_id.startswith(opts.RESERVED_PREFIX):
+                raise ConfigError(
+                    "DEFAULT",
+                    "enabled_backends",
+                    f"store id {store_id!r} is reserved: ids starting with '{opts.RESERVED_PREFIX}' belong to glancelite",
+                )
+            if store_type not in known:
+                raise ConfigError(
+                    "DEFAULT",
+                    "enabled_backends",
+                    f"store {store_id!r} has unknown type {store_type!r}; known types: {', '.join(known)}",
+                )
+            stores.append(_store(conf, store_id, store_type))
+        for name in opts.RESERVED_STORES:
+            stores.append(_store(conf, name, "file", reserved=True, datadir_default=f"/var/lib/glance/{name}"))
+        default = conf.glance_store.default_backend
+        if not default:
+            raise ConfigError("glance_store", "default_backend", "must be set when enabled_backends is set")
+        if default not in backends:
+            raise ConfigError(
+                "glance_store",
+                "default_backend",
+                f"{default!r} is not one of enabled_backends ({', '.join(backends)})",
+            )
+    else:
+        stores, default = _legacy_stores(conf, known)
+    _check_unique_http(stores)
+    _check_distinct_datadirs(stores)
+    return tuple(stores), default
+
+
+def _legacy_stores(conf: cfg.ConfigOpts, known: list[str]) -> tuple[list[StoreSettings], str]:
+    """Single-store mode as one StoreSet: stores named after their type."""
+    gs = conf.glance_store
+    stores = []
+    for store_type in gs.stores:
+        store_type = store_type.strip()
+        if store_type in ("filesystem",):
+            store_type = "file"
+        if store_type == "https":
+            store_type = "http"
+        if store_type not in known:
+            raise ConfigError(
+                "glance_store", "stores", f"unknown store type {store_type!r}; known types: {', '.join(known)}"
+            )
+        if any(s.id == store_type for s in stores):
+            continue
+        stores.append(_legacy_store(conf, store_type))
+    default = gs.default_store
+    if default == "filesystem":
+        default = "file"
+    if not any(s.id == default for s in stores):
+        raise ConfigError("glance_store", "default_store", f"{default!r} is not one of stores ({', '.join(gs.stores)})")
+    staging = urllib.parse.urlparse(conf.node_staging_uri)
+    if staging.scheme != "file" or not staging.path:
+        raise ConfigError("DEFAULT", "node_staging_uri", f"must be a file:// URI, got {conf.node_staging_uri!r}")
+    LOG.warning("node_staging_uri is deprecated: set enabled_backends to use os_glance_staging_store")
+    work_dir = conf.task.work_dir
+    if work_dir:
+        LOG.warning("[task] work_dir is deprecated: set enabled_backends to use os_glance_tasks_store")
+    else:
+        work_dir = os.path.join(os.path.dirname(staging.path.rstrip("/")) or "/", "glancelite-tasks")
+    for name, datadir in zip(opts.RESERVED_STORES, (staging.path, work_dir), strict=True):
+        stores.append(
+            StoreSettings(
+                id=name,
+                type="file",
+                description=None,
+                weight=0,
+                reserved=True,
+                options={**_file_defaults(), "filesystem_store_datadir": datadir},
+            )
+        )
+    return stores, default
+
+
+def _legacy_store(conf: cfg.ConfigOpts, store_type: str) -> StoreSettings:
+    """Single-store driver options live in [glance_store] itself, as in glance_store."""
+    group = "glance_store"
+    type_opts = opts.STORE_TYPE_OPTS[store_type]
+    conf.register_opts([o for o in type_opts if o.dest not in {x.dest for x in opts.GLANCE_STORE_OPTS}], group=group)
+    options = {o.dest: getattr(conf.glance_store, o.dest) for o in type_opts}
+    return StoreSettings(id=store_type, type=store_type, description=None, weight=0, options=options)
+
+
+def _file_defaults() -> dict:
+    return {o.dest: o.default for o in opts.STORE_TYPE_OPTS["file"]}
+
+
+def file_datadirs(store: StoreSettings) -> list[str]:
+    """Every data directory a file store writes to, normalised."""
+    dirs = []
+    if store.options.get("filesystem_store_datadir"):
+        dirs.append(store.options["filesystem_store_datadir"])
+    for entry in store.options.get("filesystem_store_datadirs") or ():
+        path, _, priority = entry.rpartition(":")
+        dirs.append(path if priority.isdigit() and path else entry)
+    return [os.path.realpath(d) for d in dirs]
+
+
+def _check_distinct_datadirs(stores: list[StoreSettings]) -> None:
+    owner: dict[str, str] = {}
+    for store in stores:
+        if store.type != "file":
+            continue
+        dirs = file_datadirs(store)
+        if not dirs:
+            raise ConfigError(store.id, "filesystem_store_datadir", "a file store needs a data directory")
+        for d in dirs:
+            if d in owner and owner[d] != store.id:
+                raise ConfigError(
+                    store.id,
+                    "filesystem_store_datadir",
+                    f"{d} is also the data directory of store {owner[d]!r}; each file store needs its own",
+                )
+            owner[d] = store.id
+
+
+def _check_unique_http(stores: list[StoreSettings]) -> None:
+    http = [s.id for s in stores if s.type == "http"]
+    if len(http) > 1:
+        raise ConfigError("DEFAULT", "enabled_backends", f"only one http store is allowed, got {', '.join(http)}")
+
+
+def parse_storage_quota(value: str) -> int:
+    match = _QUOTA_RE.match(value or "0")
+    if not match:
+        raise ConfigError("DEFAULT", "user_storage_quota", f"{value!r} is not a size such as 10GB")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _settings(conf, files, stores, default_store, multi_store) -> Settings:
+    flt = conf.import_filtering_opts
+    workers = conf.workers or os.cpu_count() or 1
+    return Settings(
+        config_files=files,
+        bind_host=conf.bind_host,
+        bind_port=conf.bind_port,
+        workers=workers,
+        debug=conf.debug,
+        log_file=conf.log_file,
+        database_connection=conf.database.connection,
+        enabled_import_methods=tuple(conf.enabled_import_methods),
+        image_size_cap=conf.image_size_cap,
+        user_storage_quota=parse_storage_quota(conf.user_storage_quota),
+        api_limit_max=conf.api_limit_max,
+        limit_param_default=conf.limit_param_default,
+        image_member_quota=conf.image_member_quota,
+        image_property_quota=conf.image_property_quota,
+        image_tag_quota=conf.image_tag_quota,
+        image_location_quota=conf.image_location_quota,
+        worker_self_reference_url=conf.worker_self_reference_url,
+        public_endpoint=conf.public_endpoint,
+        hashing_algorithm=conf.hashing_algorithm,
+        show_image_direct_url=conf.show_image_direct_url,
+        show_multiple_locations=conf.show_multiple_locations,
+        image_cache_dir=conf.image_cache_dir,
+        multi_store=multi_store,
+        stores=stores,
+        default_store=default_store,
+        store_capability_refresh_interval=conf.store_capability_refresh_interval,
+        task_time_to_live_hours=conf.task.task_time_to_live,
+        taskflow_engine_mode=conf.taskflow_executor.engine_mode,
+        taskflow_max_workers=conf.taskflow_executor.max_workers,
+        import_filter=ImportFilter(
+            allowed_schemes=tuple(flt.allowed_schemes),
+            disallowed_schemes=tuple(flt.disallowed_schemes),
+            allowed_hosts=tuple(flt.allowed_hosts),
+            disallowed_hosts=tuple(flt.disallowed_hosts),
+            allowed_ports=tuple(flt.allowed_ports),
+            disallowed_ports=tuple(flt.disallowed_ports),
+        ),
+        auth_flavor=(conf.paste_deploy.flavor or None),
+        keystone=KeystoneSettings(_raw_group(files, "keystone_authtoken")),
+        healthcheck_disable_file=conf.healthcheck.disable_by_file_path,
+    )
+
+
+def _read_raw(files: Sequence[str]) -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # option names are case sensitive in oslo
+    for path in files:
+        try:
+            parser.read(path)
+        except configparser.Error:
+            # oslo.config already parsed these files; anything it accepted but
+            # configparser cannot read (multi-valued options) is not ours to judge.
+            continue
+    return parser
+
+
+def _raw_group(files: Sequence[str], group: str) -> dict[str, str]:
+    parser = _read_raw(files)
+    return dict(parser.items(group)) if parser.has_section(group) else {}
+
+
+def _warn_unsupported(conf: cfg.ConfigOpts, files: Sequence[str]) -> None:
+    """Log once, at start, every option in the files that glancelite does not read."""
+    parser = _read_raw(files)
+    for section in ["DEFAULT", *parser.sections()]:
+        if section in PASS_THROUGH_GROUPS:
+            continue
+        items = (
+            parser.defaults()
+            if section == "DEFAULT"
+            else {k: v for k, v in parser.items(section) if k not in parser.defaults()}
+        )
+        for name in items:
+            if not _is_registered(conf, None if section == "DEFAULT" else section, name):
+                LOG.warning("option [%s] %s is not supported by glancelite and is ignored", section, name)
+
+
+def _is_registered(conf: cfg.ConfigOpts, group: str | None, name: str) -> bool:
+    try:
+        if group is None:
+            return name in conf
+        return group in conf and name in getattr(conf, group)
+    except cfg.NoSuchOptError:
+        return False

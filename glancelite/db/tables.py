@@ -1,0 +1,156 @@
+"""Glance's schema as SQLAlchemy Core tables.
+
+Names, columns and soft-delete columns match Glance so an operator's
+existing database reads the same. Migrations (db/migrations) build exactly
+this; a test compares the migrated schema with this metadata.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+
+def _timestamps() -> list[Column]:
+    return [
+        Column("created_at", DateTime, nullable=False),
+        Column("updated_at", DateTime),
+        Column("deleted_at", DateTime),
+        Column("deleted", Boolean, nullable=False, default=False),
+    ]
+
+
+images = Table(
+    "images",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(255)),
+    Column("size", BigInteger),
+    Column("status", String(30), nullable=False),
+    *_timestamps(),
+    Column("disk_format", String(20)),
+    Column("container_format", String(20)),
+    Column("checksum", String(32)),
+    Column("owner", String(255)),
+    Column("min_disk", Integer, nullable=False, default=0),
+    Column("min_ram", Integer, nullable=False, default=0),
+    Column("protected", Boolean, nullable=False, default=False),
+    Column("virtual_size", BigInteger),
+    Column(
+        "visibility",
+        Enum("private", "public", "shared", "community", name="image_visibility", create_constraint=True),
+        nullable=False,
+        default="shared",
+    ),
+    Column("os_hidden", Boolean, nullable=False, default=False),
+    Column("os_hash_algo", String(64)),
+    Column("os_hash_value", String(128)),
+    Index("checksum_image_idx", "checksum"),
+    Index("visibility_image_idx", "visibility"),
+    Index("ix_images_deleted", "deleted"),
+    Index("owner_image_idx", "owner"),
+    Index("created_at_image_idx", "created_at"),
+    Index("updated_at_image_idx", "updated_at"),
+    Index("os_hidden_image_idx", "os_hidden"),
+    Index("os_hash_value_image_idx", "os_hash_value"),
+    # glancelite: keyset pagination of the default listing (created_at desc, id desc).
+    Index("ix_images_created_at_id", "created_at", "id"),
+)
+
+image_properties = Table(
+    "image_properties",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("image_id", String(36), ForeignKey("images.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("value", Text),
+    *_timestamps(),
+    UniqueConstraint("image_id", "name", name="ix_image_properties_image_id_name"),
+    Index("ix_image_properties_image_id", "image_id"),
+    Index("ix_image_properties_deleted", "deleted"),
+    Index("ix_image_properties_name_value", "name", "value"),
+)
+
+image_locations = Table(
+    "image_locations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("image_id", String(36), ForeignKey("images.id"), nullable=False),
+    Column("value", Text, nullable=False),
+    *_timestamps(),
+    Column("meta_data", Text),  # JSON object
+    Column("status", String(30), nullable=False, default="active"),
+    Index("ix_image_locations_image_id", "image_id"),
+    Index("ix_image_locations_deleted", "deleted"),
+)
+
+image_tags = Table(
+    "image_tags",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("image_id", String(36), ForeignKey("images.id"), nullable=False),
+    Column("value", String(255), nullable=False),
+    *_timestamps(),
+    Index("ix_image_tags_image_id", "image_id"),
+    Index("ix_image_tags_image_id_tag_value", "image_id", "value"),
+)
+
+image_members = Table(
+    "image_members",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("image_id", String(36), ForeignKey("images.id"), nullable=False),
+    Column("member", String(255), nullable=False),
+    Column("can_share", Boolean, nullable=False, default=False),
+    Column("status", String(20), nullable=False, default="pending"),
+    *_timestamps(),
+    UniqueConstraint("image_id", "member", "deleted_at", name="image_members_image_id_member_deleted_at_key"),
+    Index("ix_image_members_image_id", "image_id"),
+    Index("ix_image_members_deleted", "deleted"),
+    Index("ix_image_members_image_id_member", "image_id", "member"),
+    Index("ix_image_members_member", "member"),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("type", String(30), nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("owner", String(255)),
+    Column("expires_at", DateTime),
+    *_timestamps(),
+    Column("image_id", String(36)),
+    Column("request_id", String(64)),
+    Column("user_id", String(64)),
+    Index("ix_tasks_type", "type"),
+    Index("ix_tasks_status", "status"),
+    Index("ix_tasks_owner", "owner"),
+    Index("ix_tasks_deleted", "deleted"),
+    Index("ix_tasks_updated_at", "updated_at"),
+    Index("ix_tasks_image_id", "image_id"),
+)
+
+task_info = Table(
+    "task_info",
+    metadata,
+    Column("task_id", String(36), ForeignKey("tasks.id"), primary_key=True),
+    Column("input", Text),
+    Column("result", Text),
+    Column("message", Text),
+)

@@ -1,0 +1,232 @@
+"""Every oslo.config option glancelite reads, under Glance's own names.
+
+Declarations only: config.py is the one place that registers and reads them.
+``list_opts()`` feeds oslo-config-generator (etc/glance-api.conf.sample).
+"""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+DEFAULT_OPTS = [
+    cfg.HostAddressOpt("bind_host", default="0.0.0.0", help="Address the API server binds to."),
+    cfg.PortOpt("bind_port", default=9292, help="Port the API server binds to."),
+    cfg.IntOpt("workers", min=0, help="Number of API worker processes; unset or 0 means the CPU count."),
+    cfg.DictOpt(
+        "enabled_backends",
+        help="Store identifiers and their types, 'id:type,...'. When set, glancelite runs multi-store "
+        "and adds the reserved stores os_glance_staging_store and os_glance_tasks_store.",
+    ),
+    cfg.ListOpt(
+        "enabled_import_methods",
+        item_type=cfg.types.String(choices=["glance-direct", "web-download", "copy-image", "glance-download"]),
+        default=["glance-direct", "web-download", "copy-image"],
+        help="Interoperable import methods offered to clients.",
+    ),
+    cfg.StrOpt(
+        "node_staging_uri",
+        default="file:///tmp/staging/",
+        deprecated_for_removal=True,
+        deprecated_reason="Use the reserved store os_glance_staging_store with enabled_backends.",
+        help="file:// URI of the staging area when enabled_backends is not set.",
+    ),
+    cfg.IntOpt("image_size_cap", default=1099511627776, min=1, max=9223372036854775808, help="Largest image in bytes."),
+    cfg.StrOpt(
+        "user_storage_quota",
+        default="0",
+        help="Total bytes one owner may store, with an optional B/KB/MB/GB/TB unit; 0 means unlimited.",
+    ),
+    cfg.IntOpt("api_limit_max", default=1000, min=0, help="Largest page a listing returns."),
+    cfg.IntOpt("limit_param_default", default=25, min=1, help="Page size when a listing names no limit."),
+    cfg.IntOpt("image_member_quota", default=128, help="Members per image; negative means unlimited."),
+    cfg.IntOpt("image_property_quota", default=128, help="Custom properties per image; negative means unlimited."),
+    cfg.IntOpt("image_tag_quota", default=128, help="Tags per image; negative means unlimited."),
+    cfg.IntOpt("image_location_quota", default=10, help="Locations per image; negative means unlimited."),
+    cfg.StrOpt("worker_self_reference_url", help="URL other workers use to reach this one."),
+    cfg.StrOpt("public_endpoint", help="Base URL written into the versions document and links."),
+    cfg.StrOpt(
+        "hashing_algorithm",
+        default="sha512",
+        help="hashlib algorithm for os_hash_value (the multihash).",
+    ),
+    cfg.BoolOpt("show_image_direct_url", default=False, help="Show the best location's URL as direct_url."),
+    cfg.BoolOpt("show_multiple_locations", default=False, help="Show and allow editing of locations."),
+    cfg.StrOpt("image_cache_dir", help="Directory of the local image cache; enables the cache API."),
+    cfg.StrOpt("log_file", help="Log to this file instead of standard error."),
+    cfg.BoolOpt("debug", default=False, help="Log at DEBUG level."),
+    cfg.IntOpt(
+        "store_capability_refresh_interval",
+        default=10,
+        min=0,
+        help="Seconds between refreshes of a store's live capabilities (glancelite).",
+    ),
+]
+
+DATABASE_OPTS = [
+    cfg.StrOpt(
+        "connection",
+        secret=True,
+        default="sqlite:///glancelite.sqlite",
+        help="SQLAlchemy URL of the database; SQLite by default, PostgreSQL in production.",
+    ),
+]
+
+GLANCE_STORE_OPTS = [
+    cfg.StrOpt("default_backend", help="Store id that receives data when a request names none (multi-store)."),
+    cfg.ListOpt("stores", default=["file", "http"], help="Store types enabled without enabled_backends (legacy)."),
+    cfg.StrOpt("default_store", default="file", help="Store type that receives data without enabled_backends."),
+    cfg.StrOpt(
+        "filesystem_store_datadir",
+        default="/var/lib/glance/images",
+        help="Data directory of the file store without enabled_backends.",
+    ),
+]
+
+TASK_OPTS = [
+    cfg.IntOpt("task_time_to_live", default=48, help="Hours a finished task stays visible."),
+    cfg.StrOpt(
+        "work_dir",
+        deprecated_for_removal=True,
+        deprecated_reason="Use the reserved store os_glance_tasks_store with enabled_backends.",
+        help="Directory for import working files when enabled_backends is not set.",
+    ),
+]
+
+TASKFLOW_OPTS = [
+    cfg.StrOpt("engine_mode", default="parallel", choices=["serial", "parallel"], help="taskflow engine mode."),
+    cfg.IntOpt("max_workers", default=10, min=1, help="Threads of the one import executor."),
+]
+
+IMPORT_FILTERING_OPTS = [
+    cfg.ListOpt("allowed_schemes", default=["http", "https"], help="URI schemes web-download may use."),
+    cfg.ListOpt("disallowed_schemes", default=[], help="URI schemes web-download may not use."),
+    cfg.ListOpt("allowed_hosts", default=[], help="Hosts web-download may use; empty means any public host."),
+    cfg.ListOpt("disallowed_hosts", default=[], help="Hosts web-download may not use."),
+    cfg.ListOpt(
+        "allowed_ports",
+        item_type=cfg.types.Integer(min=1, max=65535),
+        default=[80, 443],
+        help="Ports web-download may use.",
+    ),
+    cfg.ListOpt(
+        "disallowed_ports",
+        item_type=cfg.types.Integer(min=1, max=65535),
+        default=[],
+        help="Ports web-download may not use.",
+    ),
+]
+
+PASTE_DEPLOY_OPTS = [
+    cfg.StrOpt(
+        "flavor",
+        help="'keystone' validates tokens with keystonemiddleware; unset trusts identity headers "
+        "(X-Identity-Status: Confirmed) or treats the caller as admin, like Glance's default pipeline.",
+    ),
+    cfg.StrOpt("config_file", help="Not used: glancelite composes its pipeline in code."),
+]
+
+HEALTHCHECK_OPTS = [
+    cfg.StrOpt(
+        "disable_by_file_path",
+        help="While this file exists /healthcheck answers 503 and no new import jobs start.",
+    ),
+]
+
+STORE_COMMON_OPTS = [
+    cfg.StrOpt("store_description", help="Description shown in /v2/info/stores."),
+    cfg.IntOpt("weight", default=0, help="Stores with a higher weight are listed and read first."),
+    cfg.BoolOpt("read_only", default=False, help="Refuse writes and deletes on this store (glancelite)."),
+]
+
+# Per driver type, the options of a store group, with glance_store's names and defaults.
+STORE_TYPE_OPTS: dict[str, list[cfg.Opt]] = {
+    "file": [
+        cfg.StrOpt("filesystem_store_datadir", help="Directory the images are written to."),
+        cfg.MultiStrOpt("filesystem_store_datadirs", help="Several directories as 'path:priority'."),
+        cfg.StrOpt("filesystem_store_metadata_file", help="JSON file of location metadata."),
+        cfg.IntOpt(
+            "filesystem_store_file_perm", default=0, help="Octal permissions of image files; 0 keeps the umask."
+        ),
+        cfg.IntOpt("filesystem_store_chunk_size", default=65536, min=1, help="Read and write chunk in bytes."),
+        cfg.BoolOpt("filesystem_thin_provisioning", default=False, help="Skip all-zero chunks (sparse files)."),
+        cfg.BoolOpt(
+            "filesystem_store_fsync", default=False, help="fsync each image before it becomes visible (glancelite)."
+        ),
+    ],
+    "http": [
+        cfg.StrOpt("https_ca_certificates_file", help="CA bundle for TLS verification."),
+        cfg.BoolOpt("https_insecure", default=False, help="Skip TLS verification (glancelite verifies by default)."),
+        cfg.DictOpt("http_proxy_information", default={}, help="Proxies by scheme, 'http:host:port,...'."),
+        cfg.IntOpt("http_max_redirects", default=5, min=0, help="Redirects followed before giving up."),
+    ],
+    "rbd": [
+        cfg.IntOpt("rbd_store_chunk_size", default=8, min=1, help="Object size in MiB."),
+        cfg.StrOpt("rbd_store_pool", default="images", help="RADOS pool of the images."),
+        cfg.StrOpt("rbd_store_user", help="cephx user, without 'client.'."),
+        cfg.StrOpt("rbd_store_ceph_conf", default="", help="ceph.conf path; empty uses librados' search."),
+        cfg.IntOpt("rados_connect_timeout", default=-1, help="Seconds; negative keeps ceph.conf's values."),
+        cfg.BoolOpt("rbd_thin_provisioning", default=False, help="Skip all-zero chunks."),
+    ],
+    "swift": [
+        cfg.StrOpt("swift_store_auth_address", help="Auth URL (tempauth v1 or keystone)."),
+        cfg.StrOpt("swift_store_user", help="'project:user' or 'account:user'."),
+        cfg.StrOpt("swift_store_key", secret=True, help="Password of swift_store_user."),
+        cfg.StrOpt("swift_store_auth_version", default="3", help="Auth version: 1 (tempauth), 2 or 3."),
+        cfg.StrOpt("swift_store_config_file", help="INI file of credential references."),
+        cfg.StrOpt("default_swift_reference", default="ref1", help="Reference in swift_store_config_file."),
+        cfg.StrOpt("swift_store_container", default="glance", help="Container of the images."),
+        cfg.BoolOpt("swift_store_create_container_on_put", default=False, help="Create the container when missing."),
+        cfg.IntOpt("swift_store_large_object_size", default=5120, min=1, help="MiB above which images are segmented."),
+        cfg.IntOpt("swift_store_large_object_chunk_size", default=200, min=1, help="Segment size in MiB."),
+        cfg.BoolOpt("swift_store_auth_insecure", default=False, help="Skip TLS verification."),
+        cfg.StrOpt("swift_store_cacert", help="CA bundle."),
+        cfg.StrOpt("swift_store_region", help="Region in the catalog."),
+        cfg.StrOpt("swift_store_endpoint", help="Storage URL overriding the catalog."),
+        cfg.IntOpt("swift_store_retry_get_count", default=0, min=0, help="Resumes of an interrupted download."),
+        cfg.IntOpt(
+            "swift_store_expire_soon_interval", default=60, min=0, help="Seconds before expiry to refresh a token."
+        ),
+    ],
+    "s3": [
+        cfg.StrOpt("s3_store_host", help="Endpoint, with http(s):// or as a bare host (http)."),
+        cfg.StrOpt("s3_store_region_name", default="", help="Region."),
+        cfg.StrOpt("s3_store_access_key", secret=True, help="Access key."),
+        cfg.StrOpt("s3_store_secret_key", secret=True, help="Secret key."),
+        cfg.StrOpt("s3_store_bucket", help="Bucket of the images."),
+        cfg.BoolOpt("s3_store_create_bucket_on_put", default=False, help="Create the bucket when missing."),
+        cfg.StrOpt(
+            "s3_store_bucket_url_format", default="auto", choices=["auto", "virtual", "path"], help="Addressing style."
+        ),
+        cfg.IntOpt("s3_store_large_object_size", default=100, min=0, help="MiB at and above which multipart is used."),
+        cfg.IntOpt("s3_store_large_object_chunk_size", default=10, min=5, help="Part size in MiB."),
+        cfg.IntOpt("s3_store_thread_pools", default=10, min=1, help="Parallel part uploads."),
+        cfg.StrOpt("s3_store_cacert", default="", help="CA bundle; empty uses botocore's."),
+    ],
+}
+
+# The reserved stores glancelite injects in multi-store mode.
+RESERVED_STORES = ("os_glance_staging_store", "os_glance_tasks_store")
+RESERVED_PREFIX = "os_glance_"
+
+
+def list_opts():
+    """oslo-config-generator entry point: (group, options) pairs."""
+    store_opts: list[cfg.Opt] = list(STORE_COMMON_OPTS)
+    seen = {o.dest for o in store_opts}
+    for type_name in sorted(STORE_TYPE_OPTS):
+        for opt in STORE_TYPE_OPTS[type_name]:
+            if opt.dest not in seen:
+                seen.add(opt.dest)
+                store_opts.append(opt)
+    return [
+        ("DEFAULT", DEFAULT_OPTS),
+        ("database", DATABASE_OPTS),
+        ("glance_store", GLANCE_STORE_OPTS),
+        ("task", TASK_OPTS),
+        ("taskflow_executor", TASKFLOW_OPTS),
+        ("import_filtering_opts", IMPORT_FILTERING_OPTS),
+        ("paste_deploy", PASTE_DEPLOY_OPTS),
+        ("healthcheck", HEALTHCHECK_OPTS),
+        # Each store id in enabled_backends is a group holding these.
+        ("<store id>", store_opts),
+    ]

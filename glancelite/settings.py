@@ -1,0 +1,92 @@
+"""Settings: frozen dataclasses built once by config.py and passed down.
+
+Nothing here imports oslo; code below the composition root sees only these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreSettings:
+    id: str
+    type: str
+    description: str | None
+    weight: int
+    # The driver's options from the store's config group (glance_store names).
+    options: Mapping[str, Any]
+    reserved: bool = False
+    read_only: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportFilter:
+    allowed_schemes: tuple[str, ...] = ("http", "https")
+    disallowed_schemes: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    disallowed_hosts: tuple[str, ...] = ()
+    allowed_ports: tuple[int, ...] = (80, 443)
+    disallowed_ports: tuple[int, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class KeystoneSettings:
+    """[keystone_authtoken] passed through to keystonemiddleware untouched."""
+
+    options: Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    config_files: tuple[str, ...] = ()
+    bind_host: str = "0.0.0.0"
+    bind_port: int = 9292
+    workers: int = 1
+    debug: bool = False
+    log_file: str | None = None
+    database_connection: str = "sqlite:///glancelite.sqlite"
+
+    enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download", "copy-image")
+    image_size_cap: int = 1099511627776
+    user_storage_quota: int = 0  # bytes; 0 = unlimited
+    api_limit_max: int = 1000
+    limit_param_default: int = 25
+    image_member_quota: int = 128
+    image_property_quota: int = 128
+    image_tag_quota: int = 128
+    image_location_quota: int = 10
+    worker_self_reference_url: str | None = None
+    public_endpoint: str | None = None
+    hashing_algorithm: str = "sha512"
+    show_image_direct_url: bool = False
+    show_multiple_locations: bool = False
+    image_cache_dir: str | None = None
+
+    # Stores: one list for multi-store and legacy mode alike (legacy becomes a
+    # one-store set with the reserved areas taken from node_staging_uri/work_dir).
+    multi_store: bool = False
+    stores: tuple[StoreSettings, ...] = ()
+    default_store: str = "file"
+    staging_store: str = "os_glance_staging_store"
+    tasks_store: str = "os_glance_tasks_store"
+    store_capability_refresh_interval: int = 10
+
+    task_time_to_live_hours: int = 48
+    taskflow_engine_mode: str = "parallel"
+    taskflow_max_workers: int = 10
+    import_filter: ImportFilter = ImportFilter()
+
+    auth_flavor: str | None = None
+    keystone: KeystoneSettings = KeystoneSettings({})
+    healthcheck_disable_file: str | None = None
+
+    def store(self, store_id: str) -> StoreSettings | None:
+        return next((s for s in self.stores if s.id == store_id), None)
+
+    @property
+    def public_stores(self) -> tuple[StoreSettings, ...]:
+        """Stores a client may see or name (never the reserved ones), highest weight first."""
+        return tuple(sorted((s for s in self.stores if not s.reserved), key=lambda s: -s.weight))
