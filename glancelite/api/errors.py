@@ -17,7 +17,8 @@ from glancelite import errors
 
 LOG = logging.getLogger(__name__)
 
-# Category -> status. Order matters only for subclasses listed before their bases.
+# Category -> status. Reason phrases are webob's (Glance's), which clients see in
+# the JSON "code" field. Order matters only for subclasses listed before their bases.
 STATUS_BY_ERROR: tuple[tuple[type[errors.GlanceliteError], str], ...] = (
     (errors.Invalid, falcon.HTTP_400),
     (errors.Unauthorized, falcon.HTTP_401),
@@ -26,10 +27,10 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.GlanceliteError], str], ...] = (
     (errors.MethodNotAllowed, falcon.HTTP_405),
     (errors.Conflict, falcon.HTTP_409),
     (errors.Gone, falcon.HTTP_410),
-    (errors.TooLarge, falcon.HTTP_413),
+    (errors.TooLarge, "413 Request Entity Too Large"),
     (errors.UnsupportedMedia, falcon.HTTP_415),
-    (errors.RangeNotSatisfiable, falcon.HTTP_416),
-    (errors.RequestHeaderTooLarge, falcon.HTTP_431),
+    (errors.RangeNotSatisfiable, "416 Requested Range Not Satisfiable"),
+    (errors.RequestHeaderTooLarge, "431 Request Header Fields Too Large"),
     (errors.Unavailable, falcon.HTTP_503),
 )
 
