@@ -1,0 +1,227 @@
+"""The driver contract every store backend implements, and the typed store errors.
+
+Drivers only move bytes. Hashing, size limits, quotas, capability checks and
+status changes happen above them (streams.py, stores.py, services), once.
+A driver:
+
+- declares ``TYPE`` (Glance's type name), ``SCHEMES`` (URL schemes it writes
+  and reads) and ``STATIC_CAPABILITIES``;
+- is built from its ``StoreSettings`` and validates them in ``__init__``
+  (raise ``errors.ConfigError(store.id, option, reason)``);
+- translates SDK errors at its edge into the errors below
+  (``raise StoreNotFound(...) from exc``);
+- removes its partial data before an ``add`` error leaves it.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import dataclasses
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, BinaryIO, ClassVar, Protocol
+
+from glancelite import errors
+from glancelite.settings import StoreSettings
+from glancelite.store.capabilities import Capability
+
+
+class Readable(Protocol):
+    """What ``add`` reads from: ``read(n)`` returns at most n bytes, b"" at the end."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+# --- results ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredObject:
+    """Where ``add`` put the data. ``metadata`` leaves are strings (Glance's rule)."""
+
+    url: str
+    size: int
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class DataStream:
+    """The bytes ``get`` returns: iterate (or ``read``) once, then ``close``.
+
+    ``size`` is the whole object's size, ``length`` how many bytes this stream
+    yields (the range asked for). ``file``, when set, is an OS file already
+    positioned at the range start: the server may hand it to sendfile and send
+    exactly ``length`` bytes from it instead of iterating.
+    """
+
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        *,
+        size: int,
+        length: int,
+        file: BinaryIO | None = None,
+        on_close: Callable[[], None] | None = None,
+    ):
+        self._chunks = iter(chunks)
+        self._buffer = b""
+        self.size = size
+        self.length = length
+        self.file = file
+        self._on_close = on_close
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._buffer:
+            buffered, self._buffer = self._buffer, b""
+            yield buffered
+        yield from self._chunks
+
+    def read(self, size: int = -1) -> bytes:
+        """A file-like view of the chunks (used by copy/import steps and tests)."""
+        if size is None or size < 0:
+            return b"".join(self)
+        while len(self._buffer) < size:
+            chunk = next(self._chunks, b"")
+            if not chunk:
+                break
+            self._buffer += chunk
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        closer = getattr(self._chunks, "close", None)
+        if closer:
+            closer()
+        if self._on_close:
+            self._on_close()
+
+    def __enter__(self) -> DataStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# --- errors ----------------------------------------------------------------------
+
+
+class StoreNotFound(errors.NotFound):
+    default_message = "Image data not found in the store."
+
+
+class StoreFull(errors.TooLarge):
+    default_message = "Image storage media is full."
+
+
+class StoreWriteDenied(errors.Unavailable):
+    default_message = "Insufficient permissions on image storage media."
+
+
+class StoreAddDisabled(errors.Gone):
+    default_message = "Error in store configuration. Adding images to store is disabled."
+
+
+class StoreUnavailable(errors.Unavailable):
+    default_message = "The image store is unavailable."
+
+
+class StoreGetNotSupported(errors.Invalid):
+    default_message = "Getting images from this store is not supported."
+
+
+class RangeNotSupported(StoreGetNotSupported):
+    default_message = "This store cannot read a part of an image."
+
+
+class StoreDeleteNotSupported(errors.Conflict):
+    default_message = "Deleting images from this store is not supported."
+
+
+class InUse(errors.Conflict):
+    default_message = "The image cannot be deleted because it is in use by the store."
+
+
+class Duplicate(errors.Conflict):
+    default_message = "Image data already exists in the store."
+
+
+class BadStoreUri(errors.Invalid):
+    default_message = "The location URI is not valid for this store."
+
+
+# --- the contract ----------------------------------------------------------------
+
+
+class Driver(abc.ABC):
+    TYPE: ClassVar[str]
+    SCHEMES: ClassVar[tuple[str, ...]] = ()
+    STATIC_CAPABILITIES: ClassVar[Capability] = Capability.NONE
+
+    def __init__(self, store: StoreSettings):
+        self.store = store
+
+    # Options arrive with glance_store's names; unset ones may be None.
+    def option(self, name: str, default: Any = None) -> Any:
+        value = self.store.options.get(name)
+        return default if value is None else value
+
+    @abc.abstractmethod
+    def add(self, image_id: str, reader: Readable, size: int | None) -> StoredObject:
+        """Write everything ``reader`` yields. ``size`` None or 0 means unknown.
+
+        Raise Duplicate if the object exists, StoreFull, StoreWriteDenied,
+        StoreUnavailable; whatever the reader raises (size cap, mismatch,
+        client gone) propagates unchanged after the partial data is removed.
+        """
+
+    @abc.abstractmethod
+    def get(self, url: str, offset: int = 0, length: int | None = None) -> DataStream:
+        """Stream ``length`` bytes (None: to the end) from ``offset``; StoreNotFound if absent."""
+
+    @abc.abstractmethod
+    def get_size(self, url: str) -> int:
+        """Size in bytes; StoreNotFound if absent."""
+
+    def delete(self, url: str) -> None:
+        """Remove the object; StoreNotFound if absent, InUse if the backend refuses."""
+        raise StoreDeleteNotSupported(f"Store {self.store.id} does not support deleting images.")
+
+    def live_capabilities(self) -> Capability:
+        """Capabilities as the backend is now (read-only, full, unreachable); probed, may block briefly."""
+        return self.STATIC_CAPABILITIES
+
+    def properties(self) -> dict[str, Any]:
+        """The type's ``properties`` in /v2/info/stores/detail."""
+        return {}
+
+    def owns(self, url: str) -> bool:
+        """Whether a location URL without store metadata belongs to this store (legacy rows)."""
+        return urllib.parse.urlsplit(url).scheme in self.SCHEMES
+
+    def close(self) -> None:
+        """Release connections; the StoreSet calls it at shutdown or after a one-off operation."""
+        return None
+
+
+@contextlib.contextmanager
+def removing_on_failure(remove: Callable[[], None]) -> Iterator[None]:
+    """Run ``remove()`` (errors suppressed) if the block raises anything, then re-raise."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            remove()
+        raise
+
+
+def read_chunks(reader: Readable, chunk_size: int) -> Iterator[bytes]:
+    """``reader.read(chunk_size)`` until it returns b""."""
+    while True:
+        chunk = reader.read(chunk_size)
+        if not chunk:
+            return
+        yield chunk
