@@ -9,13 +9,16 @@ from glancelite.api import routes
 from glancelite.api.middleware import RequestContextMiddleware
 from glancelite.db import engine as db_engine
 from glancelite.services import Services
+from glancelite.services.policy import Policy
 from glancelite.settings import Settings
 
 
 def build_services(settings: Settings, conf=None) -> Services:
     """Build every collaborator once; ``conf`` is only for libraries that need oslo (policy)."""
     engine = db_engine.create_engine(settings.database_connection)
-    return Services(settings=settings, engine=engine)
+    services = Services(settings=settings, engine=engine)
+    services.policy = Policy(conf)
+    return services
 
 
 def create_app(settings: Settings, services: Services) -> falcon.App:

@@ -1,0 +1,364 @@
+"""The image repository: images with their properties, tags and locations.
+
+Every function takes the engine; writes go through ``run_in_transaction`` so
+SQLite lock conflicts are retried. Rows marked deleted are invisible. Status
+changes are compare-and-set: ``update_image(expected_status=...)`` is the one
+place a lost race becomes a Conflict.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from glancelite import errors, model
+from glancelite.db import tables
+from glancelite.db.engine import run_in_transaction
+
+T_IMG = tables.images
+T_PROP = tables.image_properties
+T_TAG = tables.image_tags
+T_LOC = tables.image_locations
+T_MEM = tables.image_members
+
+# Columns of the images table a caller may set through ``values``.
+IMAGE_COLUMNS = frozenset(c.name for c in T_IMG.columns) - {"deleted", "deleted_at"}
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as Glance stores timestamps."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+# ---------------------------------------------------------------- reads
+
+
+def _location(row) -> model.Location:
+    try:
+        meta = json.loads(row.meta_data) if row.meta_data else {}
+    except ValueError:
+        meta = {}
+    if not isinstance(meta, dict):
+        meta = {}
+    return model.Location(url=row.value, metadata=meta, status=row.status, id=row.id)
+
+
+def _children(conn: Connection, image_ids: Sequence[str]) -> tuple[dict, dict, dict]:
+    """Properties, tags and locations of many images in three queries."""
+    props: dict[str, dict[str, str]] = {i: {} for i in image_ids}
+    tags: dict[str, set[str]] = {i: set() for i in image_ids}
+    locs: dict[str, list[model.Location]] = {i: [] for i in image_ids}
+    if not image_ids:
+        return props, tags, locs
+    # SQLite limits bound parameters; chunk the IN lists.
+    for start in range(0, len(image_ids), 500):
+        chunk = list(image_ids[start : start + 500])
+        for row in conn.execute(
+            sa.select(T_PROP.c.image_id, T_PROP.c.name, T_PROP.c.value).where(
+                T_PROP.c.image_id.in_(chunk), T_PROP.c.deleted == sa.false()
+            )
+        ):
+            props[row.image_id][row.name] = row.value if row.value is not None else ""
+        for row in conn.execute(
+            sa.select(T_TAG.c.image_id, T_TAG.c.value).where(T_TAG.c.image_id.in_(chunk), T_TAG.c.deleted == sa.false())
+        ):
+            tags[row.image_id].add(row.value)
+        for row in conn.execute(
+            sa.select(T_LOC)
+            .where(T_LOC.c.image_id.in_(chunk), T_LOC.c.deleted == sa.false(), T_LOC.c.status != "deleted")
+            .order_by(T_LOC.c.id)
+        ):
+            locs[row.image_id].append(_location(row))
+    return props, tags, locs
+
+
+def _image(row, props, tags, locs) -> model.Image:
+    return model.Image(
+        id=row.id,
+        name=row.name,
+        status=row.status,
+        visibility=row.visibility,
+        protected=bool(row.protected),
+        os_hidden=bool(row.os_hidden),
+        owner=row.owner,
+        size=row.size,
+        virtual_size=row.virtual_size,
+        checksum=row.checksum,
+        os_hash_algo=row.os_hash_algo,
+        os_hash_value=row.os_hash_value,
+        disk_format=row.disk_format,
+        container_format=row.container_format,
+        min_disk=row.min_disk or 0,
+        min_ram=row.min_ram or 0,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        properties=props,
+        tags=frozenset(tags),
+        locations=tuple(locs),
+    )
+
+
+def load_images(conn: Connection, rows: Sequence[Any]) -> list[model.Image]:
+    ids = [r.id for r in rows]
+    props, tags, locs = _children(conn, ids)
+    return [_image(r, props[r.id], tags[r.id], locs[r.id]) for r in rows]
+
+
+def _get_row(conn: Connection, image_id: str):
+    return conn.execute(sa.select(T_IMG).where(T_IMG.c.id == image_id, T_IMG.c.deleted == sa.false())).first()
+
+
+def get_image_in(conn: Connection, image_id: str) -> model.Image:
+    row = _get_row(conn, image_id)
+    if row is None:
+        raise errors.NotFound(f"No image found with ID {image_id}")
+    return load_images(conn, [row])[0]
+
+
+def get_image(engine: Engine, image_id: str) -> model.Image:
+    """The live image; NotFound "No image found with ID <id>" for absent or deleted ones."""
+    return run_in_transaction(engine, get_image_in, image_id)
+
+
+def get_images(engine: Engine, image_ids: Iterable[str]) -> list[model.Image]:
+    """Several live images, in the order asked; absent ones are skipped."""
+    ids = list(dict.fromkeys(image_ids))
+    if not ids:
+        return []
+
+    def work(conn):
+        rows = conn.execute(sa.select(T_IMG).where(T_IMG.c.id.in_(ids), T_IMG.c.deleted == sa.false())).all()
+        return {img.id: img for img in load_images(conn, rows)}
+
+    by_id = run_in_transaction(engine, work)
+    return [by_id[i] for i in ids if i in by_id]
+
+
+# ---------------------------------------------------------------- writes
+
+
+def _set_properties(conn: Connection, image_id: str, props: Mapping[str, str | None], now: datetime) -> None:
+    if not props:
+        return
+    existing = {
+        row.name: row
+        for row in conn.execute(
+            sa.select(T_PROP.c.id, T_PROP.c.name, T_PROP.c.deleted).where(
+                T_PROP.c.image_id == image_id, T_PROP.c.name.in_(list(props))
+            )
+        )
+    }
+    for name, value in props.items():
+        row = existing.get(name)
+        if row is None:
+            conn.execute(
+                T_PROP.insert().values(
+                    image_id=image_id, name=name, value=value, created_at=now, updated_at=None, deleted=False
+                )
+            )
+        else:
+            # A soft-deleted row keeps the (image_id, name) unique key: revive it.
+            conn.execute(
+                T_PROP.update()
+                .where(T_PROP.c.id == row.id)
+                .values(value=value, updated_at=now, deleted=False, deleted_at=None)
+            )
+
+
+def _remove_properties(conn: Connection, image_id: str, names: Iterable[str], now: datetime) -> None:
+    names = list(names)
+    if names:
+        conn.execute(
+            T_PROP.update()
+            .where(T_PROP.c.image_id == image_id, T_PROP.c.name.in_(names), T_PROP.c.deleted == sa.false())
+            .values(deleted=True, deleted_at=now, updated_at=now)
+        )
+
+
+def _set_tags(conn: Connection, image_id: str, tags: Iterable[str], now: datetime) -> None:
+    wanted = set(tags)
+    current = {
+        row.value: row.id
+        for row in conn.execute(
+            sa.select(T_TAG.c.id, T_TAG.c.value).where(T_TAG.c.image_id == image_id, T_TAG.c.deleted == sa.false())
+        )
+    }
+    gone = [tid for value, tid in current.items() if value not in wanted]
+    if gone:
+        conn.execute(T_TAG.update().where(T_TAG.c.id.in_(gone)).values(deleted=True, deleted_at=now, updated_at=now))
+    for value in sorted(wanted - set(current)):
+        conn.execute(T_TAG.insert().values(image_id=image_id, value=value, created_at=now, deleted=False))
+
+
+def _create(conn: Connection, values: dict, properties: Mapping[str, str], tags: Iterable[str]) -> model.Image:
+    now = utcnow()
+    row = {
+        "status": model.ImageStatus.QUEUED.value,
+        "visibility": model.Visibility.SHARED.value,
+        "protected": False,
+        "os_hidden": False,
+        "min_disk": 0,
+        "min_ram": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    row.update({k: v for k, v in values.items() if k in IMAGE_COLUMNS})
+    row["deleted"] = False
+    if conn.execute(sa.select(T_IMG.c.id).where(T_IMG.c.id == row["id"])).first() is not None:
+        raise errors.Conflict(f"An image with identifier {row['id']} already exists")
+    conn.execute(T_IMG.insert().values(**row))
+    _set_properties(conn, row["id"], properties, now)
+    _set_tags(conn, row["id"], tags, now)
+    return get_image_in(conn, row["id"])
+
+
+def create_image(
+    engine: Engine, values: dict, properties: Mapping[str, str] | None = None, tags: Iterable[str] = ()
+) -> model.Image:
+    """Insert a new image (``values['id']`` required); Conflict if the id was ever used."""
+    if not values.get("id"):
+        raise ValueError("create_image needs values['id']")
+    try:
+        return run_in_transaction(engine, _create, dict(values), dict(properties or {}), list(tags))
+    except sa.exc.IntegrityError as exc:
+        raise errors.Conflict(f"An image with identifier {values['id']} already exists") from exc
+
+
+def _update(
+    conn: Connection,
+    image_id: str,
+    expected_status: str | None,
+    values: Mapping[str, Any] | None,
+    properties_set: Mapping[str, str | None] | None,
+    properties_removed: Iterable[str] | None,
+    tags: Iterable[str] | None,
+) -> model.Image:
+    row = _get_row(conn, image_id)
+    if row is None:
+        raise errors.NotFound(f"No image found with ID {image_id}")
+    values = {k: v for k, v in (values or {}).items() if k in IMAGE_COLUMNS and k != "id"}
+    target = values.get("status")
+    if expected_status is not None and row.status != expected_status:
+        raise errors.Conflict(
+            f"Image status transition from {row.status} to {target or expected_status} is not allowed"
+        )
+    if target is not None and target != row.status:
+        model.check_transition(row.status, target)
+    now = utcnow()
+    values["updated_at"] = now
+    where = [T_IMG.c.id == image_id, T_IMG.c.deleted == sa.false()]
+    # The compare-and-set: a concurrent writer that changed the status wins.
+    where.append(T_IMG.c.status == row.status)
+    result = conn.execute(T_IMG.update().where(*where).values(**values))
+    if result.rowcount != 1:
+        raise errors.Conflict(f"Image status transition from {row.status} to {target or row.status} is not allowed")
+    _set_properties(conn, image_id, properties_set or {}, now)
+    _remove_properties(conn, image_id, properties_removed or (), now)
+    if tags is not None:
+        _set_tags(conn, image_id, tags, now)
+    return get_image_in(conn, image_id)
+
+
+def update_image(
+    engine: Engine,
+    image_id: str,
+    *,
+    expected_status: str | None = None,
+    values: Mapping[str, Any] | None = None,
+    properties_set: Mapping[str, str | None] | None = None,
+    properties_removed: Iterable[str] | None = None,
+    tags: Iterable[str] | None = None,
+) -> model.Image:
+    """Change an image in one transaction and return it as stored.
+
+    ``expected_status``: Conflict "Image status transition from <current> to
+    <target> is not allowed" unless the row is in that status. A ``status``
+    in ``values`` must be allowed by ``model.check_transition``.
+    ``tags`` replaces the whole tag set when given.
+    """
+    return run_in_transaction(
+        engine,
+        _update,
+        image_id,
+        expected_status,
+        values,
+        properties_set,
+        list(properties_removed) if properties_removed is not None else None,
+        list(tags) if tags is not None else None,
+    )
+
+
+def _delete(conn: Connection, image_id: str, expected_status: str | None) -> model.Image:
+    image = get_image_in(conn, image_id)
+    if expected_status is not None and image.status != expected_status:
+        raise errors.Conflict(f"Image status transition from {image.status} to deleted is not allowed")
+    model.check_transition(image.status, model.ImageStatus.DELETED)
+    now = utcnow()
+    done = dict(deleted=True, deleted_at=now, updated_at=now)
+    result = conn.execute(
+        T_IMG.update()
+        .where(T_IMG.c.id == image_id, T_IMG.c.deleted == sa.false(), T_IMG.c.status == image.status)
+        .values(status=model.ImageStatus.DELETED.value, **done)
+    )
+    if result.rowcount != 1:
+        raise errors.Conflict(f"Image status transition from {image.status} to deleted is not allowed")
+    for table in (T_PROP, T_TAG, T_MEM):
+        conn.execute(table.update().where(table.c.image_id == image_id, table.c.deleted == sa.false()).values(**done))
+    conn.execute(
+        T_LOC.update()
+        .where(T_LOC.c.image_id == image_id, T_LOC.c.deleted == sa.false())
+        .values(status="deleted", **done)
+    )
+    return image.replace(status=model.ImageStatus.DELETED.value, updated_at=now)
+
+
+def delete_image(engine: Engine, image_id: str, *, expected_status: str | None = None) -> model.Image:
+    """Soft-delete the image and its children; returns the image as it was (locations included)."""
+    return run_in_transaction(engine, _delete, image_id, expected_status)
+
+
+# ---------------------------------------------------------------- property locks
+
+
+def _acquire(conn: Connection, image_id: str, name: str, value: str) -> model.Image:
+    row = _get_row(conn, image_id)
+    if row is None:
+        raise errors.NotFound(f"No image found with ID {image_id}")
+    held = conn.execute(
+        sa.select(T_PROP.c.value).where(
+            T_PROP.c.image_id == image_id, T_PROP.c.name == name, T_PROP.c.deleted == sa.false()
+        )
+    ).first()
+    if held is not None and held.value != value:
+        raise errors.Conflict(f"Image {image_id} is locked by {name}={held.value}")
+    _set_properties(conn, image_id, {name: value}, utcnow())
+    return get_image_in(conn, image_id)
+
+
+def acquire_property_lock(engine: Engine, image_id: str, name: str, value: str) -> model.Image:
+    """Set property ``name`` to ``value`` unless another value holds it (Conflict)."""
+    return run_in_transaction(engine, _acquire, image_id, name, value)
+
+
+def _release(conn: Connection, image_id: str, name: str, value: str) -> bool:
+    result = conn.execute(
+        T_PROP.update()
+        .where(
+            T_PROP.c.image_id == image_id,
+            T_PROP.c.name == name,
+            T_PROP.c.value == value,
+            T_PROP.c.deleted == sa.false(),
+        )
+        .values(deleted=True, deleted_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+def release_property_lock(engine: Engine, image_id: str, name: str, value: str) -> bool:
+    """Remove property ``name`` only if it still holds ``value``; True when it did."""
+    return run_in_transaction(engine, _release, image_id, name, value)

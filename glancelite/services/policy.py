@@ -1,0 +1,138 @@
+"""Authorization: oslo.policy with Glance's current default rules.
+
+The defaults below are Glance's (reference section 11), registered in code;
+an operator's policy file ([oslo_policy] policy_file) overrides any of them
+by name. The caller passes a target dict; ``image_target`` builds the one
+Glance uses for image rules (``project_id`` is the image owner, ``member_id``
+the caller's project when it is a member of the image).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from oslo_policy import policy as oslo_policy
+
+from glancelite import errors
+from glancelite.context import RequestContext
+
+LOG = logging.getLogger(__name__)
+
+ADMIN = "rule:context_is_admin"
+PROJECT_MEMBER = "role:member and project_id:%(project_id)s"
+PROJECT_READER = "role:reader and project_id:%(project_id)s"
+IMAGE_MEMBER = "project_id:%(member_id)s"
+VISIBLE_TO_ALL = "'community':%(visibility)s or 'public':%(visibility)s or 'shared':%(visibility)s"
+ADMIN_OR_PROJECT_MEMBER = f"{ADMIN} or ({PROJECT_MEMBER})"
+ADMIN_OR_PROJECT_READER = f"{ADMIN} or ({PROJECT_READER})"
+ADMIN_OR_READER_GET_IMAGE = (
+    f"{ADMIN} or (role:reader and (project_id:%(project_id)s or {IMAGE_MEMBER} or {VISIBLE_TO_ALL}))"
+)
+ADMIN_OR_MEMBER_DOWNLOAD = (
+    f"{ADMIN} or (role:member and (project_id:%(project_id)s or {IMAGE_MEMBER} or {VISIBLE_TO_ALL}))"
+)
+ADMIN_OR_MEMBER_CREATE = f"{ADMIN} or ({PROJECT_MEMBER} and project_id:%(owner)s)"
+ADMIN_OR_SHARED_MEMBER = f"{ADMIN} or (role:member and {IMAGE_MEMBER})"
+ADMIN_OR_READER_OR_SHARED_MEMBER = f"{ADMIN} or role:reader and (project_id:%(project_id)s or {IMAGE_MEMBER})"
+SERVICE = "role:service"
+
+DEFAULT_RULES: tuple[tuple[str, str], ...] = (
+    ("default", ""),
+    ("context_is_admin", "role:admin"),
+    ("service_api", f"{SERVICE} or {ADMIN}"),
+    # images
+    ("get_images", ADMIN_OR_PROJECT_READER),
+    ("get_image", ADMIN_OR_READER_GET_IMAGE),
+    ("add_image", ADMIN_OR_MEMBER_CREATE),
+    ("modify_image", ADMIN_OR_PROJECT_MEMBER),
+    ("delete_image", ADMIN_OR_PROJECT_MEMBER),
+    ("upload_image", ADMIN_OR_PROJECT_MEMBER),
+    ("download_image", ADMIN_OR_MEMBER_DOWNLOAD),
+    ("download_from_store", ADMIN_OR_MEMBER_DOWNLOAD),
+    ("publicize_image", "role:admin"),
+    ("communitize_image", ADMIN_OR_PROJECT_MEMBER),
+    ("deactivate", ADMIN_OR_PROJECT_MEMBER),
+    ("reactivate", ADMIN_OR_PROJECT_MEMBER),
+    ("copy_image", "role:admin"),
+    ("get_image_location", ADMIN_OR_PROJECT_READER),
+    ("set_image_location", ADMIN_OR_PROJECT_MEMBER),
+    ("delete_image_location", ADMIN),
+    ("add_image_location", f"rule:service_api or ({PROJECT_MEMBER})"),
+    ("fetch_image_location", "rule:service_api"),
+    # members
+    ("get_member", ADMIN_OR_READER_OR_SHARED_MEMBER),
+    ("get_members", ADMIN_OR_READER_OR_SHARED_MEMBER),
+    ("add_member", ADMIN_OR_PROJECT_MEMBER),
+    ("delete_member", ADMIN_OR_PROJECT_MEMBER),
+    ("modify_member", ADMIN_OR_SHARED_MEMBER),
+    # tasks and discovery
+    ("tasks_api_access", "role:admin"),
+    ("get_task", "rule:default"),
+    ("get_tasks", "rule:default"),
+    ("add_task", "rule:default"),
+    ("modify_task", "rule:default"),
+    ("stores_info_detail", f"{ADMIN} or {SERVICE}"),
+    # cache
+    ("manage_image_cache", "role:admin"),
+    ("cache_image", "role:admin"),
+    ("cache_list", "role:admin"),
+    ("cache_delete", "role:admin"),
+    ("cache_clean", "role:admin"),
+    ("cache_prune", "role:admin"),
+    ("list_cached_nodes", "role:admin"),
+)
+
+
+def image_target(image, member_project: str | None = None) -> dict[str, Any]:
+    """Glance's ImageTarget: the image owner as ``project_id``; ``member_id`` when the caller is a member."""
+    return {
+        "project_id": image.owner,
+        "owner": image.owner,
+        "visibility": image.visibility,
+        "member_id": member_project,
+        "image_id": image.id,
+    }
+
+
+class Policy:
+    """``enforce`` raises Forbidden; ``check`` answers a bool. Glance's noauth admin passes everything."""
+
+    def __init__(self, conf=None):
+        if conf is None:
+            from oslo_config import cfg
+
+            conf = cfg.ConfigOpts()
+            conf([], project="glance")
+        self._enforcer = oslo_policy.Enforcer(conf, use_conf=True)
+        self._enforcer.register_defaults([oslo_policy.RuleDefault(n, c) for n, c in DEFAULT_RULES])
+        try:
+            self._enforcer.load_rules()
+        except Exception as exc:  # a broken policy file must stop the start-up, not a request
+            raise errors.ConfigError("oslo_policy", "policy_file", f"cannot load policy: {exc}") from exc
+
+    @staticmethod
+    def _bypass(context: RequestContext) -> bool:
+        # Glance's unauthenticated pipeline: an admin context with no roles passes every rule.
+        return context.is_admin and not context.roles
+
+    def check(self, context: RequestContext, rule: str, target: Mapping[str, Any] | None = None) -> bool:
+        if self._bypass(context):
+            return True
+        creds = context.to_policy_values()
+        target = dict(target) if target else {"project_id": context.project_id}
+        return bool(self._enforcer.enforce(rule, target, creds, do_raise=False))
+
+    def enforce(
+        self,
+        context: RequestContext,
+        rule: str,
+        target: Mapping[str, Any] | None = None,
+        message: str | None = None,
+    ) -> None:
+        if not self.check(context, rule, target):
+            raise errors.Forbidden(message or f"Policy doesn't allow {rule} to be performed.")
+
+    def is_admin(self, context: RequestContext) -> bool:
+        return self._bypass(context) or self.check(context, "context_is_admin", {})
