@@ -79,3 +79,33 @@ def test_property_lock(engine):
     assert not repo.release_property_lock(engine, img.id, "os_glance_import_task", "task2")
     assert repo.release_property_lock(engine, img.id, "os_glance_import_task", "task1")
     repo.acquire_property_lock(engine, img.id, "os_glance_import_task", "task2")
+
+
+def test_list_keyset_pagination_matches_offset_order(engine):
+    ids = [new(engine, name=f"n{i % 3}", size=(i % 4) or None, visibility="public").id for i in range(17)]
+    for sort in ([("created_at", "desc")], [("name", "asc")], [("size", "desc"), ("name", "asc")]):
+        everything = repo.list_images(engine, project_id=None, is_admin=True, sort=sort, limit=100)
+        assert len(everything) == 17
+        paged, marker = [], None
+        while True:
+            page = repo.list_images(engine, project_id=None, is_admin=True, sort=sort, limit=5, marker=marker)
+            paged += page
+            if len(page) < 5:
+                break
+            marker = page[-1].id
+        assert [i.id for i in paged] == [i.id for i in everything]
+    assert set(ids) == {i.id for i in everything}
+    with pytest.raises(errors.Invalid):
+        repo.list_images(engine, project_id=None, is_admin=True, marker=str(uuid.uuid4()))
+
+
+def test_list_visibility_for_non_admin(engine):
+    mine = new(engine, owner="A", visibility="private")
+    theirs = new(engine, owner="B", visibility="private")
+    public = new(engine, owner="B", visibility="public")
+    community = new(engine, owner="B", visibility="community")
+    seen = {i.id for i in repo.list_images(engine, project_id="A", is_admin=False)}
+    assert seen == {mine.id, public.id}
+    seen = {i.id for i in repo.list_images(engine, project_id="A", is_admin=False, visibility="community")}
+    assert seen == {community.id}
+    assert theirs.id not in {i.id for i in repo.list_images(engine, project_id="A", is_admin=False, visibility="all")}
