@@ -106,6 +106,20 @@ class DataStream:
         self.close()
 
 
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """A driver's live state: its capabilities now, and why bits are missing.
+
+    ``full`` (no space left) and ``unreachable`` (backend down) let the one
+    capability check answer 413 or 503 instead of "add disabled" (410).
+    """
+
+    capabilities: Capability
+    reason: str | None = None
+    full: bool = False
+    unreachable: bool = False
+
+
 # --- errors ----------------------------------------------------------------------
 
 
@@ -193,6 +207,10 @@ class Driver(abc.ABC):
     def live_capabilities(self) -> Capability:
         """Capabilities as the backend is now (read-only, full, unreachable); probed, may block briefly."""
         return self.STATIC_CAPABILITIES
+
+    def probe(self) -> Probe:
+        """``live_capabilities`` with the reason; override this one to report full/unreachable."""
+        return Probe(self.live_capabilities())
 
     def properties(self) -> dict[str, Any]:
         """The type's ``properties`` in /v2/info/stores/detail."""

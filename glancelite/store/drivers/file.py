@@ -1,0 +1,307 @@
+"""Filesystem store: images are files named by image id in one of the data directories.
+
+Unlike glance_store, an image is written under a temporary name and linked
+to its final name only when complete (optionally fsynced first), so a crash
+never leaves a truncated file that looks like an image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import time
+import urllib.parse
+import uuid
+from typing import Any
+
+from glancelite import errors
+from glancelite.settings import StoreSettings
+from glancelite.store import base
+from glancelite.store.capabilities import Capability, without
+
+LOG = logging.getLogger(__name__)
+
+# Below this much free space a data directory counts as full.
+MIN_FREE_BYTES = 1 << 20
+PARTIAL_PREFIX = ".partial-"
+
+
+class FileDriver(base.Driver):
+    TYPE = "file"
+    SCHEMES = ("file", "filesystem")
+    STATIC_CAPABILITIES = Capability.READ_RANDOM | Capability.WRITE_ACCESS | Capability.DRIVER_REUSABLE
+
+    def __init__(self, store: StoreSettings):
+        super().__init__(store)
+        self.chunk_size = int(self.option("filesystem_store_chunk_size", 65536))
+        if self.chunk_size < 1:
+            raise errors.ConfigError(store.id, "filesystem_store_chunk_size", "must be at least 1")
+        self.fsync = bool(self.option("filesystem_store_fsync", False))
+        self.thin = bool(self.option("filesystem_thin_provisioning", False))
+        self.file_perm = self._file_perm()
+        # (priority, realpath), highest priority first.
+        self.datadirs = self._datadirs()
+        for _, path in self.datadirs:
+            self._prepare_dir(path)
+        self.metadata_entries = self._metadata_file()
+
+    # -- configuration ---------------------------------------------------------------
+
+    def _file_perm(self) -> int:
+        raw = int(self.option("filesystem_store_file_perm", 0))
+        if raw <= 0:
+            return 0
+        try:
+            perm = int(str(raw), 8)
+        except ValueError:
+            raise errors.ConfigError(self.store.id, "filesystem_store_file_perm", f"{raw} is not octal") from None
+        if not perm & 0o400:
+            raise errors.ConfigError(
+                self.store.id, "filesystem_store_file_perm", f"{raw} must give the owner read access"
+            )
+        return perm
+
+    def _datadirs(self) -> list[tuple[int, str]]:
+        single = self.option("filesystem_store_datadir")
+        multi = list(self.option("filesystem_store_datadirs") or ())
+        if single and multi:
+            raise errors.ConfigError(
+                self.store.id, "filesystem_store_datadirs", "set filesystem_store_datadir or _datadirs, not both"
+            )
+        if not single and not multi:
+            raise errors.ConfigError(self.store.id, "filesystem_store_datadir", "a file store needs a directory")
+        if single:
+            return [(0, os.path.realpath(single))]
+        found: dict[str, int] = {}
+        for entry in multi:
+            path, sep, priority = entry.rpartition(":")
+            if not sep or not path:
+                path, priority = entry, "0"
+            try:
+                prio = int(priority)
+            except ValueError:
+                raise errors.ConfigError(
+                    self.store.id, "filesystem_store_datadirs", f"priority of {entry!r} is not an integer"
+                ) from None
+            path = os.path.realpath(path)
+            if path in found and found[path] != prio:
+                raise errors.ConfigError(
+                    self.store.id,
+                    "filesystem_store_datadirs",
+                    f"{path} is listed with priorities {found[path]} and {prio}",
+                )
+            found[path] = prio
+        return sorted(((p, d) for d, p in found.items()), key=lambda pd: -pd[0])
+
+    def _prepare_dir(self, path: str) -> None:
+        option = "filesystem_store_datadir" if len(self.datadirs) == 1 else "filesystem_store_datadirs"
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            raise errors.ConfigError(self.store.id, option, f"cannot create {path}: {exc.strerror}") from exc
+        if not os.path.isdir(path):
+            raise errors.ConfigError(self.store.id, option, f"{path} is not a directory")
+        if self.file_perm & 0o077:
+            # Others may read the images only if they can traverse the directory.
+            with contextlib.suppress(OSError):
+                mode = os.stat(path).st_mode
+                extra = (0o010 if self.file_perm & 0o070 else 0) | (0o001 if self.file_perm & 0o007 else 0)
+                os.chmod(path, mode | extra)
+
+    def _metadata_file(self) -> list[dict[str, str]]:
+        path = self.option("filesystem_store_metadata_file")
+        if not path:
+            return []
+        option = "filesystem_store_metadata_file"
+        try:
+            with open(path) as fh:
+                data = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise errors.ConfigError(self.store.id, option, f"cannot read JSON from {path}: {exc}") from exc
+        entries = data if isinstance(data, list) else [data]
+        for entry in entries:
+            if not (
+                isinstance(entry, dict)
+                and isinstance(entry.get("id"), str)
+                and isinstance(entry.get("mountpoint"), str)
+            ):
+                raise errors.ConfigError(self.store.id, option, "entries need string 'id' and 'mountpoint'")
+        return entries
+
+    # -- live state ------------------------------------------------------------------
+
+    def _free_bytes(self, path: str) -> int:
+        st = os.statvfs(path)
+        return st.f_bavail * st.f_frsize
+
+    def probe(self) -> base.Probe:
+        caps = self.STATIC_CAPABILITIES
+        if self.store.read_only:
+            return base.Probe(without(caps, Capability.WRITE_ACCESS), "the store is configured read_only")
+        writable = [d for _, d in self.datadirs if os.access(d, os.W_OK)]
+        if not writable:
+            return base.Probe(without(caps, Capability.WRITE_ACCESS), "no data directory is writable")
+        try:
+            roomy = [d for d in writable if self._free_bytes(d) >= MIN_FREE_BYTES]
+        except OSError as exc:
+            return base.Probe(Capability.NONE, f"data directory unusable: {exc.strerror}", unreachable=True)
+        if not roomy:
+            return base.Probe(without(caps, Capability.WRITE_ACCESS), "the data directories are full", full=True)
+        return base.Probe(caps)
+
+    def live_capabilities(self) -> Capability:
+        return self.probe().capabilities
+
+    def properties(self) -> dict[str, Any]:
+        return {
+            "data_dir": self.datadirs[0][1],
+            "chunk_size": self.chunk_size,
+            "thin_provisioning": self.thin,
+        }
+
+    # -- paths -----------------------------------------------------------------------
+
+    def path_of(self, url: str) -> str:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in self.SCHEMES:
+            raise base.BadStoreUri(f"Location {url} is not a file store location.")
+        path = os.path.realpath(urllib.parse.unquote(parts.netloc + parts.path))
+        if not any(os.path.dirname(path) == d for _, d in self.datadirs):
+            raise base.StoreNotFound(f"Image file {path} is not in store {self.store.id}.")
+        return path
+
+    def owns(self, url: str) -> bool:
+        try:
+            self.path_of(url)
+        except errors.GlanceliteError:
+            return False
+        return True
+
+    def _choose_dir(self, size: int | None) -> str:
+        needed = max(size or 0, MIN_FREE_BYTES)
+        for priority in sorted({p for p, _ in self.datadirs}, reverse=True):
+            candidates = []
+            for prio, path in self.datadirs:
+                if prio != priority or not os.access(path, os.W_OK):
+                    continue
+                with contextlib.suppress(OSError):
+                    free = self._free_bytes(path)
+                    if free >= needed:
+                        candidates.append((free, path))
+            if candidates:
+                return max(candidates)[1]
+        raise base.StoreFull(f"Image storage media is full: no data directory of store {self.store.id} has room.")
+
+    # -- operations ------------------------------------------------------------------
+
+    def add(self, image_id: str, reader: base.Readable, size: int | None) -> base.StoredObject:
+        datadir = self._choose_dir(size)
+        final = os.path.join(datadir, image_id)
+        if os.path.lexists(final):
+            raise base.Duplicate(f"Image {image_id} already exists in store {self.store.id}.")
+        partial = os.path.join(datadir, f"{PARTIAL_PREFIX}{image_id}-{uuid.uuid4().hex[:8]}")
+        written = 0
+        try:
+            with base.removing_on_failure(lambda: os.unlink(partial)):
+                with open(partial, "xb") as fh:
+                    for chunk in base.read_chunks(reader, self.chunk_size):
+                        if self.thin and not chunk.strip(b"\0"):
+                            fh.seek(len(chunk), os.SEEK_CUR)
+                        else:
+                            fh.write(chunk)
+                        written += len(chunk)
+                    fh.truncate(written)  # a trailing hole from thin provisioning needs the length set
+                    if self.fsync:
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                if self.file_perm:
+                    os.chmod(partial, self.file_perm)
+                try:
+                    os.link(partial, final)  # never replaces an existing image, unlike rename
+                except FileExistsError:
+                    raise base.Duplicate(f"Image {image_id} already exists in store {self.store.id}.") from None
+        except OSError as exc:
+            raise self._translate(exc, partial) from exc
+        os.unlink(partial)
+        if self.fsync:
+            _fsync_dir(datadir)
+        return base.StoredObject(url=f"file://{final}", size=written, metadata=self._location_metadata(final))
+
+    def _translate(self, exc: OSError, path: str) -> errors.GlanceliteError:
+        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            return base.StoreFull(f"Image storage media is full: {exc.strerror}")
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return base.StoreWriteDenied(f"Insufficient permissions on image storage media: {exc.strerror}")
+        return base.StoreUnavailable(f"Store {self.store.id} failed to write {path}: {exc.strerror}")
+
+    def _location_metadata(self, path: str) -> dict[str, str]:
+        for entry in self.metadata_entries:
+            if path.startswith(entry["mountpoint"]):
+                return dict(entry)
+        return {}
+
+    def get(self, url: str, offset: int = 0, length: int | None = None) -> base.DataStream:
+        path = self.path_of(url)
+        try:
+            fh = open(path, "rb")
+        except FileNotFoundError:
+            raise base.StoreNotFound(f"Image file {path} not found") from None
+        except OSError as exc:
+            raise base.StoreUnavailable(f"Cannot read {path}: {exc.strerror}") from exc
+        size = os.fstat(fh.fileno()).st_size
+        offset = min(offset, size)
+        remaining = size - offset if length is None else max(0, min(length, size - offset))
+        fh.seek(offset)
+        return base.DataStream(
+            _file_chunks(fh, remaining, self.chunk_size), size=size, length=remaining, file=fh, on_close=fh.close
+        )
+
+    def get_size(self, url: str) -> int:
+        path = self.path_of(url)
+        try:
+            return os.stat(path).st_size
+        except FileNotFoundError:
+            raise base.StoreNotFound(f"Image file {path} not found") from None
+
+    def delete(self, url: str) -> None:
+        path = self.path_of(url)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            raise base.StoreNotFound(f"Image file {path} not found") from None
+        except OSError as exc:
+            raise errors.Forbidden(f"Cannot delete image file {path}: {exc.strerror}") from exc
+
+    def remove_stale_partials(self, older_than: float = 24 * 3600) -> int:
+        """Delete temp files a crashed process left (old enough not to be a live upload)."""
+        removed = 0
+        horizon = time.time() - older_than
+        for _, datadir in self.datadirs:
+            with contextlib.suppress(OSError):
+                for entry in os.scandir(datadir):
+                    if entry.name.startswith(PARTIAL_PREFIX) and entry.stat().st_mtime < horizon:
+                        with contextlib.suppress(OSError):
+                            os.unlink(entry.path)
+                            removed += 1
+        return removed
+
+
+def _file_chunks(fh, remaining: int, chunk_size: int):
+    while remaining > 0:
+        chunk = fh.read(min(chunk_size, remaining))
+        if not chunk:
+            return
+        remaining -= len(chunk)
+        yield chunk
+
+
+def _fsync_dir(path: str) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
