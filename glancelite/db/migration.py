@@ -4,7 +4,7 @@ alembic is driven from code (no alembic.ini): the caller's engine is passed
 in. Revisions live in two branches forked from the base revision: ``expand``
 (additive only, safe while old code runs) and ``contract`` (removals, each
 revision ``depends_on`` its expand revision). Between them ``migrate`` runs
-the data migrations in migrations/data. ``check`` reads and never writes.
+the data migrations in migrations/data_migrations. ``check`` reads and never writes.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from glancelite import errors
 from glancelite.db.engine import DatabaseUnavailable
-from glancelite.db.migrations.data import MIGRATIONS as DATA_MIGRATIONS
+from glancelite.db.migrations.data_migrations import MIGRATIONS as DATA_MIGRATIONS
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 EXPAND_BRANCH = "expand"

@@ -2,7 +2,7 @@
 
 Images still carry the legacy ``is_public`` flag; ``visibility`` arrives in the
 expand branch (expand01), is filled by the data migration
-(data/m01_visibility.py) and ``is_public`` is dropped in contract01, the same
+(data_migrations/m01_visibility.py) and ``is_public`` is dropped in contract01, the same
 rolling-upgrade triple Glance used (ocata_expand01 / ocata_contract01).
 
 Revision ID: initial01
