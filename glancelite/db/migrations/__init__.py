@@ -1,0 +1,1 @@
+"""alembic environment, revisions (versions/) and data migrations (data_migrations/)."""
