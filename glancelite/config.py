@@ -15,6 +15,7 @@ import re
 import urllib.parse
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from oslo_config import cfg
 
 from glancelite import opts
@@ -28,6 +29,10 @@ LOG = logging.getLogger(__name__)
 PASS_THROUGH_GROUPS = frozenset(
     {"keystone_authtoken", "oslo_policy", "oslo_middleware", "cors", "oslo_concurrency", "oslo_messaging_notifications"}
 )
+
+# (file, section, option) already reported: gunicorn workers fork from the
+# master after it loaded the files, so each unsupported option is logged once.
+_REPORTED_UNSUPPORTED: set[tuple[str, str, str]] = set()
 
 _QUOTA_RE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|TB)?\s*$")
 _UNITS = {None: 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
@@ -65,6 +70,7 @@ def load(config_files: Sequence[str]) -> LoadedConfig:
     try:
         stores, default_store = _stores(conf, backends)
         settings = _settings(conf, tuple(config_files), stores, default_store, bool(backends))
+        _check_database_url(settings.database_connection)
     except (cfg.Error, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise
@@ -238,6 +244,16 @@ def _check_unique_http(stores: list[StoreSettings]) -> None:
         raise ConfigError("DEFAULT", "enabled_backends", f"only one http store is allowed, got {', '.join(http)}")
 
 
+def _check_database_url(url: str) -> None:
+    """The URL must parse and name a dialect SQLAlchemy has; reaching the server is db check's job."""
+    try:
+        sa.engine.make_url(url).get_dialect()
+    except (sa.exc.NoSuchModuleError, ImportError) as exc:  # NoSuchModuleError is an ArgumentError: first
+        raise ConfigError("database", "connection", f"unsupported database in {url!r}: {exc}") from None
+    except sa.exc.ArgumentError:
+        raise ConfigError("database", "connection", f"not a database URL: {url!r}") from None
+
+
 def parse_storage_quota(value: str) -> int:
     match = _QUOTA_RE.match(value or "0")
     if not match:
@@ -313,6 +329,7 @@ def _raw_group(files: Sequence[str], group: str) -> dict[str, str]:
 def _warn_unsupported(conf: cfg.ConfigOpts, files: Sequence[str]) -> None:
     """Log once, at start, every option in the files that glancelite does not read."""
     parser = _read_raw(files)
+    source = "|".join(os.path.abspath(f) for f in files)
     for section in ["DEFAULT", *parser.sections()]:
         if section in PASS_THROUGH_GROUPS:
             continue
@@ -323,6 +340,10 @@ def _warn_unsupported(conf: cfg.ConfigOpts, files: Sequence[str]) -> None:
         )
         for name in items:
             if not _is_registered(conf, None if section == "DEFAULT" else section, name):
+                key = (source, section, name)
+                if key in _REPORTED_UNSUPPORTED:
+                    continue
+                _REPORTED_UNSUPPORTED.add(key)
                 LOG.warning("option [%s] %s is not supported by glancelite and is ignored", section, name)
 
 

@@ -1,28 +1,83 @@
-"""glancelite-manage: database and configuration administration."""
+"""glancelite-manage: database and configuration administration.
+
+    glancelite-manage --config-file glance-api.conf db sync|version|expand|migrate|contract|check
+    glancelite-manage --config-file glance-api.conf db sync --check
+    glancelite-manage --config-file glance-api.conf config check
+
+Glance's legacy spellings (``db_sync``, ``db_version``, ...) are accepted.
+``db check`` exits 0 when current, 3/4/5 when expand/migrate/contract is next.
+Any failure is one line on stderr and exit 1.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from glancelite import errors
 from glancelite.cmd import common
 from glancelite.db import engine as db_engine
 from glancelite.db import migration
 
+USAGE_ERROR = 2
 
-def _db_sync(loaded) -> int:
-    migration.sync(db_engine.create_engine(loaded.settings.database_connection))
+
+def _engine(loaded):
+    return db_engine.create_engine(loaded.settings.database_connection)
+
+
+def _db_check(loaded, args) -> int:
+    engine = migration.readonly_engine(loaded.settings.database_connection)
+    try:
+        verdict, message = migration.check(engine)
+    finally:
+        engine.dispose()
+    print(message)
+    return int(verdict)
+
+
+def _db_sync(loaded, args) -> int:
+    if args.check:
+        return _db_check(loaded, args)
+    if not migration.sync(_engine(loaded)):
+        print("Database is up to date. No migrations needed.")
+        return 0
     print("Database is synced successfully.")
     return 0
 
 
-def _db_version(loaded) -> int:
-    revs = migration.current_revisions(db_engine.create_engine(loaded.settings.database_connection))
-    print(", ".join(sorted(revs)) or "None")
+def _db_version(loaded, args) -> int:
+    revisions = migration.version(_engine(loaded))
+    if not revisions:
+        print(
+            "Database is either not under migration control or under legacy migration control, "
+            'please run "glancelite-manage db sync" to place the database under migration control.'
+        )
+        return 0
+    print(", ".join(revisions))
     return 0
 
 
-def _config_check(loaded) -> int:
+def _db_expand(loaded, args) -> int:
+    migration.expand(_engine(loaded))
+    print("Database expanded successfully.")
+    return 0
+
+
+def _db_migrate(loaded, args) -> int:
+    rows = migration.migrate(_engine(loaded))
+    print(f"Migrated {rows} rows" if rows else "Database migration is up to date. No migration needed.")
+    return 0
+
+
+def _db_contract(loaded, args) -> int:
+    migration.contract(_engine(loaded))
+    print("Database is up to date. No migrations needed.")
+    return 0
+
+
+def _config_check(loaded, args) -> int:
+    # Loading already ran the start-up validation; reaching here means it passed.
     print("Configuration is valid.")
     return 0
 
@@ -30,21 +85,57 @@ def _config_check(loaded) -> int:
 COMMANDS = {
     ("db", "sync"): _db_sync,
     ("db", "version"): _db_version,
+    ("db", "expand"): _db_expand,
+    ("db", "migrate"): _db_migrate,
+    ("db", "contract"): _db_contract,
+    ("db", "check"): _db_check,
     ("config", "check"): _config_check,
 }
+# COMPAT: glance-manage's legacy one-word spellings.
+LEGACY = {f"db_{action}": ("db", action) for category, action in COMMANDS if category == "db"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="glancelite-manage",
+        description="Database and configuration administration for glancelite.",
+        epilog="commands: " + ", ".join(f"{c} {a}" for c, a in COMMANDS) + "; legacy: " + ", ".join(LEGACY),
+    )
+    common.add_config_arg(parser)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("category", help="db or config (or a legacy name such as db_sync)")
+    parser.add_argument("action", nargs="?")
+    parser.add_argument("--check", action="store_true", help="with 'db sync': only report, as 'db check'")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="glancelite-manage", description=__doc__)
-    common.add_config_arg(parser)
-    parser.add_argument("category", choices=sorted({c for c, _ in COMMANDS}))
-    parser.add_argument("action")
+    parser = _parser()
     args = parser.parse_args(argv)
-    handler = COMMANDS.get((args.category, args.action))
+    key = LEGACY.get(args.category) if args.action is None else (args.category, args.action)
+    handler = COMMANDS.get(key) if key else None
     if handler is None:
-        parser.error(f"unknown command: {args.category} {args.action}")
+        parser.print_usage(sys.stderr)
+        given = " ".join(x for x in (args.category, args.action) if x)
+        print(f"glancelite-manage: unknown command {given!r}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
     loaded = common.load_or_exit(args.config_file)
-    sys.exit(handler(loaded))
+    try:
+        code = handler(loaded, args)
+    except errors.ConfigError as exc:
+        print(f"glancelite: invalid configuration: {exc}", file=sys.stderr)
+        code = 1
+    except Exception as exc:  # noqa: BLE001 - an operator gets one line, not a traceback (--debug shows it)
+        if args.debug:
+            raise
+        print(f"glancelite-manage: ERROR: {_one_line(exc)}", file=sys.stderr)
+        code = 1
+    sys.exit(code)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
 
 
 if __name__ == "__main__":
