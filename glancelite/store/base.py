@@ -89,6 +89,19 @@ class DataStream:
         data, self._buffer = self._buffer[:size], self._buffer[size:]
         return data
 
+    def also_on_close(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after the stream's own cleanup (e.g. close a one-off driver)."""
+        previous = self._on_close
+
+        def both() -> None:
+            try:
+                if previous:
+                    previous()
+            finally:
+                callback()
+
+        self._on_close = both
+
     def close(self) -> None:
         if self.closed:
             return

@@ -1,0 +1,238 @@
+"""Image data use cases: upload (PUT /file), download (GET /file), delete from one store.
+
+Every byte goes through the one hashing reader (store/streams.py) and the one
+capability check (store/stores.py). An upload that fails for any reason,
+the client going away included, leaves the image ``queued`` and no data in
+any store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+
+from glancelite import errors, model
+from glancelite.context import RequestContext
+from glancelite.db import images as images_db
+from glancelite.db import locations as locations_db
+from glancelite.db import members as members_db
+from glancelite.services.policy import image_target
+from glancelite.settings import Settings
+from glancelite.store import base
+from glancelite.store.stores import StoreSet
+from glancelite.store.streams import HashingReader
+
+LOG = logging.getLogger(__name__)
+
+S = model.ImageStatus
+
+
+@dataclasses.dataclass(frozen=True)
+class ByteRange:
+    """A resolved range: ``offset`` and ``length`` within an image of ``total`` bytes."""
+
+    offset: int
+    length: int
+    total: int
+
+
+@dataclasses.dataclass
+class Download:
+    image: model.Image
+    stream: base.DataStream
+    byte_range: ByteRange | None  # None: the whole image
+
+
+class ImageDataService:
+    def __init__(self, settings: Settings, engine, stores: StoreSet, policy):
+        self.settings = settings
+        self.engine = engine
+        self.stores = stores
+        self.policy = policy
+
+    # -- visibility ------------------------------------------------------------------
+
+    def visible_image(self, context: RequestContext, image_id: str) -> model.Image:
+        """The image if the caller may see it, else NotFound (Glance hides what you cannot see)."""
+        image = images_db.get_image(self.engine, image_id)
+        if context.is_admin or self.policy.is_admin(context):
+            return image
+        if image.owner is not None and image.owner == context.project_id:
+            return image
+        if image.visibility in (model.Visibility.PUBLIC, model.Visibility.COMMUNITY):
+            return image
+        if image.visibility == model.Visibility.SHARED and members_db.find_member(
+            self.engine, image_id, context.project_id
+        ):
+            return image
+        raise errors.NotFound(f"No image found with ID {image_id}")
+
+    def _target(self, context: RequestContext, image: model.Image) -> dict:
+        member = context.project_id if image.owner != context.project_id else None
+        return image_target(image, member)
+
+    # -- upload ----------------------------------------------------------------------
+
+    def upload(
+        self,
+        context: RequestContext,
+        image_id: str,
+        body: base.Readable,
+        *,
+        size: int | None,
+        store_id: str | None = None,
+    ) -> model.Image:
+        """Stream ``body`` into a store and make the image active; ``size`` None means unknown."""
+        # COMPAT: Glance resolves the store before looking at the image; single-store ignores the header.
+        target = self.stores.validate_target(store_id if self.settings.multi_store else None)
+        image = self.visible_image(context, image_id)
+        self.policy.enforce(context, "upload_image", self._target(context, image))
+        if image.status != S.QUEUED:
+            raise errors.Conflict(f"Image status transition from {image.status} to saving is not allowed")
+        if not image.disk_format or not image.container_format:
+            raise errors.Invalid("Properties disk_format, container_format must be set prior to saving data.")
+        quota_remaining = self._quota_remaining(image.owner)
+        images_db.update_image(self.engine, image_id, expected_status=S.QUEUED, values={"status": S.SAVING})
+
+        stored: base.StoredObject | None = None
+        try:
+            with HashingReader(
+                body,
+                hashing_algorithm=self.settings.hashing_algorithm,
+                size_cap=self.settings.image_size_cap,
+                quota_remaining=quota_remaining,
+                expected_size=size,
+            ) as reader:
+                stored = self.stores.write(target, image_id, reader, size)
+                digests = reader.digests()
+            return locations_db.finish_upload(
+                self.engine,
+                image_id,
+                url=stored.url,
+                metadata=self.stores.location_metadata(target, stored),
+                size=digests.size,
+                checksum=digests.checksum,
+                os_hash_algo=digests.os_hash_algo,
+                os_hash_value=digests.os_hash_value,
+            )
+        except BaseException as exc:
+            if stored is not None:
+                self._discard(target, stored)
+            self._back_to_queued(image_id, exc)
+            raise
+
+    def _quota_remaining(self, owner: str | None) -> int | None:
+        if self.settings.user_storage_quota <= 0 or owner is None:
+            return None
+        return self.settings.user_storage_quota - locations_db.storage_used(self.engine, owner)
+
+    def _discard(self, store_id: str, stored: base.StoredObject) -> None:
+        location = model.Location(url=stored.url, metadata={"store": store_id})
+        try:
+            self.stores.delete(location)
+        except Exception:
+            LOG.exception("could not remove data of a failed upload from store %s", store_id)
+
+    def _back_to_queued(self, image_id: str, cause: BaseException) -> None:
+        LOG.info("upload of image %s failed (%s); back to queued", image_id, type(cause).__name__)
+        with contextlib.suppress(errors.NotFound, errors.Conflict):
+            images_db.update_image(
+                self.engine,
+                image_id,
+                expected_status=S.SAVING,
+                values={
+                    "status": S.QUEUED,
+                    "size": None,
+                    "checksum": None,
+                    "os_hash_algo": None,
+                    "os_hash_value": None,
+                },
+            )
+
+    # -- download --------------------------------------------------------------------
+
+    def download(
+        self, context: RequestContext, image_id: str, resolve_range=None, prefer: list[str] | None = None
+    ) -> Download | None:
+        """Open the image's data in the first store (by weight) that can serve it.
+
+        None when the image has no data (no locations, or every store lost it):
+        Glance answers 204 No Content then.
+
+        ``resolve_range(total) -> ByteRange | None`` turns the request's range into
+        numbers once the size is known (raises 416 itself).
+        """
+        image = self.visible_image(context, image_id)
+        self.policy.enforce(context, "download_image", self._target(context, image))
+        if image.status == S.DEACTIVATED and not (context.is_admin or self.policy.is_admin(context)):
+            raise errors.Forbidden("The requested image has been deactivated. Image data download is forbidden.")
+        locations = [loc for loc in image.locations if loc.status == "active"]
+        if not locations:
+            return None
+        byte_range = resolve_range(image.size or 0) if resolve_range else None
+        offset, length = (byte_range.offset, byte_range.length) if byte_range else (0, None)
+        failures: list[errors.GlanceliteError] = []
+        for location in self._ordered(locations, prefer):
+            try:
+                stream = self.stores.read(location, offset, length)
+            except (base.StoreNotFound, base.StoreUnavailable) as exc:
+                LOG.warning("image %s: location unreadable, trying the next one: %s", image_id, exc.message)
+                failures.append(exc)
+                continue
+            return Download(image=image, stream=stream, byte_range=byte_range)
+        if all(isinstance(f, base.StoreNotFound) for f in failures):
+            return None
+        raise next(f for f in failures if not isinstance(f, base.StoreNotFound))
+
+    def _ordered(self, locations: list[model.Location], prefer: list[str] | None) -> list[model.Location]:
+        ordered = self.stores.sort_locations(locations)
+        if not prefer:
+            return ordered
+        rank = {store_id: i for i, store_id in enumerate(prefer)}
+        return sorted(ordered, key=lambda loc: rank.get((loc.metadata or {}).get("store"), len(rank)))
+
+    def check_prefer(self, prefer: list[str]) -> list[str]:
+        if not self.settings.multi_store:
+            raise errors.Invalid(
+                "Store selection for download is not available when multiple backends are not enabled."
+            )
+        for store_id in prefer:
+            if store_id not in self.stores.public_ids():
+                raise errors.Invalid(f"Store '{store_id}' is not configured.")
+        return prefer
+
+    # -- delete from one store ---------------------------------------------------------
+
+    def delete_from_store(self, context: RequestContext, store_id: str, image_id: str) -> None:
+        if not self.settings.multi_store:
+            raise errors.NotFound("Multi backend is not supported at this site.")
+        if store_id not in self.stores.public_ids():
+            raise errors.Conflict(f"The selected store {store_id} is not available on this node.")
+        try:
+            image = self.visible_image(context, image_id)
+        except errors.NotFound:
+            raise errors.NotFound(f"Failed to find image {image_id}") from None
+        target = self._target(context, image)
+        self.policy.enforce(context, "get_image_location", target)
+        self.policy.enforce(context, "delete_image_location", target)
+        if image.status != S.ACTIVE:
+            raise errors.Conflict("It's not allowed to remove image data from store if image status is not 'active'")
+        locations = [loc for loc in image.locations if loc.status == "active"]
+        if len(locations) == 1:
+            raise errors.Forbidden(
+                "Cannot delete image data from the only store containing it. Consider deleting the image instead."
+            )
+        matching = [loc for loc in locations if self._store_of(loc) == store_id]
+        if not matching:
+            raise errors.NotFound(f"Image {image_id} is not stored in store {store_id}.")
+        for location in matching:
+            self.stores.delete_location(location)
+            if location.id is not None:
+                locations_db.remove_location(self.engine, image_id, location.id)
+
+    def _store_of(self, location: model.Location) -> str | None:
+        try:
+            return self.stores.store_of(location)
+        except errors.GlanceliteError:
+            return None

@@ -1,0 +1,337 @@
+"""StoreSet: every configured store, built and validated once at start.
+
+Multi-store and legacy single-store configurations arrive as the same list
+of StoreSettings (reserved stores included, flagged), so there is one code
+path. ``_checked`` is the one capability check: every get, add and delete
+goes through it, and it raises a typed error naming the store and what it
+cannot do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from glancelite import errors
+from glancelite.model import Location
+from glancelite.settings import Settings, StoreSettings
+from glancelite.store import base, registry
+from glancelite.store.capabilities import Capability, contains, names_of
+
+LOG = logging.getLogger(__name__)
+
+RESERVED_PREFIX = "os_glance_"
+
+
+class UnknownStore(errors.Invalid):
+    """A request named a store that does not exist (or is reserved): Glance's 400."""
+
+    def __init__(self, store_id: str):
+        self.store_id = store_id
+        super().__init__(f"Store for identifier {store_id} not found")
+
+
+@dataclasses.dataclass
+class _Entry:
+    settings: StoreSettings
+    cls: type[base.Driver]
+    driver: base.Driver  # shared when reusable; also the one probed
+    probe: base.Probe
+    probed_at: float
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    @property
+    def reusable(self) -> bool:
+        return contains(self.cls.STATIC_CAPABILITIES, Capability.DRIVER_REUSABLE)
+
+
+class StoreSet:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic):
+        self.multi_store = settings.multi_store
+        self.default_id = settings.default_store
+        self.staging_id = settings.staging_store
+        self.tasks_id = settings.tasks_store
+        self.refresh_interval = settings.store_capability_refresh_interval
+        self._clock = clock
+        registry.load_entry_points()
+        self._entries: dict[str, _Entry] = {}
+        try:
+            for store in settings.stores:
+                self._entries[store.id] = self._build(store)
+            self._validate()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- construction ----------------------------------------------------------------
+
+    def _build(self, store: StoreSettings) -> _Entry:
+        if store.id.startswith(RESERVED_PREFIX) and not store.reserved:
+            raise errors.ConfigError(
+                "DEFAULT",
+                "enabled_backends",
+                f"'{RESERVED_PREFIX}' prefix should not be used in enabled_backends config option. "
+                "It is reserved for internal use only.",
+            )
+        if store.reserved and store.type != "file":
+            raise errors.ConfigError(store.id, None, "reserved stores are file stores")
+        try:
+            cls = registry.driver_class(store.type)
+        except registry.DriverUnavailable as exc:
+            raise errors.ConfigError(store.id if self.multi_store else "glance_store", None, exc.message) from exc
+        try:
+            driver = cls(store)
+        except errors.ConfigError:
+            raise
+        except Exception as exc:  # an SDK that cannot even start: stop with the store named
+            raise errors.ConfigError(store.id, None, f"cannot start the {store.type} store: {exc}") from exc
+        probe = self._safe_probe(driver)
+        if probe.reason:
+            LOG.warning("store %s starts degraded: %s", store.id, probe.reason)
+        return _Entry(settings=store, cls=cls, driver=driver, probe=probe, probed_at=self._clock())
+
+    def _validate(self) -> None:
+        default = self._entries.get(self.default_id)
+        group, option = ("glance_store", "default_backend") if self.multi_store else ("glance_store", "default_store")
+        if default is None or default.settings.reserved:
+            raise errors.ConfigError(group, option, f"Store for identifier {self.default_id} not found")
+        # A reserved directory shared with another file store would let staged data
+        # and images overwrite or delete each other.
+        dirs: dict[str, str] = {}
+        for entry in self._entries.values():
+            for path in _datadirs(entry.driver):
+                other = dirs.setdefault(path, entry.settings.id)
+                if other != entry.settings.id and (entry.settings.reserved or self._entries[other].settings.reserved):
+                    raise errors.ConfigError(
+                        entry.settings.id,
+                        "filesystem_store_datadir",
+                        f"{path} is also the data directory of store {other!r}; reserved stores need their own",
+                    )
+
+    # -- lookups ---------------------------------------------------------------------
+
+    def public_ids(self) -> list[str]:
+        """Store ids a client may see or name, highest weight first (never reserved ones)."""
+        public = [e.settings for e in self._entries.values() if not e.settings.reserved]
+        return [s.id for s in sorted(public, key=lambda s: -s.weight)]
+
+    def settings_of(self, store_id: str, *, internal: bool = False) -> StoreSettings:
+        """The store's settings; UnknownStore (400) for unknown ids and, unless ``internal``, reserved ones."""
+        entry = self._entries.get(store_id)
+        if entry is None or (entry.settings.reserved and not internal):
+            raise UnknownStore(store_id)
+        return entry.settings
+
+    def validate_target(self, store_id: str | None) -> str:
+        """The store an upload/import goes to: the default when None; reserved or unknown -> 400."""
+        store_id = store_id or self.default_id
+        self.settings_of(store_id)
+        return store_id
+
+    def weight(self, store_id: str | None) -> int:
+        entry = self._entries.get(store_id or "")
+        return entry.settings.weight if entry else 0
+
+    def store_of(self, location: Location) -> str:
+        """The store holding a location: its ``store`` metadata, else the store whose driver owns the URL."""
+        store_id = location.metadata.get("store") if location.metadata else None
+        if store_id:
+            if store_id not in self._entries:
+                raise base.StoreNotFound(f"Store {store_id} of location is not configured.")
+            return store_id
+        for entry in sorted(self._entries.values(), key=lambda e: -e.settings.weight):
+            if entry.driver.owns(location.url):
+                return entry.settings.id
+        raise base.StoreNotFound(f"No configured store can read {location.url.split('://', 1)[0]} locations.")
+
+    def sort_locations(self, locations: Iterable[Location]) -> list[Location]:
+        """Highest store weight first, stable; unknown stores weigh 0 (Glance's sort_image_locations)."""
+        return sorted(locations, key=lambda loc: -self.weight(loc.metadata.get("store") if loc.metadata else None))
+
+    def location_metadata(self, store_id: str, stored: base.StoredObject) -> dict[str, Any]:
+        """What a new location row records: the driver's metadata plus ``store`` (multi-store only)."""
+        meta = dict(stored.metadata)
+        if self.multi_store:
+            meta["store"] = store_id
+        return meta
+
+    # -- the one capability check -------------------------------------------------
+
+    def probe(self, store_id: str) -> base.Probe:
+        """Live state, probed at most every ``store_capability_refresh_interval`` seconds."""
+        entry = self._entries[store_id]
+        now = self._clock()
+        if now - entry.probed_at >= self.refresh_interval:
+            with entry.lock:
+                if now - entry.probed_at >= self.refresh_interval:
+                    entry.probe = self._safe_probe(entry.driver)
+                    entry.probed_at = self._clock()
+        return entry.probe
+
+    @staticmethod
+    def _safe_probe(driver: base.Driver) -> base.Probe:
+        try:
+            return driver.probe()
+        except errors.GlanceliteError as exc:
+            return base.Probe(Capability.NONE, exc.message, unreachable=True)
+        except Exception as exc:  # a probe must never take the service down
+            LOG.warning("probing store %s failed: %s", driver.store.id, exc)
+            return base.Probe(Capability.NONE, str(exc), unreachable=True)
+
+    def _checked(self, store_id: str, operation: str, *, offset: int = 0, length: int | None = None) -> None:
+        entry = self._entries[store_id]
+        static = entry.cls.STATIC_CAPABILITIES
+        name = entry.settings.id
+        if operation == "get":
+            wanted = Capability.READ_ACCESS
+            if offset:
+                wanted |= Capability.READ_OFFSET
+            if length is not None:
+                wanted |= Capability.READ_CHUNK
+            if not contains(static, Capability.READ_ACCESS):
+                raise base.StoreGetNotSupported(f"Getting images from store {name} is not supported.")
+            if not contains(static, wanted):
+                raise base.RangeNotSupported(
+                    f"Store {name} cannot read part of an image (offset={offset}, length={length})."
+                )
+            probe = self.probe(store_id)
+            if not contains(probe.capabilities, Capability.READ_ACCESS):
+                raise base.StoreUnavailable(f"Store {name} cannot be read now: {probe.reason or 'unavailable'}")
+        elif operation == "add":
+            if not contains(static, Capability.WRITE_ACCESS) or entry.settings.read_only:
+                raise base.StoreAddDisabled(
+                    f"Error in store configuration. Adding images to store is disabled (store {name} is read-only)."
+                )
+            probe = self.probe(store_id)
+            if not contains(probe.capabilities, Capability.WRITE_ACCESS):
+                reason = probe.reason or "writes are refused"
+                if probe.full:
+                    raise base.StoreFull(f"Image storage media is full: store {name}: {reason}")
+                if probe.unreachable:
+                    raise base.StoreUnavailable(f"Store {name} is unavailable: {reason}")
+                raise base.StoreAddDisabled(
+                    f"Error in store configuration. Adding images to store is disabled (store {name}: {reason})."
+                )
+        elif operation == "delete":
+            # A full store must still be able to free space, so only static and
+            # configured read-only state decide; the driver reports the rest.
+            if not contains(static, Capability.WRITE_ACCESS) or entry.settings.read_only:
+                raise base.StoreDeleteNotSupported(f"Deleting images from store {name} is not supported.")
+        else:
+            raise ValueError(f"unknown store operation {operation!r}")
+
+    @contextlib.contextmanager
+    def _driver(self, store_id: str):
+        """The shared instance when reusable, else a fresh one closed afterwards."""
+        entry = self._entries[store_id]
+        if entry.reusable:
+            yield entry.driver
+            return
+        driver = entry.cls(entry.settings)
+        try:
+            yield driver
+        finally:
+            driver.close()
+
+    # -- operations ------------------------------------------------------------------
+
+    def write(
+        self, store_id: str | None, image_id: str, reader: base.Readable, size: int | None, *, internal: bool = False
+    ) -> base.StoredObject:
+        """Store the bytes ``reader`` yields; the driver removes partial data on failure."""
+        store_id = store_id or self.default_id
+        self.settings_of(store_id, internal=internal)
+        self._checked(store_id, "add")
+        with self._driver(store_id) as driver:
+            return driver.add(image_id, reader, size or None)
+
+    def read(self, location: Location, offset: int = 0, length: int | None = None) -> base.DataStream:
+        store_id = self.store_of(location)
+        self._checked(store_id, "get", offset=offset, length=length)
+        entry = self._entries[store_id]
+        if entry.reusable:
+            return entry.driver.get(location.url, offset, length)
+        driver = entry.cls(entry.settings)
+        try:
+            stream = driver.get(location.url, offset, length)
+        except BaseException:
+            driver.close()
+            raise
+        stream.also_on_close(driver.close)
+        return stream
+
+    def get_size(self, location: Location) -> int:
+        store_id = self.store_of(location)
+        self._checked(store_id, "get")
+        with self._driver(store_id) as driver:
+            return driver.get_size(location.url)
+
+    def delete(self, location: Location) -> None:
+        """Remove a location's data; raises StoreNotFound, InUse, StoreDeleteNotSupported..."""
+        store_id = self.store_of(location)
+        self._checked(store_id, "delete")
+        with self._driver(store_id) as driver:
+            driver.delete(location.url)
+
+    def delete_location(self, location: Location) -> bool:
+        """Delete a location's data as image deletion does (Glance's safe_delete_from_backend).
+
+        Data already gone, or a store that cannot delete (http), is not an error:
+        returns False. InUse (409), Forbidden and Unavailable propagate.
+        """
+        try:
+            self.delete(location)
+        except (base.StoreNotFound, base.StoreDeleteNotSupported) as exc:
+            LOG.info("location of %s not deleted: %s", location.url.split("://", 1)[0], exc.message)
+            return False
+        return True
+
+    # -- discovery -------------------------------------------------------------------
+
+    def info(self) -> list[dict[str, Any]]:
+        """GET /v2/info/stores entries (reserved stores never appear)."""
+        result = []
+        for store_id in self.public_ids():
+            entry = self._entries[store_id]
+            item: dict[str, Any] = {"id": store_id}
+            if entry.settings.description:
+                item["description"] = entry.settings.description
+            if store_id == self.default_id:
+                item["default"] = "true"
+            if entry.settings.type == "http" or entry.settings.read_only:
+                item["read-only"] = "true"
+            result.append(item)
+        return result
+
+    def detail(self) -> list[dict[str, Any]]:
+        """GET /v2/info/stores/detail entries: info plus type, weight, properties and live capabilities."""
+        result = []
+        for item in self.info():
+            entry = self._entries[item["id"]]
+            probe = self.probe(item["id"])
+            detail = {
+                **item,
+                "type": entry.settings.type,
+                "weight": entry.settings.weight,
+                "properties": entry.driver.properties(),
+                "capabilities": names_of(probe.capabilities),
+            }
+            if probe.reason:
+                detail["capabilities_reason"] = probe.reason
+            result.append(detail)
+        return result
+
+    def close(self) -> None:
+        for entry in self._entries.values():
+            with contextlib.suppress(Exception):
+                entry.driver.close()
+
+
+def _datadirs(driver: base.Driver) -> list[str]:
+    return [os.path.realpath(path) for _, path in getattr(driver, "datadirs", ())]
