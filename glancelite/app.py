@@ -9,8 +9,10 @@ from glancelite.api import routes
 from glancelite.api.middleware import RequestContextMiddleware
 from glancelite.db import engine as db_engine
 from glancelite.services import Services
+from glancelite.services.image_data import ImageDataService
 from glancelite.services.policy import Policy
 from glancelite.settings import Settings
+from glancelite.store.stores import StoreSet
 
 
 def build_services(settings: Settings, conf=None) -> Services:
@@ -18,6 +20,8 @@ def build_services(settings: Settings, conf=None) -> Services:
     engine = db_engine.create_engine(settings.database_connection)
     services = Services(settings=settings, engine=engine)
     services.policy = Policy(conf)
+    services.stores = StoreSet(settings)
+    services.image_data = ImageDataService(settings, engine, services.stores, services.policy)
     return services
 
 
