@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from tests.support import postgres
 from tests.support.server import Server, write_config
 
 
@@ -17,14 +18,46 @@ ADMIN = identity("admin-project", "admin,reader,member", "admin-user")
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    """A glancelite-api with two file stores (fast, slow) and the reserved stores."""
-    server = Server(write_config(tmp_path_factory.mktemp("service"))).start()
+def service(request, tmp_path_factory):
+    """A glancelite-api with two file stores (fast, slow) and the reserved stores.
+
+    GLANCELITE_TEST_DATABASE=postgresql runs it on a fresh database of the session's PostgreSQL.
+    """
+    database = None
+    if postgres.wanted_backend() == "postgresql":
+        cluster = request.getfixturevalue("postgres_cluster")
+        database = cluster.create_database()
+    server = Server(write_config(tmp_path_factory.mktemp("service"), database=database)).start()
     yield server
     server.stop()
+    if database:
+        cluster.drop_database(database)
 
 
 @pytest.fixture
 def http():
     with requests.Session() as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """The session's private PostgreSQL (tools/pg-start.sh), stopped by PID at the end."""
+    try:
+        cluster = postgres.PostgresCluster.start()
+    except postgres.PostgresUnavailable as exc:
+        postgres.unavailable(str(exc))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    """A fresh, empty database URL, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'glance.sqlite'}"
+        return
+    cluster = request.getfixturevalue("postgres_cluster")
+    url = cluster.create_database()
+    yield url
+    cluster.drop_database(url)
