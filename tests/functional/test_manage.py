@@ -1,0 +1,121 @@
+"""glancelite-manage as an operator runs it: exit codes, messages, failures as one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from glancelite.db import engine as db_engine
+from glancelite.db import migration
+from tests.support.server import free_port, manage, write_config
+from tests.unit.test_migrations import insert_legacy_images
+
+
+@pytest.fixture
+def conf(tmp_path, database_url):
+    return write_config(tmp_path, database=database_url)
+
+
+def run(conf, *args):
+    return manage(conf, *args, check=False)
+
+
+def assert_one_line_failure(proc, *fragments: str) -> None:
+    assert proc.returncode == 1, proc
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_check_and_each_step_through_the_cli(conf, database_url):
+    proc = run(conf, "db", "check")
+    assert proc.returncode == 3 and "db expand" in proc.stdout
+    assert run(conf, "db", "sync", "--check").returncode == 3
+
+    # A database that old code wrote: base schema with legacy rows.
+    engine = db_engine.create_engine(database_url)
+    migration.upgrade(engine, "initial01")
+    insert_legacy_images(engine)
+    engine.dispose()
+    assert run(conf, "db", "check").returncode == 3
+
+    assert run(conf, "db", "expand").returncode == 0
+    proc = run(conf, "db", "check")
+    assert proc.returncode == 4 and "db migrate" in proc.stdout
+
+    proc = run(conf, "db", "contract")
+    assert_one_line_failure(proc, "db migrate")
+
+    proc = run(conf, "db", "migrate")
+    assert (proc.returncode, proc.stdout.strip()) == (0, "Migrated 4 rows")
+    proc = run(conf, "db", "check")
+    assert proc.returncode == 5 and "db contract" in proc.stdout
+
+    assert run(conf, "db", "contract").returncode == 0
+    proc = run(conf, "db", "check")
+    assert (proc.returncode, proc.stdout.strip()) == (0, "Database is up to date. No upgrades needed.")
+    assert run(conf, "db", "sync", "--check").returncode == 0
+    assert run(conf, "db", "version").stdout.strip() == "contract01, expand02"
+
+
+def test_sync_is_idempotent_and_legacy_aliases_work(conf):
+    proc = run(conf, "db", "version")
+    assert proc.returncode == 0 and "not under migration control" in proc.stdout
+    proc = run(conf, "db_sync")
+    assert (proc.returncode, proc.stdout.strip()) == (0, "Database is synced successfully.")
+    proc = run(conf, "db", "sync")
+    assert (proc.returncode, proc.stdout.strip()) == (0, "Database is up to date. No migrations needed.")
+    assert run(conf, "db_check").returncode == 0
+    assert run(conf, "db_version").stdout.strip() == "contract01, expand02"
+
+
+def test_migrate_before_expand_is_refused(tmp_path):
+    conf = write_config(tmp_path)
+    assert_one_line_failure(run(conf, "db", "migrate"), "ERROR", "db expand")
+
+
+def test_unknown_or_missing_command_is_a_usage_error(tmp_path):
+    conf = write_config(tmp_path)
+    for args in (("db",), ("db", "frobnicate"), ("nonsense",)):
+        proc = run(conf, *args)
+        assert proc.returncode == 2, args
+        assert "usage:" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "url, fragment",
+    [
+        ("not a url", "not a database URL"),
+        ("foo://host/db", "unsupported database"),
+    ],
+)
+def test_bad_database_url(tmp_path, url, fragment):
+    conf = write_config(tmp_path, {"database": {"connection": url}})
+    for args in (("db", "sync"), ("db", "check"), ("config", "check")):
+        assert_one_line_failure(run(conf, *args), "[database] connection", fragment)
+
+
+def test_unreachable_postgresql(tmp_path):
+    url = f"postgresql://glance:secret@127.0.0.1:{free_port()}/glance"
+    conf = write_config(tmp_path, {"database": {"connection": url}})
+    for args in (("db", "sync"), ("db", "check"), ("db", "version"), ("db", "expand")):
+        proc = run(conf, *args)
+        assert_one_line_failure(proc, "cannot connect to the database", "127.0.0.1")
+        assert "secret" not in proc.stderr
+
+
+def test_sqlite_in_a_missing_directory(tmp_path):
+    conf = write_config(tmp_path, {"database": {"connection": f"sqlite:///{tmp_path}/nowhere/glance.sqlite"}})
+    assert_one_line_failure(run(conf, "db", "sync"), "cannot connect to the database")
+    # check does not create anything: a missing database is an empty one.
+    assert run(conf, "db", "check").returncode == 3
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_config_check(tmp_path):
+    good = write_config(tmp_path / "good")
+    proc = run(good, "config", "check")
+    assert (proc.returncode, proc.stdout.strip()) == (0, "Configuration is valid.")
+    bad = write_config(tmp_path / "bad", {"glance_store": {"default_backend": "nowhere"}})
+    assert_one_line_failure(run(bad, "config", "check"), "[glance_store] default_backend", "nowhere")
