@@ -10,6 +10,8 @@ from glancelite.api.middleware import RequestContextMiddleware
 from glancelite.db import engine as db_engine
 from glancelite.services import Services
 from glancelite.services.image_data import ImageDataService
+from glancelite.services.images import ImageService
+from glancelite.services.members import MemberService
 from glancelite.services.policy import Policy
 from glancelite.settings import Settings
 from glancelite.store.stores import StoreSet
@@ -22,6 +24,8 @@ def build_services(settings: Settings, conf=None) -> Services:
     services.policy = Policy(conf)
     services.stores = StoreSet(settings)
     services.image_data = ImageDataService(settings, engine, services.stores, services.policy)
+    services.images = ImageService(services)
+    services.members = MemberService(services, services.images)
     return services
 
 

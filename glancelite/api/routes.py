@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import falcon
 
-from glancelite.api import image_data, info, versions
+from glancelite.api import image_data, images, info, versions
 from glancelite.services import Services
 
 
 def register(app: falcon.App, services: Services) -> None:
     versions.register(app, services.settings)
+    images.register(app, services)
     image_data.register(app, services)
     info.register(app, services)

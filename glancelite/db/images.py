@@ -32,7 +32,7 @@ IMAGE_COLUMNS = frozenset(c.name for c in T_IMG.columns) - {"deleted", "deleted_
 
 def utcnow() -> datetime:
     """Naive UTC, as Glance stores timestamps."""
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 # ---------------------------------------------------------------- reads
@@ -237,6 +237,8 @@ def _update(
     properties_set: Mapping[str, str | None] | None,
     properties_removed: Iterable[str] | None,
     tags: Iterable[str] | None,
+    tags_added: Iterable[str] = (),
+    tags_removed: Iterable[str] = (),
 ) -> model.Image:
     row = _get_row(conn, image_id)
     if row is None:
@@ -259,6 +261,14 @@ def _update(
         raise errors.Conflict(f"Image status transition from {row.status} to {target or row.status} is not allowed")
     _set_properties(conn, image_id, properties_set or {}, now)
     _remove_properties(conn, image_id, properties_removed or (), now)
+    if tags is None and (tags_added or tags_removed):
+        current = {
+            r.value
+            for r in conn.execute(
+                sa.select(T_TAG.c.value).where(T_TAG.c.image_id == image_id, T_TAG.c.deleted == sa.false())
+            )
+        }
+        tags = (current | set(tags_added)) - set(tags_removed)
     if tags is not None:
         _set_tags(conn, image_id, tags, now)
     return get_image_in(conn, image_id)
@@ -273,13 +283,16 @@ def update_image(
     properties_set: Mapping[str, str | None] | None = None,
     properties_removed: Iterable[str] | None = None,
     tags: Iterable[str] | None = None,
+    tags_added: Iterable[str] = (),
+    tags_removed: Iterable[str] = (),
 ) -> model.Image:
     """Change an image in one transaction and return it as stored.
 
     ``expected_status``: Conflict "Image status transition from <current> to
     <target> is not allowed" unless the row is in that status. A ``status``
     in ``values`` must be allowed by ``model.check_transition``.
-    ``tags`` replaces the whole tag set when given.
+    ``tags`` replaces the whole tag set when given; ``tags_added`` and
+    ``tags_removed`` change it in place (no lost update between writers).
     """
     return run_in_transaction(
         engine,
@@ -290,6 +303,8 @@ def update_image(
         properties_set,
         list(properties_removed) if properties_removed is not None else None,
         list(tags) if tags is not None else None,
+        list(tags_added),
+        list(tags_removed),
     )
 
 

@@ -97,9 +97,7 @@ def create_member(engine: Engine, image_id: str, member_id: str, *, quota: int =
 
 def _update(conn: Connection, image_id: str, member_id: str, status: str) -> model.Member:
     result = conn.execute(
-        T_MEM.update()
-        .where(*_live(image_id), T_MEM.c.member == member_id)
-        .values(status=status, updated_at=utcnow())
+        T_MEM.update().where(*_live(image_id), T_MEM.c.member == member_id).values(status=status, updated_at=utcnow())
     )
     if result.rowcount != 1:
         raise errors.NotFound(f"Not found member {member_id} for image {image_id}")

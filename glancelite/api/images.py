@@ -1,0 +1,115 @@
+"""/v2/images, /v2/images/{id}, the deactivate/reactivate actions and /v2/info/usage."""
+
+from __future__ import annotations
+
+import falcon
+
+from glancelite import errors
+from glancelite.api import common, image_query, patch, schemas, views
+from glancelite.context import RequestContext
+from glancelite.services import Services
+
+
+def mutating(req) -> RequestContext:
+    """The caller's context, refused when it is read-only (Glance's anonymous access)."""
+    ctx = common.context(req)
+    if ctx.read_only:
+        raise errors.Forbidden("Read-only access")
+    return ctx
+
+
+class ImagesResource:
+    def __init__(self, services: Services):
+        self.services = services
+        self.settings = services.settings
+
+    def on_get(self, req, resp):
+        common.reject_body(req)
+        query = image_query.parse(req.query_string, self.settings)
+        images = self.services.images.list(common.context(req), query)
+        # COMPAT: a full page always gets a next link, even when nothing follows.
+        next_marker = images[-1].id if images and len(images) == query.limit else None
+        body = {"images": [views.image(i, self.settings) for i in images]}
+        body.update(image_query.links(image_query.params(req.query_string), next_marker))
+        common.send_json(resp, body)
+
+    def on_post(self, req, resp):
+        ctx = mutating(req)
+        body = common.read_json(req, expect=dict)
+        self.services.images.check_create_attributes(body)
+        schemas.validate("image", body)
+        image = self.services.images.create(ctx, body)
+        resp.set_header("Location", common.absolute_url(req, f"/v2/images/{image.id}"))
+        methods = self.settings.enabled_import_methods
+        if methods:
+            resp.set_header("OpenStack-image-import-methods", ",".join(methods))
+        if self.settings.multi_store:
+            resp.set_header("OpenStack-image-store-ids", ",".join(s.id for s in self.settings.public_stores))
+        common.send_json(resp, views.image(image, self.settings), falcon.HTTP_201)
+
+
+class ImageResource:
+    def __init__(self, services: Services):
+        self.services = services
+        self.settings = services.settings
+
+    def on_get(self, req, resp, image_id):
+        common.reject_body(req)
+        common.check_uuid(image_id)
+        image = self.services.images.show(common.context(req), image_id)
+        common.send_json(resp, views.image(image, self.settings))
+
+    def on_patch(self, req, resp, image_id):
+        ctx = mutating(req)
+        dialect = patch.media_type(req.content_type)
+        body = common.read_json(req)
+        changes = patch.parse(body, dialect)
+        common.check_uuid(image_id)
+        image = self.services.images.update(ctx, image_id, changes)
+        common.send_json(resp, views.image(image, self.settings))
+
+    def on_delete(self, req, resp, image_id):
+        ctx = mutating(req)
+        common.reject_body(req)
+        common.check_uuid(image_id)
+        self.services.images.delete(ctx, image_id)
+        resp.status = falcon.HTTP_204
+
+
+class ActionResource:
+    """POST /v2/images/{id}/actions/deactivate|reactivate: 204, or 403 from a wrong status."""
+
+    def __init__(self, services: Services, action: str):
+        self.services = services
+        self.action = action
+
+    def on_post(self, req, resp, image_id):
+        ctx = mutating(req)
+        common.reject_body(req)
+        common.check_uuid(image_id)
+        getattr(self.services.images, self.action)(ctx, image_id)
+        resp.status = falcon.HTTP_204
+
+
+class UsageResource:
+    """GET /v2/info/usage: without keystone unified limits there is nothing to report."""
+
+    def on_get(self, req, resp):
+        common.reject_body(req)
+        common.send_json(resp, {"usage": {}})
+
+
+def register(app: falcon.App, services: Services) -> None:
+    """Images, actions, tags, members, schemas and usage."""
+    from glancelite.api import members, tags
+
+    app.add_route("/v2/images", ImagesResource(services))
+    app.add_route("/v2/images/{image_id}", ImageResource(services))
+    app.add_route("/v2/images/{image_id}/actions/deactivate", ActionResource(services, "deactivate"))
+    app.add_route("/v2/images/{image_id}/actions/reactivate", ActionResource(services, "reactivate"))
+    app.add_route("/v2/images/{image_id}/tags/{tag}", tags.TagResource(services))
+    app.add_route("/v2/images/{image_id}/members", members.MembersResource(services))
+    app.add_route("/v2/images/{image_id}/members/{member_id}", members.MemberResource(services))
+    for name in schemas.SCHEMAS:
+        app.add_route(f"/v2/schemas/{name}", schemas.SchemaResource(name))
+    app.add_route("/v2/info/usage", UsageResource())

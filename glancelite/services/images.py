@@ -1,0 +1,437 @@
+"""Image use cases: create, show, list, update, delete, deactivate/reactivate, tags.
+
+No HTTP here. Every check that Glance makes in its deserializer, domain and
+policy layers happens once, in this module, before the repository is called.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from glancelite import errors, model
+from glancelite.context import RequestContext
+from glancelite.db import images as repo
+from glancelite.db import members as member_repo
+from glancelite.services.policy import image_target
+
+LOG = logging.getLogger(__name__)
+
+SORT_KEYS = repo.SORT_KEYS
+RESERVED_NAMESPACE = "os_glance"
+# Attributes that are columns of the image, not custom properties.
+BASE_ATTRIBUTES = frozenset(
+    {
+        "id",
+        "name",
+        "status",
+        "visibility",
+        "protected",
+        "os_hidden",
+        "owner",
+        "size",
+        "virtual_size",
+        "checksum",
+        "os_hash_algo",
+        "os_hash_value",
+        "disk_format",
+        "container_format",
+        "min_disk",
+        "min_ram",
+        "created_at",
+        "updated_at",
+        "tags",
+        "locations",
+        "direct_url",
+        "self",
+        "file",
+        "schema",
+        "stores",
+    }
+)
+WRITABLE_COLUMNS = ("name", "visibility", "protected", "os_hidden", "owner", "disk_format", "container_format")
+WRITABLE_INTS = ("min_disk", "min_ram")
+READ_ONLY_ON_CREATE = frozenset(
+    {
+        "direct_url",
+        "self",
+        "file",
+        "schema",
+        "stores",
+        "status",
+        "checksum",
+        "size",
+        "virtual_size",
+        "created_at",
+        "updated_at",
+        # Glance lets these through on create by accident; we treat them as read-only throughout.
+        "os_hash_algo",
+        "os_hash_value",
+    }
+)
+READ_ONLY_ON_PATCH = frozenset(
+    {
+        "created_at",
+        "updated_at",
+        "status",
+        "checksum",
+        "size",
+        "virtual_size",
+        "direct_url",
+        "self",
+        "file",
+        "schema",
+        "id",
+        "os_hash_algo",
+        "os_hash_value",
+    }
+)
+RESERVED = frozenset({"location", "deleted", "deleted_at"})
+# Properties the service hides from every view (worker bookkeeping).
+HIDDEN_PROPERTIES = frozenset({"os_glance_stage_host", "os_glance_hash_op_host"})
+FORMAT_CHANGE_STATES = frozenset({model.ImageStatus.QUEUED, model.ImageStatus.IMPORTING})
+
+
+def is_reserved(name: str) -> bool:
+    return name in RESERVED or name.startswith(RESERVED_NAMESPACE)
+
+
+def check_create_attributes(body: Mapping[str, Any]) -> None:
+    """Glance's deserializer checks, made before schema validation: 403 for read-only and reserved keys."""
+    for key in body:
+        if key in READ_ONLY_ON_CREATE:
+            raise errors.Forbidden(f"Attribute '{key}' is read-only.")
+        if is_reserved(key) or key == "locations":
+            raise errors.Forbidden(f"Attribute '{key}' is reserved.")
+
+
+def check_patch_path(root: str) -> None:
+    if root in READ_ONLY_ON_PATCH:
+        raise errors.Forbidden(f"Attribute '{root}' is read-only.")
+    if is_reserved(root):
+        raise errors.Forbidden(f"Attribute '{root}' is reserved.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One JSON-patch operation, already parsed: ``path`` is the list of pointer tokens."""
+
+    op: str  # add | remove | replace
+    path: tuple[str, ...]
+    value: Any = None
+    # v2.0 draft: 'add' of an existing property is a Conflict instead of a replace.
+    strict_add: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class ListQuery:
+    limit: int
+    marker: str | None = None
+    sort: tuple[tuple[str, str], ...] = (("created_at", "desc"),)
+    filters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    visibility: str | None = None
+    member_status: str = "accepted"
+
+
+class ImageService:
+    """Takes the Services container so store and import parts built later are found at call time."""
+
+    check_create_attributes = staticmethod(check_create_attributes)
+
+    def __init__(self, services):
+        self._services = services
+        self.settings = services.settings
+        self.engine = services.engine
+        self.policy = services.policy
+
+    # ------------------------------------------------------------ visibility
+
+    def _member_of(self, ctx: RequestContext, image: model.Image) -> str | None:
+        if image.visibility != model.Visibility.SHARED or ctx.project_id is None:
+            return None
+        member = member_repo.find_member(self.engine, image.id, ctx.project_id)
+        return member.member_id if member else None
+
+    def target(self, ctx: RequestContext, image: model.Image) -> dict[str, Any]:
+        return image_target(image, self._member_of(ctx, image))
+
+    def can_see(self, ctx: RequestContext, image: model.Image, target: Mapping[str, Any] | None = None) -> bool:
+        """Glance's DB visibility rule plus the get_image policy."""
+        if not self._db_visible(ctx, image, target):
+            return False
+        return self.policy.check(ctx, "get_image", target or self.target(ctx, image))
+
+    def _db_visible(self, ctx: RequestContext, image: model.Image, target) -> bool:
+        if ctx.is_admin or image.owner is None:
+            return True
+        if image.owner == ctx.project_id:
+            return True
+        if image.visibility in (model.Visibility.PUBLIC, model.Visibility.COMMUNITY):
+            return True
+        if image.visibility == model.Visibility.SHARED:
+            member = (target or {}).get("member_id") if target is not None else self._member_of(ctx, image)
+            return member is not None
+        return False
+
+    def get_visible(self, ctx: RequestContext, image_id: str, not_found: str | None = None) -> model.Image:
+        """The image if the caller may see it; NotFound (Glance's masking) otherwise."""
+        message = not_found or f"No image found with ID {image_id}"
+        try:
+            image = repo.get_image(self.engine, image_id)
+        except errors.NotFound:
+            raise errors.NotFound(message) from None
+        if not self.can_see(ctx, image):
+            raise errors.NotFound(message)
+        return image
+
+    def authorize(self, ctx: RequestContext, image_id: str, rule: str, *, not_found: str | None = None) -> model.Image:
+        """Fetch and check ``rule``: 404 if invisible to the caller, 403 if visible but not allowed."""
+        image = self.get_visible(ctx, image_id, not_found)
+        self.policy.enforce(ctx, rule, self.target(ctx, image), f"You are not authorized to complete {rule} action.")
+        return image
+
+    # ------------------------------------------------------------ read
+
+    def show(self, ctx: RequestContext, image_id: str) -> model.Image:
+        return self.get_visible(ctx, image_id)
+
+    def list(self, ctx: RequestContext, query: ListQuery) -> list[model.Image]:
+        self.policy.enforce(ctx, "get_images", {"project_id": ctx.project_id})
+        images = repo.list_images(
+            self.engine,
+            project_id=ctx.project_id,
+            is_admin=ctx.is_admin,
+            filters=query.filters,
+            visibility=query.visibility,
+            member_status=query.member_status,
+            sort=query.sort,
+            limit=query.limit,
+            marker=query.marker,
+        )
+        if self.policy.check(ctx, "context_is_admin", {}):
+            return images
+        shared = [i.id for i in images if i.visibility == model.Visibility.SHARED]
+        memberships = member_repo.member_projects(self.engine, shared, ctx.project_id)
+        return [
+            i
+            for i in images
+            if self.policy.check(ctx, "get_image", image_target(i, ctx.project_id if i.id in memberships else None))
+        ]
+
+    # ------------------------------------------------------------ create
+
+    def create(self, ctx: RequestContext, body: Mapping[str, Any]) -> model.Image:
+        """``body`` has passed check_create_attributes and the image schema."""
+        check_create_attributes(body)
+        image_id = body.get("id") or str(uuid.uuid4())
+        owner = body.get("owner", ctx.project_id)
+        is_admin = self.policy.is_admin(ctx)
+        if "owner" in body and owner != ctx.project_id and not is_admin:
+            raise errors.Forbidden(f"You are not permitted to create images owned by '{owner}'.")
+        self.policy.enforce(
+            ctx,
+            "add_image",
+            {"project_id": ctx.project_id, "owner": owner, "visibility": body.get("visibility", "shared")},
+            "You are not authorized to complete add_image action.",
+        )
+        visibility = body.get("visibility", model.Visibility.SHARED.value)
+        self._check_visibility_change(ctx, visibility, owner)
+        values: dict[str, Any] = {"id": image_id, "owner": owner, "visibility": visibility}
+        for key in (*WRITABLE_COLUMNS, *WRITABLE_INTS):
+            if key in body and key not in values:
+                values[key] = body[key]
+        properties = {k: v for k, v in body.items() if k not in BASE_ATTRIBUTES}
+        self._check_property_names(properties)
+        tags = list(dict.fromkeys(body.get("tags") or ()))
+        self._check_quota("property", image_id, self._count_properties(properties))
+        self._check_quota("tag", image_id, len(tags))
+        return repo.create_image(self.engine, values, properties, tags)
+
+    def _check_visibility_change(self, ctx: RequestContext, visibility: str, owner: str | None) -> None:
+        target = {"project_id": owner, "owner": owner, "visibility": visibility}
+        if visibility == model.Visibility.PUBLIC:
+            self.policy.enforce(
+                ctx, "publicize_image", target, "You are not authorized to complete publicize_image action."
+            )
+        elif visibility == model.Visibility.COMMUNITY:
+            self.policy.enforce(
+                ctx, "communitize_image", target, "You are not authorized to complete communitize_image action."
+            )
+
+    @staticmethod
+    def _check_property_names(properties: Mapping[str, Any]) -> None:
+        for name in properties:
+            if len(name) > 255:
+                raise errors.Invalid("Custom property should not be greater than 255 characters.")
+            if is_reserved(name):
+                raise errors.Forbidden(f"Attribute '{name}' is reserved.")
+
+    @staticmethod
+    def _count_properties(properties: Mapping[str, Any]) -> int:
+        return sum(1 for name in properties if not name.startswith(RESERVED_NAMESPACE))
+
+    def _check_quota(self, kind: str, image_id: str, attempted: int) -> None:
+        maximum = {
+            "property": self.settings.image_property_quota,
+            "tag": self.settings.image_tag_quota,
+        }[kind]
+        if maximum >= 0 and attempted > maximum:
+            raise errors.TooLarge(
+                f"Image {kind} limit exceeded for image {image_id}: attempted: {attempted}, maximum: {maximum}"
+            )
+
+    # ------------------------------------------------------------ update
+
+    def update(self, ctx: RequestContext, image_id: str, changes: Sequence[Change]) -> model.Image:
+        image = self.authorize(ctx, image_id, "modify_image")
+        if not changes:
+            return image
+        columns: dict[str, Any] = {k: getattr(image, k) for k in (*WRITABLE_COLUMNS, *WRITABLE_INTS)}
+        props: dict[str, Any] = dict(image.properties)
+        tags = set(image.tags)
+        for change in changes:
+            self._apply(ctx, image, change, columns, props, tags)
+        values = {k: v for k, v in columns.items() if v != getattr(image, k)}
+        if "owner" in values and not self.policy.is_admin(ctx):
+            raise errors.Forbidden("Owner can't be updated by non admin.")
+        if "visibility" in values:
+            self._check_visibility_change(ctx, values["visibility"], columns["owner"])
+        for key in ("disk_format", "container_format"):
+            if key in values and image.status not in FORMAT_CHANGE_STATES:
+                raise errors.Forbidden(f"Attribute {key} can be only replaced for a queued image.")
+        props_set = {k: v for k, v in props.items() if image.properties.get(k) != v or k not in image.properties}
+        props_removed = [k for k in image.properties if k not in props]
+        new_props = [k for k in props if k not in image.properties]
+        if new_props:
+            self._check_quota("property", image_id, self._count_properties(props))
+        if tags - set(image.tags):
+            self._check_quota("tag", image_id, len(tags))
+        if not (values or props_set or props_removed or tags != set(image.tags)):
+            return image
+        return repo.update_image(
+            self.engine,
+            image_id,
+            values=values,
+            properties_set=props_set,
+            properties_removed=props_removed,
+            tags=sorted(tags) if tags != set(image.tags) else None,
+        )
+
+    def _apply(self, ctx, image, change: Change, columns, props, tags) -> None:
+        root = change.path[0]
+        if root == "locations":
+            verb = {"add": "add", "replace": "replace", "remove": "remove"}[change.op]
+            if not self.settings.show_multiple_locations:
+                raise errors.Forbidden(f"It's not allowed to {verb} locations if locations are invisible.")
+            # TODO(locations): location edits through PATCH (show_multiple_locations) are not implemented.
+            raise errors.Forbidden("Changing locations through PATCH is not supported by this server.")
+        check_patch_path(root)
+        if root in columns:
+            if change.op == "remove":
+                raise errors.Forbidden(f"Property {root} may not be removed.")
+            columns[root] = change.value
+        elif root == "tags":
+            if change.op == "remove":
+                raise errors.Forbidden(f"Property {root} may not be removed.")
+            tags.clear()
+            tags.update(change.value or ())
+        elif change.op == "remove":
+            if root not in props:
+                raise errors.Conflict(f"Property {root} does not exist.")
+            del props[root]
+        elif change.op == "replace":
+            if root not in props:
+                raise errors.Conflict(f"Property {root} does not exist.")
+            props[root] = change.value
+        else:
+            if change.strict_add and root in props:
+                raise errors.Conflict(f"Property {root} already present.")
+            if len(root) > 255:
+                raise errors.Invalid("Custom property should not be greater than 255 characters.")
+            props[root] = change.value
+
+    # ------------------------------------------------------------ delete
+
+    def delete(self, ctx: RequestContext, image_id: str) -> None:
+        image = self.authorize(ctx, image_id, "delete_image", not_found=f"Failed to find image {image_id} to delete")
+        if image.protected:
+            raise errors.Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+        model.check_transition(image.status, model.ImageStatus.DELETED)
+        self._delete_data(image)
+        repo.delete_image(self.engine, image_id, expected_status=image.status)
+
+    def _delete_data(self, image: model.Image) -> None:
+        """Remove the image's bytes from every store and its staged data; a failure stops the delete.
+
+        Data already gone (NotFound) counts as deleted, so a retried DELETE converges.
+        """
+        stores = self._services.stores
+        failures = []
+        if stores is not None:
+            for location in image.locations:
+                try:
+                    stores.delete_location(location)
+                except errors.NotFound:
+                    LOG.info("image %s: data at %s already gone", image.id, location.store_id)
+                except errors.GlanceliteError as exc:
+                    LOG.error("image %s: cannot delete data in store %s: %s", image.id, location.store_id, exc)
+                    failures.append(f"{location.store_id or location.url}: {exc.message}")
+        elif image.locations:
+            LOG.warning("image %s: no store set configured; its data was not deleted", image.id)
+        # Hook for the import service: staged data lives in the staging store.
+        delete_staged = getattr(self._services.imports, "delete_staged_data", None)
+        if delete_staged is not None:
+            try:
+                delete_staged(image)
+            except errors.NotFound:
+                pass
+            except errors.GlanceliteError as exc:
+                failures.append(f"staging: {exc.message}")
+        if failures:
+            raise errors.Unavailable(
+                f"Image {image.id} was not deleted because its data could not be removed from "
+                + "; ".join(failures)
+                + ". Try again later."
+            )
+
+    # ------------------------------------------------------------ actions
+
+    def deactivate(self, ctx: RequestContext, image_id: str) -> None:
+        image = self.authorize(ctx, image_id, "deactivate")
+        if image.status == model.ImageStatus.DEACTIVATED:
+            return
+        if image.status != model.ImageStatus.ACTIVE:
+            raise errors.Forbidden(f"Not allowed to deactivate image in status '{image.status}'")
+        self._set_status(image, model.ImageStatus.DEACTIVATED)
+
+    def reactivate(self, ctx: RequestContext, image_id: str) -> None:
+        image = self.authorize(ctx, image_id, "reactivate")
+        if image.status == model.ImageStatus.ACTIVE:
+            return
+        if image.status != model.ImageStatus.DEACTIVATED:
+            raise errors.Forbidden(f"Not allowed to reactivate image in status '{image.status}'")
+        self._set_status(image, model.ImageStatus.ACTIVE)
+
+    def _set_status(self, image: model.Image, target: str) -> model.Image:
+        model.check_transition(image.status, target)
+        return repo.update_image(self.engine, image.id, expected_status=image.status, values={"status": target})
+
+    # ------------------------------------------------------------ tags
+
+    def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+        image = self.authorize(ctx, image_id, "modify_image", not_found=f"Image {image_id} not found.")
+        if tag in image.tags:
+            return
+        if len(tag) > 255:
+            raise errors.Invalid(f"Provided object does not match schema 'image': '{tag}' is too long")
+        self._check_quota("tag", image_id, len(image.tags) + 1)
+        repo.update_image(self.engine, image_id, tags_added=[tag])
+
+    def delete_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+        image = self.authorize(ctx, image_id, "modify_image", not_found=f"Image {image_id} not found.")
+        if tag not in image.tags:
+            raise errors.NotFound(f"Tag {tag} not found.")
+        repo.update_image(self.engine, image_id, tags_removed=[tag])
