@@ -1,0 +1,113 @@
+"""The hashing reader: digests, limits as bytes arrive, threads that stop."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+
+import pytest
+
+from glancelite import errors
+from glancelite.store import streams
+from glancelite.store.streams import ClientDisconnected, HashingReader
+
+
+def drain(reader, chunk=65536) -> int:
+    total = 0
+    while data := reader.read(chunk):
+        total += len(data)
+    return total
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000, streams.HASH_BATCH_BYTES - 1, 3 * streams.HASH_BATCH_BYTES + 17])
+def test_digests_match_hashlib(size):
+    data = os.urandom(size)
+    with HashingReader(io.BytesIO(data), expected_size=size) as reader:
+        assert drain(reader, 7777) == size
+        digests = reader.digests()
+    assert digests.size == size
+    assert digests.checksum == hashlib.md5(data).hexdigest()
+    assert digests.os_hash_algo == "sha512"
+    assert digests.os_hash_value == hashlib.sha512(data).hexdigest()
+
+
+def test_other_multihash_algorithm():
+    data = b"x" * 5000
+    with HashingReader(io.BytesIO(data), hashing_algorithm="sha256") as reader:
+        drain(reader)
+        assert reader.digests().os_hash_value == hashlib.sha256(data).hexdigest()
+
+
+def test_unknown_algorithm_is_invalid():
+    with pytest.raises(errors.Invalid):
+        HashingReader(io.BytesIO(b""), hashing_algorithm="nope")
+
+
+def test_size_cap_stops_reading_as_soon_as_it_is_passed():
+    source = io.BytesIO(b"a" * 10_000)
+    reader = HashingReader(source, size_cap=4096)
+    with pytest.raises(errors.TooLarge, match="The incoming image is too large"):
+        drain(reader, 1024)
+    assert reader.bytes_read == 5120  # the chunk that crossed the cap, no more
+    reader.close()
+
+
+def test_declared_size_above_cap_fails_before_reading():
+    source = io.BytesIO(b"a" * 10)
+    with pytest.raises(errors.TooLarge):
+        HashingReader(source, size_cap=5, expected_size=10)
+    assert source.tell() == 0
+
+
+def test_quota_message():
+    reader = HashingReader(io.BytesIO(b"a" * 100), quota_remaining=50)
+    with pytest.raises(errors.TooLarge, match="Image exceeds the storage quota"):
+        drain(reader, 10)
+
+
+def test_more_data_than_declared():
+    reader = HashingReader(io.BytesIO(b"a" * 100), expected_size=50)
+    with pytest.raises(errors.Invalid, match="Size exceeds"):
+        drain(reader, 30)
+
+
+def test_less_data_than_declared():
+    reader = HashingReader(io.BytesIO(b"a" * 40), expected_size=50)
+    with pytest.raises(errors.Invalid, match="Size mismatch"):
+        drain(reader, 30)
+
+
+def test_unknown_size_accepts_anything():
+    with HashingReader(io.BytesIO(b"a" * 40), expected_size=0) as reader:
+        assert drain(reader) == 40
+        assert reader.digests().size == 40
+
+
+class Broken(io.RawIOBase):
+    def __init__(self):
+        self.sent = 0
+
+    def read(self, n=-1):
+        if self.sent >= 3 * streams.HASH_BATCH_BYTES:
+            raise OSError("connection reset")
+        self.sent += 65536
+        return b"z" * 65536
+
+
+def test_client_disconnect_is_a_typed_error_and_threads_stop():
+    before = threading.active_count()
+    reader = HashingReader(Broken())
+    with pytest.raises(ClientDisconnected):
+        drain(reader)
+    reader.close()
+    assert threading.active_count() == before
+
+
+def test_digests_before_eof_refused():
+    reader = HashingReader(io.BytesIO(b"abc"))
+    reader.read(1)
+    with pytest.raises(errors.Invalid):
+        reader.digests()
+    reader.close()
