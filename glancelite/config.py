@@ -66,7 +66,7 @@ def load(config_files: Sequence[str]) -> LoadedConfig:
     except cfg.ConfigFileParseError as exc:
         raise ConfigError("DEFAULT", "config_file", f"cannot parse configuration: {exc}") from exc
     except (cfg.Error, ValueError) as exc:
-        raise ConfigError("DEFAULT", None, str(exc)) from exc
+        raise _value_error(exc, config_files) from exc
     try:
         stores, default_store = _stores(conf, backends)
         settings = _settings(conf, tuple(config_files), stores, default_store, bool(backends))
@@ -74,9 +74,27 @@ def load(config_files: Sequence[str]) -> LoadedConfig:
     except (cfg.Error, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise
-        raise ConfigError("DEFAULT", None, str(exc)) from exc
+        raise _value_error(exc, config_files) from exc
     _warn_unsupported(conf, config_files)
     return LoadedConfig(settings=settings, conf=conf)
+
+
+_BAD_VALUE_RE = re.compile(r"Value for option (?P<name>\S+) from .* is not valid: (?P<reason>.*)$")
+
+
+def _value_error(exc: Exception, files: Sequence[str]) -> ConfigError:
+    """oslo names the option but not its group: find the group in the files."""
+    match = _BAD_VALUE_RE.search(str(exc))
+    if not match:
+        return ConfigError("DEFAULT", None, str(exc))
+    name, reason = match.group("name"), match.group("reason")
+    parser = _read_raw(files)
+    group = next(
+        (s for s in parser.sections() if parser.has_option(s, name) and name not in parser.defaults()),
+        "DEFAULT",
+    )
+    value = parser.defaults().get(name) if group == "DEFAULT" else parser.get(group, name)
+    return ConfigError(group, name, f"invalid value {value!r}: {reason}")
 
 
 def _register_core(conf: cfg.ConfigOpts) -> None:

@@ -1,0 +1,200 @@
+"""Configuration parsing and start-up validation: every bad configuration names its group and option."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pytest
+
+from glancelite import config
+from glancelite.errors import ConfigError
+from tests.support.server import write_config
+
+
+def load(path):
+    return config.load([str(path)])
+
+
+def config_error(path) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    return info.value
+
+
+def test_multi_store_config_loads(tmp_path):
+    settings = load(write_config(tmp_path)).settings
+    assert settings.multi_store is True
+    assert settings.default_store == "fast"
+    assert [s.id for s in settings.public_stores] == ["fast", "slow"]
+    assert {s.id for s in settings.stores if s.reserved} == {"os_glance_staging_store", "os_glance_tasks_store"}
+    fast = settings.store("fast")
+    assert (fast.type, fast.weight, fast.description) == ("file", 100, "Fast local disk")
+    assert fast.options["filesystem_store_datadir"] == str(tmp_path / "fast")
+    assert settings.database_connection == f"sqlite:///{tmp_path / 'glance.sqlite'}"
+
+
+@pytest.mark.parametrize(
+    "sections, group, option, fragment",
+    [
+        pytest.param(
+            {"DEFAULT": {"enabled_backends": "fast:file, slow:floppy"}},
+            "DEFAULT",
+            "enabled_backends",
+            "unknown type 'floppy'",
+            id="unknown-store-type",
+        ),
+        pytest.param(
+            {"glance_store": {"default_backend": None}},
+            "glance_store",
+            "default_backend",
+            "must be set",
+            id="default-backend-missing",
+        ),
+        pytest.param(
+            {"glance_store": {"default_backend": "elsewhere"}},
+            "glance_store",
+            "default_backend",
+            "'elsewhere' is not one of enabled_backends",
+            id="default-backend-not-enabled",
+        ),
+        pytest.param(
+            {"DEFAULT": {"enabled_backends": "fast:file, os_glance_mine:file"}},
+            "DEFAULT",
+            "enabled_backends",
+            "'os_glance_mine' is reserved",
+            id="reserved-store-id",
+        ),
+        pytest.param(
+            {"slow": {"filesystem_store_datadir": "{root}/fast"}},
+            "slow",
+            "filesystem_store_datadir",
+            "also the data directory of store 'fast'",
+            id="file-stores-share-a-dir",
+        ),
+        pytest.param(
+            {"os_glance_staging_store": {"filesystem_store_datadir": "{root}/fast"}},
+            "os_glance_staging_store",
+            "filesystem_store_datadir",
+            "also the data directory of store 'fast'",
+            id="reserved-store-shares-a-dir",
+        ),
+        pytest.param(
+            {"DEFAULT": {"enabled_backends": "fast:file, slow:file, web1:http, web2:http"}},
+            "DEFAULT",
+            "enabled_backends",
+            "only one http store",
+            id="two-http-stores",
+        ),
+        pytest.param(
+            {"database": {"connection": "no url at all"}},
+            "database",
+            "connection",
+            "not a database URL",
+            id="bad-database-url",
+        ),
+        pytest.param(
+            {"DEFAULT": {"workers": "many"}},
+            "DEFAULT",
+            "workers",
+            "invalid value 'many'",
+            id="bad-integer",
+        ),
+        pytest.param(
+            {"fast": {"weight": "heavy"}},
+            "fast",
+            "weight",
+            "invalid value 'heavy'",
+            id="bad-store-option",
+        ),
+    ],
+)
+def test_bad_configuration_names_group_and_option(tmp_path, sections, group, option, fragment):
+    sections = {s: {k: v.format(root=tmp_path) if v else v for k, v in opts.items()} for s, opts in sections.items()}
+    error = config_error(write_config(tmp_path, sections))
+    assert (error.group, error.option) == (group, option)
+    assert fragment in str(error)
+    where = f"[{group}] {option}" if option else f"[{group}]"
+    assert str(error).startswith(where)
+    assert "\n" not in str(error)
+
+
+def test_missing_config_file(tmp_path):
+    error = config_error(tmp_path / "absent.conf")
+    assert (error.group, error.option) == ("DEFAULT", "config_file")
+    assert "absent.conf" in str(error)
+
+
+def test_config_file_that_is_a_directory(tmp_path):
+    error = config_error(tmp_path)
+    assert (error.group, error.option) == ("DEFAULT", "config_file")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read a mode-000 file; covered by the missing-file test")
+def test_unreadable_config_file(tmp_path):
+    path = write_config(tmp_path)
+    path.chmod(0)
+    error = config_error(path)
+    assert (error.group, error.option) == ("DEFAULT", "config_file")
+
+
+def test_unparsable_config_file(tmp_path):
+    path = tmp_path / "glance-api.conf"
+    path.write_text("this is not [an ini file\n")
+    error = config_error(path)
+    assert (error.group, error.option) == ("DEFAULT", "config_file")
+
+
+def unsupported_records(caplog, name):
+    return [r for r in caplog.records if r.levelno == logging.WARNING and name in r.getMessage()]
+
+
+def test_unsupported_option_is_logged_once(tmp_path, caplog):
+    path = write_config(tmp_path, {"DEFAULT": {"enable_v1_api": "true"}, "fast": {"frobnication": "3"}})
+    caplog.set_level(logging.WARNING, logger="glancelite.config")
+    load(path)
+    load(path)  # a gunicorn worker re-reading the files after fork
+    [default_record] = unsupported_records(caplog, "enable_v1_api")
+    assert "[DEFAULT] enable_v1_api is not supported" in default_record.getMessage()
+    [store_record] = unsupported_records(caplog, "frobnication")
+    assert "[fast] frobnication" in store_record.getMessage()
+
+
+def test_supported_and_pass_through_options_are_not_reported(tmp_path, caplog):
+    path = write_config(
+        tmp_path,
+        {"DEFAULT": {"image_size_cap": "1024"}, "keystone_authtoken": {"www_authenticate_uri": "http://x"}},
+    )
+    caplog.set_level(logging.WARNING, logger="glancelite.config")
+    assert load(path).settings.image_size_cap == 1024
+    assert not [r for r in caplog.records if "not supported" in r.getMessage()]
+
+
+def test_legacy_single_store_mode_works_with_a_deprecation_warning(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="glancelite.config")
+    settings = load(write_config(tmp_path, multi_store=False)).settings
+    assert settings.multi_store is False
+    assert settings.default_store == "file"
+    assert [s.id for s in settings.public_stores] == ["file", "http"]
+    staging = settings.store("os_glance_staging_store")
+    assert staging.reserved and staging.options["filesystem_store_datadir"] == str(tmp_path / "staging")
+    assert settings.store("file").options["filesystem_store_datadir"] == str(tmp_path / "images")
+    assert any("node_staging_uri is deprecated" in r.getMessage() for r in caplog.records)
+
+
+def test_legacy_mode_rejects_unknown_store_type(tmp_path):
+    error = config_error(write_config(tmp_path, {"glance_store": {"stores": "file, tape"}}, multi_store=False))
+    assert (error.group, error.option) == ("glance_store", "stores")
+
+
+def test_legacy_default_store_must_be_enabled(tmp_path):
+    path = write_config(tmp_path, {"glance_store": {"stores": "file", "default_store": "http"}}, multi_store=False)
+    error = config_error(path)
+    assert (error.group, error.option) == ("glance_store", "default_store")
+
+
+def test_storage_quota_units(tmp_path):
+    settings = load(write_config(tmp_path, {"DEFAULT": {"user_storage_quota": "2GB"}})).settings
+    assert settings.user_storage_quota == 2 * 1024**3
+    error = config_error(write_config(tmp_path, {"DEFAULT": {"user_storage_quota": "lots"}}))
+    assert (error.group, error.option) == ("DEFAULT", "user_storage_quota")
