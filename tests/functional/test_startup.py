@@ -1,0 +1,94 @@
+"""glancelite-api refuses a bad configuration before it serves: one line, non-zero exit, nothing left running."""
+
+from __future__ import annotations
+
+import configparser
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+from tests.support.server import BIN, Server, write_config
+
+BAD_CONFIGS = {
+    "unknown-store-type": ({"DEFAULT": {"enabled_backends": "fast:file, slow:floppy"}}, "[DEFAULT] enabled_backends"),
+    "default-backend-missing": ({"glance_store": {"default_backend": None}}, "[glance_store] default_backend"),
+    "default-backend-not-enabled": (
+        {"glance_store": {"default_backend": "elsewhere"}},
+        "[glance_store] default_backend",
+    ),
+    "reserved-store-id": (
+        {"DEFAULT": {"enabled_backends": "fast:file, os_glance_x:file"}},
+        "[DEFAULT] enabled_backends",
+    ),
+    "file-stores-share-a-dir": (
+        {"slow": {"filesystem_store_datadir": "{root}/fast"}},
+        "[slow] filesystem_store_datadir",
+    ),
+    "two-http-stores": (
+        {"DEFAULT": {"enabled_backends": "fast:file, slow:file, a:http, b:http"}},
+        "[DEFAULT] enabled_backends",
+    ),
+    "bad-database-url": ({"database": {"connection": "nonsense"}}, "[database] connection"),
+}
+
+
+def port_of(conf) -> int:
+    cp = configparser.RawConfigParser()
+    cp.read(conf)
+    return int(cp["DEFAULT"]["bind_port"])
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def run_api(*conf_args: str) -> tuple[subprocess.CompletedProcess, float]:
+    start = time.monotonic()
+    proc = subprocess.run(
+        [str(BIN / "glancelite-api"), *conf_args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        start_new_session=True,
+    )
+    return proc, time.monotonic() - start
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_configuration_stops_the_service(tmp_path, case):
+    sections, where = BAD_CONFIGS[case]
+    sections = {s: {k: v.format(root=tmp_path) if v else v for k, v in o.items()} for s, o in sections.items()}
+    conf = write_config(tmp_path, sections)
+    proc, elapsed = run_api("--config-file", str(conf))
+    assert proc.returncode == 1, proc
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("glancelite: invalid configuration: " + where)
+    assert elapsed < 10, f"took {elapsed:.1f}s to refuse"
+    assert not listening(port_of(conf)), "a server is listening after a refused start"
+
+
+def test_unreadable_config_file_stops_the_service(tmp_path):
+    proc, _ = run_api("--config-file", str(tmp_path / "missing.conf"))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"glancelite: invalid configuration: [DEFAULT] config_file: cannot read configuration file "
+        f"'{tmp_path / 'missing.conf'}'"
+    ]
+
+
+def test_unsupported_option_is_logged_once_by_a_multi_worker_service(tmp_path):
+    conf = write_config(tmp_path, {"DEFAULT": {"workers": "2", "enable_v1_api": "true"}})
+    server = Server(conf).start()
+    try:
+        assert requests.get(server.url + "/versions", timeout=5).status_code == 200
+        assert len(server.worker_pids()) == 2
+    finally:
+        assert server.stop() == 0
+    logged = "".join(p.read_text() for p in (tmp_path / "api.stderr", server.log) if p.exists())
+    assert logged.count("[DEFAULT] enable_v1_api is not supported") == 1, logged
