@@ -11,10 +11,13 @@ from glancelite.db import engine as db_engine
 from glancelite.services import Services
 from glancelite.services.image_data import ImageDataService
 from glancelite.services.images import ImageService
+from glancelite.services.imports import ImportService
 from glancelite.services.members import MemberService
 from glancelite.services.policy import Policy
+from glancelite.services.tasks import TaskService
 from glancelite.settings import Settings
 from glancelite.store.stores import StoreSet
+from glancelite.tasks import runner as task_runner
 
 
 def build_services(settings: Settings, conf=None) -> Services:
@@ -26,6 +29,15 @@ def build_services(settings: Settings, conf=None) -> Services:
     services.image_data = ImageDataService(settings, engine, services.stores, services.policy)
     services.images = ImageService(services)
     services.members = MemberService(services, services.images)
+    # One import runner per process (the taskflow stop-file spec-lite); interrupted imports recovered at start.
+    runner = task_runner.for_process(
+        max_workers=settings.taskflow_max_workers,
+        engine_mode=settings.taskflow_engine_mode,
+        stop_file=settings.healthcheck_disable_file,
+    )
+    services.imports = ImportService(settings, engine, services.stores, services.policy, services.image_data, runner)
+    services.imports.recover()
+    services.tasks = TaskService(settings, engine, services.policy, services.image_data)
     return services
 
 

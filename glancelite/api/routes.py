@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from glancelite.api import image_data, images, info, versions
+from glancelite.api import image_data, images, imports, info, tasks, versions
 from glancelite.services import Services
 
 
@@ -13,3 +13,5 @@ def register(app: falcon.App, services: Services) -> None:
     images.register(app, services)
     image_data.register(app, services)
     info.register(app, services)
+    imports.register(app, services)
+    tasks.register(app, services)

@@ -1,0 +1,65 @@
+"""PUT /v2/images/{id}/stage, POST /v2/images/{id}/import and GET /v2/info/import: HTTP only."""
+
+from __future__ import annotations
+
+import falcon
+
+from glancelite import errors
+from glancelite.api import common
+from glancelite.api.image_data import declared_size
+from glancelite.services import Services
+
+
+class StageResource:
+    def __init__(self, services: Services):
+        self.imports = services.imports
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        media = (req.content_type or "").split(";", 1)[0].strip().lower()
+        if media != "application/octet-stream":
+            raise errors.UnsupportedMedia(f"Invalid content type {req.content_type}")
+        common.check_uuid(image_id)
+        ctx = common.context(req)
+        if ctx.read_only:
+            raise errors.Forbidden("Read-only access")
+        self.imports.stage(ctx, image_id, req.stream, size=declared_size(req))
+        resp.status = falcon.HTTP_204
+
+
+class ImportResource:
+    def __init__(self, services: Services):
+        self.imports = services.imports
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        common.check_uuid(image_id)
+        ctx = common.context(req)
+        if ctx.read_only:
+            raise errors.Forbidden("Read-only access")
+        body = common.read_json(req, expect=dict)
+        self.imports.import_image(ctx, image_id, body, header_store=req.get_header("X-Image-Meta-Store"))
+        # COMPAT: Glance answers 202 with an empty body; the task is found via /v2/images/{id}/tasks.
+        resp.status = falcon.HTTP_202
+        resp.text = ""
+        resp.content_type = "application/json"
+
+
+class ImportInfoResource:
+    def __init__(self, services: Services):
+        self.settings = services.settings
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        common.reject_body(req)
+        body = {
+            "import-methods": {
+                "description": "Import methods available.",
+                "type": "array",
+                "value": list(self.settings.enabled_import_methods),
+            }
+        }
+        common.send_json(resp, body)
+
+
+def register(app: falcon.App, services: Services) -> None:
+    app.add_route("/v2/images/{image_id}/stage", StageResource(services))
+    app.add_route("/v2/images/{image_id}/import", ImportResource(services))
+    app.add_route("/v2/info/import", ImportInfoResource(services))

@@ -1,0 +1,287 @@
+"""Interoperable import: stage data, validate an import request, hand a frozen plan to the runner.
+
+The service decides everything (method enabled, image status, stores,
+policy, the image lock) before anything changes; the flow (tasks/) only
+executes. Refusals follow Glance's codes (reference/glance-api.md 5.1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+
+from glancelite import errors, model
+from glancelite.context import RequestContext
+from glancelite.db import images as images_db
+from glancelite.db import tasks as tasks_db
+from glancelite.services.policy import image_target
+from glancelite.settings import Settings
+from glancelite.store import base
+from glancelite.store.stores import StoreSet
+from glancelite.store.streams import HashingReader
+from glancelite.tasks import recovery, uri_filter
+from glancelite.tasks.areas import StagingArea, WorkArea
+from glancelite.tasks.import_flow import ImportFlows
+from glancelite.tasks.plan import LOCK_PROPERTY, STAGE_HOST_PROPERTY, TASK_TYPE, ImportPlan, Method
+from glancelite.tasks.runner import Runner
+from glancelite.tasks.steps import ImportEnv
+
+LOG = logging.getLogger(__name__)
+S = model.ImageStatus
+KNOWN_METHODS = ("glance-direct", "web-download", "copy-image", "glance-download")
+
+
+class ImportService:
+    def __init__(self, settings: Settings, engine, stores: StoreSet, policy, image_data, runner: Runner):
+        self.settings = settings
+        self.engine = engine
+        self.stores = stores
+        self.policy = policy
+        self.image_data = image_data  # visible_image(): who may see what, decided once
+        self.runner = runner
+        self.env = ImportEnv(
+            settings=settings,
+            engine=engine,
+            stores=stores,
+            staging=StagingArea(stores, settings.staging_store),
+            work=WorkArea(stores, settings.tasks_store),
+        )
+        self.flows = ImportFlows(self.env)
+
+    def close(self) -> None:
+        """Take no new import; let running ones finish (gunicorn's graceful stop)."""
+        self.runner.shutdown(wait=True)
+
+    def recover(self) -> list[str]:
+        """Fail the imports whose worker died and put their images back (run at start)."""
+        try:
+            return recovery.recover_dead_tasks(self.env)
+        except Exception:
+            LOG.exception("recovering interrupted imports failed; the import locks will be taken over on demand")
+            return []
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return self.settings.enabled_import_methods
+
+    # -- PUT /v2/images/{id}/stage ---------------------------------------------------
+
+    def stage(self, context: RequestContext, image_id: str, body: base.Readable, *, size: int | None) -> model.Image:
+        if Method.GLANCE_DIRECT not in self.methods:
+            raise errors.NotFound("The 'glance-direct' import method is not enabled.")
+        image = self.image_data.visible_image(context, image_id)
+        self.policy.enforce(context, "modify_image", self._target(context, image))
+        if image.status != S.QUEUED:
+            raise errors.Conflict(f"Image status transition from {image.status} to uploading is not allowed")
+        if self.env.staging.size(image_id) is not None:
+            raise errors.Conflict(f"The image {image_id} has data on staging")
+        # The data is staged before the status changes: a stage that fails or dies
+        # midway leaves only the store's hidden partial file and a queued image.
+        staged = False
+        try:
+            with HashingReader(
+                body,
+                hashing_algorithm=self.settings.hashing_algorithm,
+                size_cap=self.settings.image_size_cap,
+                expected_size=size,
+            ) as reader:
+                stored = self.env.staging.write(image_id, reader, size)
+                staged = True
+            props = {}
+            self_url = self.settings.worker_self_reference_url or self.settings.public_endpoint
+            if self_url:
+                props[STAGE_HOST_PROPERTY] = self_url
+            return images_db.update_image(
+                self.engine,
+                image_id,
+                expected_status=S.QUEUED,
+                values={"status": S.UPLOADING, "size": stored.size},
+                properties_set=props,
+            )
+        except base.Duplicate as exc:
+            raise errors.Conflict(f"The image {image_id} has data on staging") from exc
+        except BaseException:
+            if staged:
+                self.env.staging.delete(image_id)
+            raise
+
+    # -- POST /v2/images/{id}/import -------------------------------------------------
+
+    def import_image(
+        self, context: RequestContext, image_id: str, body: dict, *, header_store: str | None = None
+    ) -> str | None:
+        """Validate, lock, record the task and submit it; returns the task id (None: nothing to do)."""
+        method, uri, all_stores, must_succeed = self._parse(body)
+        image = self.image_data.visible_image(context, image_id)
+        rule = "copy_image" if method == Method.COPY_IMAGE else "modify_image"
+        self.policy.enforce(context, rule, self._target(context, image))
+        image = self._take_over_dead_lock(image)
+        self._check_status(image, method)
+        stores = self._stores(image, method, body, all_stores, must_succeed, header_store)
+        if not stores:
+            return None  # copy-image with all_stores: every store already has it
+        if method == Method.WEB_DOWNLOAD:
+            uri_filter.check(uri, self.settings.import_filter)
+        self.runner.check_accepting()
+        plan = ImportPlan(
+            task_id=str(uuid.uuid4()),
+            image_id=image.id,
+            method=method,
+            stores=tuple(stores),
+            all_stores_must_succeed=must_succeed,
+            uri=uri,
+            owner=image.owner,
+            request_id=context.request_id,
+        )
+        return self._start(context, plan, body)
+
+    def _parse(self, body) -> tuple[Method, str | None, bool, bool]:
+        if not isinstance(body, dict):
+            raise errors.Invalid("Body expected in request.")
+        method = body.get("method")
+        if not isinstance(method, dict):
+            raise errors.Invalid("Import request requires a 'method' field.")
+        name = method.get("name")
+        if not name:
+            raise errors.Invalid("Import request requires a 'name' field.")
+        if not isinstance(name, str) or name not in self.methods:
+            raise errors.Invalid(f"Unknown import method name '{name}'.")
+        if name not in Method.__members__.values():
+            raise errors.Invalid(f"Import method '{name}' is not supported by this server.")
+        for flag in ("all_stores", "all_stores_must_succeed"):
+            if flag in body and not isinstance(body[flag], bool):
+                raise errors.Invalid(f"Invalid value for {flag}: expected a boolean, got {body[flag]!r}")
+        uri = None
+        if name == Method.WEB_DOWNLOAD:
+            uri = method.get("uri")
+            if not isinstance(uri, str) or not uri:
+                raise errors.Invalid("Import method web-download requires a 'uri' field.")
+        return Method(name), uri, bool(body.get("all_stores", False)), body.get("all_stores_must_succeed", True)
+
+    def _target(self, context: RequestContext, image: model.Image) -> dict:
+        member = context.project_id if image.owner != context.project_id else None
+        return image_target(image, member)
+
+    def _take_over_dead_lock(self, image: model.Image) -> model.Image:
+        holder_id = image.properties.get(LOCK_PROPERTY)
+        if not holder_id:
+            return image
+        holder = recovery.lock_holder(self.env, holder_id)
+        if not recovery.is_dead(self.env, holder):
+            raise errors.Conflict("Image has active task")
+        LOG.info("image %s: taking over the import lock of dead task %s", image.id, holder_id)
+        if holder is not None and holder.status not in tasks_db.FINISHED:
+            recovery.fail_dead_task(self.env, holder, "The import was taken over: its worker stopped.")
+        images_db.release_property_lock(self.engine, image.id, LOCK_PROPERTY, holder_id)
+        return images_db.get_image(self.engine, image.id)
+
+    def _check_status(self, image: model.Image, method: Method) -> None:
+        if method == Method.COPY_IMAGE:
+            if image.status != S.ACTIVE:
+                raise errors.Conflict("Only images with status active can be targeted for copying")
+            return
+        if image.status == S.ACTIVE:
+            raise errors.Conflict("Image with status active cannot be target for import")
+        if method == Method.GLANCE_DIRECT:
+            if image.status != S.UPLOADING or self.env.staging.size(image.id) is None:
+                raise errors.Conflict("Image needs to be staged before 'glance-direct' method can be used")
+        elif image.status != S.QUEUED:
+            raise errors.Conflict(f"Image needs to be in 'queued' state to use '{method}' method")
+        if not image.container_format:
+            raise errors.Conflict("'container_format' needs to be set before import")
+        if not image.disk_format:
+            raise errors.Conflict("'disk_format' needs to be set before import")
+
+    def _stores(self, image, method, body, all_stores, must_succeed, header_store) -> list[str]:
+        requested = body.get("stores")
+        if not self.settings.multi_store:
+            if not must_succeed:
+                raise errors.Invalid("'all_stores_must_succeed' can only be false with multiple stores enabled.")
+            # COMPAT: single store: all_stores is silently ignored.
+            stores = [self.stores.default_id]
+        else:
+            if all_stores and (requested or header_store):
+                raise errors.Invalid("all_stores cannot be used with stores or the x-image-meta-store header")
+            if requested is not None and header_store:
+                raise errors.Invalid("Stores parameter and x-image-meta-store header can't be both specified")
+            if requested is not None and (
+                not isinstance(requested, list) or not all(isinstance(s, str) for s in requested)
+            ):
+                raise errors.Invalid("'stores' must be a list of store identifiers")
+            if all_stores:
+                stores = [s for s in self.stores.public_ids() if self._writable(s)]
+            elif requested:
+                stores = list(dict.fromkeys(requested))
+            else:
+                stores = [header_store or self.stores.default_id]
+            for store_id in stores:
+                self._check_target(store_id)
+        if method == Method.COPY_IMAGE:
+            held = {self._store_of(loc) for loc in image.locations}
+            if all_stores:
+                return [s for s in stores if s not in held]
+            for store_id in stores:
+                if store_id in held:
+                    raise errors.Invalid(f"Image is already present at store '{store_id}'")
+        return stores
+
+    def _store_of(self, location: model.Location) -> str | None:
+        try:
+            return self.stores.store_of(location)
+        except errors.GlanceliteError:
+            return None
+
+    def _writable(self, store_id: str) -> bool:
+        store = self.stores.settings_of(store_id)
+        return not store.read_only and store.type != "http"
+
+    def _check_target(self, store_id: str) -> None:
+        try:
+            self.stores.settings_of(store_id)
+        except errors.Invalid as exc:
+            # COMPAT: an unknown (or reserved) import store is a 409, unlike uploads.
+            raise errors.Conflict(f"Store for identifier {store_id} not found") from exc
+        if not self._writable(store_id):
+            raise errors.Conflict(f"Store {store_id} is read-only: images cannot be imported into it")
+
+    def _start(self, context: RequestContext, plan: ImportPlan, body: dict) -> str:
+        tasks_db.create_task(
+            self.engine,
+            {
+                "id": plan.task_id,
+                "type": TASK_TYPE,
+                "owner": context.project_id,
+                "image_id": plan.image_id,
+                "request_id": context.request_id,
+                "user_id": context.user_id,
+            },
+            plan.task_input(body),
+        )
+        self.env.work.claim(plan.task_id)
+        try:
+            images_db.acquire_property_lock(self.engine, plan.image_id, LOCK_PROPERTY, plan.task_id)
+        except errors.Conflict as exc:
+            self._abandon(plan, "Another import of this image started first.")
+            raise errors.Conflict(
+                f"New operation on image '{plan.image_id}' is not permitted as prior operation is still in progress"
+            ) from exc
+        try:
+            self.runner.submit(plan, self.flows)
+        except BaseException as exc:
+            images_db.release_property_lock(self.engine, plan.image_id, LOCK_PROPERTY, plan.task_id)
+            self._abandon(plan, getattr(exc, "message", None) or str(exc))
+            raise
+        return plan.task_id
+
+    def _abandon(self, plan: ImportPlan, reason: str) -> None:
+        with contextlib.suppress(errors.GlanceliteError):
+            tasks_db.update_task(
+                self.engine,
+                plan.task_id,
+                status="failure",
+                expected_status="pending",
+                message=reason,
+                ttl_hours=self.settings.task_time_to_live_hours,
+            )
+        self.env.work.release(plan.task_id)

@@ -1,0 +1,148 @@
+"""The two reserved file stores an import works in, and who owns a running task.
+
+- StagingArea: ``os_glance_staging_store`` (or ``node_staging_uri``); an
+  image's staged data is the file ``<dir>/<image_id>``, as in Glance. Written
+  through the file driver, so a half-written stage is only ever a hidden
+  ``.partial-*`` file and a staged file is always complete.
+- WorkArea: ``os_glance_tasks_store`` (or ``[task] work_dir``): downloads in
+  progress (``<task_id>.download``) and one owner marker per task
+  (``<task_id>.owner``: host, pid and process start time of the worker that
+  runs it). The marker lets any worker tell a live task from one whose
+  process died (crash recovery, import-lock takeover).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import socket
+
+from glancelite.model import Location
+from glancelite.settings import StoreSettings
+from glancelite.store.base import DataStream, Readable, StoredObject
+from glancelite.store.stores import StoreSet
+
+
+def _datadir(store: StoreSettings) -> str:
+    return os.path.realpath(store.options["filesystem_store_datadir"])
+
+
+class StagingArea:
+    def __init__(self, stores: StoreSet, store_id: str):
+        self.stores = stores
+        self.store_id = store_id
+        self.dir = _datadir(stores.settings_of(store_id, internal=True))
+
+    def path(self, image_id: str) -> str:
+        return os.path.join(self.dir, image_id)
+
+    def url(self, image_id: str) -> str:
+        return f"file://{self.path(image_id)}"
+
+    def size(self, image_id: str) -> int | None:
+        """Bytes staged for the image, None when nothing is."""
+        try:
+            return os.stat(self.path(image_id)).st_size
+        except FileNotFoundError:
+            return None
+
+    def write(self, image_id: str, reader: Readable, size: int | None) -> StoredObject:
+        """Stage everything ``reader`` yields; Duplicate (409) if data is already staged."""
+        return self.stores.write(self.store_id, image_id, reader, size, internal=True)
+
+    def adopt(self, image_id: str, work_file: str) -> int:
+        """Move a finished work file into staging atomically (never replacing); returns its size."""
+        target = self.path(image_id)
+        try:
+            os.link(work_file, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # Different file systems: copy through the driver (partial file, then link).
+            with open(work_file, "rb") as fh:
+                self.write(image_id, fh, os.fstat(fh.fileno()).st_size)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(work_file)
+        return os.stat(target).st_size
+
+    def open(self, image_id: str) -> DataStream:
+        return self.stores.read(Location(url=self.url(image_id), metadata={"store": self.store_id}))
+
+    def delete(self, image_id: str) -> bool:
+        try:
+            os.unlink(self.path(image_id))
+        except FileNotFoundError:
+            return False
+        return True
+
+
+def _process_start(pid: int) -> str | None:
+    """Start time of ``pid`` in clock ticks since boot (Linux), to tell a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    # Field 22, counted after the parenthesised command name (which may contain spaces).
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def current_owner() -> dict:
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "start": _process_start(pid)}
+
+
+def owner_alive(owner: dict) -> bool | None:
+    """True/False for a process on this host; None when it runs elsewhere (cannot tell)."""
+    if owner.get("host") != socket.gethostname():
+        return None
+    pid = owner.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    started = owner.get("start")
+    return started is None or _process_start(pid) == started
+
+
+class WorkArea:
+    def __init__(self, stores: StoreSet, store_id: str):
+        self.dir = _datadir(stores.settings_of(store_id, internal=True))
+        os.makedirs(self.dir, exist_ok=True)
+
+    def download_path(self, task_id: str) -> str:
+        return os.path.join(self.dir, f"{task_id}.download")
+
+    def _marker(self, task_id: str) -> str:
+        return os.path.join(self.dir, f"{task_id}.owner")
+
+    def claim(self, task_id: str) -> None:
+        """Record this process as the task's owner."""
+        tmp = self._marker(task_id) + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(current_owner(), fh)
+        os.replace(tmp, self._marker(task_id))
+
+    def owner(self, task_id: str) -> dict | None:
+        try:
+            with open(self._marker(task_id)) as fh:
+                value = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        return value if isinstance(value, dict) else None
+
+    def owner_alive(self, task_id: str) -> bool | None:
+        owner = self.owner(task_id)
+        return None if owner is None else owner_alive(owner)
+
+    def release(self, task_id: str) -> None:
+        """Remove every working file of the task (marker included)."""
+        for path in (self._marker(task_id), self.download_path(task_id)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)

@@ -1,0 +1,82 @@
+"""The one import-flow builder: a frozen plan in, a linear taskflow flow out.
+
+lock -> acquire data -> verify -> import into each store -> complete -> delete
+staged data. taskflow reverts every step that ran, newest first, when one
+fails; ``ImportFlows.failed`` then records the reason in the task and
+``finished`` drops the lock and the task's working files whatever happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from taskflow.patterns import linear_flow
+
+from glancelite import errors
+from glancelite.db import images as images_db
+from glancelite.db import tasks as tasks_db
+from glancelite.tasks import steps
+from glancelite.tasks.plan import LOCK_PROPERTY, ImportPlan
+from glancelite.tasks.steps import ImportEnv
+
+LOG = logging.getLogger(__name__)
+
+
+def build(env: ImportEnv, plan: ImportPlan):
+    flow = linear_flow.Flow(f"import-{plan.method}-{plan.image_id}")
+    flow.add(steps.LockImage(env, plan), steps.AcquireData(env, plan), steps.VerifyStaged(env, plan))
+    for index, store_id in enumerate(plan.stores):
+        last = index == len(plan.stores) - 1
+        # Glance's set_active: never for copy-image; every store when partial success is
+        # acceptable; otherwise only the last one, so a failure before it leaves nothing active.
+        activate = not plan.is_copy and (last or not plan.all_stores_must_succeed)
+        flow.add(steps.ImportToStore(env, plan, store_id, activate))
+    flow.add(steps.CompleteTask(env, plan), steps.DeleteStaged(env, plan))
+    return flow
+
+
+def failure_message(exc: BaseException) -> str:
+    if isinstance(exc, errors.GlanceliteError):
+        return exc.message
+    # taskflow wraps several failures; show the first real cause.
+    causes = getattr(exc, "causes", None) or ()
+    for cause in causes:
+        inner = getattr(cause, "exception", None)
+        if isinstance(inner, errors.GlanceliteError):
+            return inner.message
+    return f"Task failed due to Internal Error: {exc}"
+
+
+class ImportFlows:
+    """The runner's FlowFactory for api_image_import tasks."""
+
+    def __init__(self, env: ImportEnv):
+        self.env = env
+
+    def started(self, plan: ImportPlan) -> None:
+        self.env.work.claim(plan.task_id)
+
+    def build(self, plan: ImportPlan):
+        return build(self.env, plan)
+
+    def failed(self, plan: ImportPlan, exc: BaseException) -> None:
+        with contextlib.suppress(errors.Conflict, errors.NotFound):
+            tasks_db.update_task(
+                self.env.engine,
+                plan.task_id,
+                status="failure",
+                expected_status=("pending", "processing"),
+                message=failure_message(exc),
+                ttl_hours=self.env.settings.task_time_to_live_hours,
+            )
+        # Reverts already removed staged data; a failure before the flow started did not run them.
+        if not steps.owns_lock(self.env, plan):
+            return
+        if not plan.is_copy:
+            steps.back_to_queued(self.env, plan.image_id, (steps.S.UPLOADING, steps.S.IMPORTING))
+        self.env.staging.delete(plan.image_id)
+
+    def finished(self, plan: ImportPlan) -> None:
+        images_db.release_property_lock(self.env.engine, plan.image_id, LOCK_PROPERTY, plan.task_id)
+        self.env.work.release(plan.task_id)

@@ -1,0 +1,48 @@
+"""The frozen description of one import job: what the service decided, what the flow executes."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+
+class Method(enum.StrEnum):
+    GLANCE_DIRECT = "glance-direct"
+    WEB_DOWNLOAD = "web-download"
+    COPY_IMAGE = "copy-image"
+
+
+# The image property names of import bookkeeping (Glance's).
+LOCK_PROPERTY = "os_glance_import_task"
+IMPORTING_PROPERTY = "os_glance_importing_to_stores"
+FAILED_PROPERTY = "os_glance_failed_import"
+STAGE_HOST_PROPERTY = "os_glance_stage_host"
+TASK_TYPE = "api_image_import"
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportPlan:
+    """Everything a flow needs; the service validated all of it before building the plan.
+
+    ``stores`` are target store ids in import order. ``uri`` only for
+    web-download. ``source_stores`` (copy-image) are the stores already
+    holding the image, best weight first.
+    """
+
+    task_id: str
+    image_id: str
+    method: Method
+    stores: tuple[str, ...]
+    all_stores_must_succeed: bool = True
+    uri: str | None = None
+    source_stores: tuple[str, ...] = ()
+    owner: str | None = None  # the image owner (storage quota is charged to it)
+    request_id: str | None = None
+
+    @property
+    def is_copy(self) -> bool:
+        return self.method is Method.COPY_IMAGE
+
+    def task_input(self, import_req: dict) -> dict:
+        """Glance's task input for api_image_import."""
+        return {"image_id": self.image_id, "import_req": import_req, "backend": list(self.stores)}

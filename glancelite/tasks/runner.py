@@ -1,0 +1,165 @@
+"""The one import executor of a process, and the stop file.
+
+Spec-lite "Introduce Glance Taskflow stopfile feature" (proposed for Glance,
+never implemented there): a process keeps ONE executor for every import job
+instead of one per request, so its size ([taskflow_executor] max_workers)
+bounds the work a node does, and a node can be drained: while the file at
+[healthcheck] disable_by_file_path exists the runner takes no new job
+(``Unavailable`` -> 503 with Retry-After, so a balancer or client retries
+elsewhere) but lets running jobs finish; removing the file resumes work with
+no restart. /healthcheck answers 503 from the same file at the same time.
+
+taskflow binds an engine to one flow, so "one engine" means one engine
+*kind* (serial or parallel, [taskflow_executor] engine_mode) loaded per job
+on the shared executors: ``_jobs`` runs each engine, ``_atoms`` runs the
+atoms of parallel engines.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from typing import Protocol
+
+import futurist
+from taskflow import engines
+
+from glancelite import errors
+from glancelite.tasks.plan import ImportPlan
+
+LOG = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 30
+
+
+class FlowFactory(Protocol):
+    """Turns a plan into a taskflow flow and settles the task when it ends."""
+
+    def build(self, plan: ImportPlan): ...
+
+    def started(self, plan: ImportPlan) -> None: ...
+
+    def failed(self, plan: ImportPlan, exc: BaseException) -> None: ...
+
+    def finished(self, plan: ImportPlan) -> None: ...
+
+
+class Runner:
+    def __init__(self, *, max_workers: int = 10, engine_mode: str = "parallel", stop_file: str | None = None):
+        if engine_mode not in ("serial", "parallel"):
+            raise ValueError(f"engine_mode must be serial or parallel, not {engine_mode!r}")
+        self.max_workers = max_workers
+        self.engine_mode = engine_mode
+        self.stop_file = stop_file
+        self._jobs = futurist.ThreadPoolExecutor(max_workers=max_workers)
+        self._atoms = futurist.ThreadPoolExecutor(max_workers=max_workers) if engine_mode == "parallel" else None
+        self._lock = threading.Lock()
+        self._running: dict[str, futures.Future] = {}
+        self._closed = False
+        self.pid = os.getpid()
+
+    # -- the stop file -------------------------------------------------------------
+
+    @property
+    def draining(self) -> bool:
+        return bool(self.stop_file) and os.path.exists(self.stop_file)
+
+    def check_accepting(self) -> None:
+        """Raise Unavailable (503 + Retry-After) when this node must not start new jobs."""
+        if self._closed:
+            raise errors.Unavailable(
+                "This node is shutting down and starts no new import; retry on another node.",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        if self.draining:
+            raise errors.Unavailable(
+                f"This node is being drained (stop file {self.stop_file} exists) and starts no new "
+                "import; imports already running will finish. Retry later or on another node.",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+
+    # -- jobs ----------------------------------------------------------------------
+
+    def submit(self, plan: ImportPlan, flows: FlowFactory) -> futures.Future:
+        """Queue one import job; refuses (Unavailable) while draining or closed."""
+        with self._lock:
+            self.check_accepting()
+            future = self._jobs.submit(self._run, plan, flows)
+            self._running[plan.task_id] = future
+        future.add_done_callback(lambda _f: self._forget(plan.task_id))
+        return future
+
+    def _forget(self, task_id: str) -> None:
+        with self._lock:
+            self._running.pop(task_id, None)
+
+    def running(self) -> list[str]:
+        with self._lock:
+            return list(self._running)
+
+    def _run(self, plan: ImportPlan, flows: FlowFactory) -> None:
+        try:
+            flows.started(plan)
+            flow = flows.build(plan)
+            self.run_flow(flow)
+        except BaseException as exc:
+            LOG.warning("import task %s of image %s failed: %s", plan.task_id, plan.image_id, exc)
+            try:
+                flows.failed(plan, exc)
+            except Exception:
+                LOG.exception("could not record the failure of task %s", plan.task_id)
+        finally:
+            try:
+                flows.finished(plan)
+            except Exception:
+                LOG.exception("cleanup after task %s failed", plan.task_id)
+
+    def run_flow(self, flow, store: dict | None = None) -> None:
+        """Run a flow on the shared executors (every job, and tests, come through here)."""
+        options = {"executor": self._atoms} if self._atoms is not None else {}
+        engine = engines.load(flow, store=store or {}, engine=self.engine_mode, **options)
+        engine.run()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the jobs running now; True when all finished in time."""
+        with self._lock:
+            pending = list(self._running.values())
+        done, not_done = futures.wait(pending, timeout=timeout)
+        return not not_done
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Take no new job; with ``wait`` let the running ones finish (a drained stop)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._jobs.shutdown(wait=wait)
+        if self._atoms is not None:
+            self._atoms.shutdown(wait=wait)
+        _forget_process_runner(self)
+
+
+_process_lock = threading.Lock()
+_process_runner: Runner | None = None
+
+
+def for_process(
+    *, max_workers: int, engine_mode: str, stop_file: str | None, factory: Callable[..., Runner] = Runner
+) -> Runner:
+    """The process's single runner (created on first use; a forked child makes its own)."""
+    global _process_runner
+    with _process_lock:
+        current = _process_runner
+        if current is None or current.pid != os.getpid() or current._closed:
+            current = factory(max_workers=max_workers, engine_mode=engine_mode, stop_file=stop_file)
+            _process_runner = current
+        return current
+
+
+def _forget_process_runner(runner: Runner) -> None:
+    global _process_runner
+    with _process_lock:
+        if _process_runner is runner:
+            _process_runner = None

@@ -1,0 +1,413 @@
+"""The steps of an import flow. Every step with a side effect reverts it.
+
+Data moves: source -> (work file in the tasks store) -> staging file ->
+each target store. Nothing partial is ever visible: downloads grow in the
+tasks store and are linked into staging only when complete; stores write
+through their drivers, which remove partial objects themselves; a step
+that fails or is reverted removes what it wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import time
+
+from taskflow import task as tf_task
+
+from glancelite import errors, model
+from glancelite.db import images as images_db
+from glancelite.db import locations as locations_db
+from glancelite.db import tasks as tasks_db
+from glancelite.settings import Settings
+from glancelite.store import base
+from glancelite.store.stores import StoreSet
+from glancelite.store.streams import HashingReader
+from glancelite.tasks import uri_filter
+from glancelite.tasks.areas import StagingArea, WorkArea
+from glancelite.tasks.plan import FAILED_PROPERTY, IMPORTING_PROPERTY, LOCK_PROPERTY, STAGE_HOST_PROPERTY, ImportPlan
+
+LOG = logging.getLogger(__name__)
+S = model.ImageStatus
+MIB = 1 << 20
+PROGRESS_EVERY = 5.0  # seconds between "Copied N MiB" updates (also the task's heartbeat)
+COPY_CHUNK = 1 << 20
+
+
+class ImportAborted(errors.Conflict):
+    """The task stopped being ours (declared dead, lock taken over) while it ran."""
+
+
+@dataclasses.dataclass
+class ImportEnv:
+    """What every step works with; built once by the import service."""
+
+    settings: Settings
+    engine: object
+    stores: StoreSet
+    staging: StagingArea
+    work: WorkArea
+
+
+def split_list(value: str | None) -> list[str]:
+    return [v for v in (value or "").split(",") if v]
+
+
+def update_bookkeeping(env: ImportEnv, image_id: str, *, importing=(), done=(), failed=(), unfail=()) -> None:
+    """Adjust os_glance_importing_to_stores / os_glance_failed_import (the lock makes us the only writer)."""
+    with contextlib.suppress(errors.NotFound):
+        image = images_db.get_image(env.engine, image_id)
+        props = image.properties
+        now_importing = [s for s in split_list(props.get(IMPORTING_PROPERTY)) if s not in done]
+        now_importing += [s for s in importing if s not in now_importing]
+        now_failed = [s for s in split_list(props.get(FAILED_PROPERTY)) if s not in unfail]
+        now_failed += [s for s in failed if s not in now_failed]
+        images_db.update_image(
+            env.engine,
+            image_id,
+            properties_set={IMPORTING_PROPERTY: ",".join(now_importing), FAILED_PROPERTY: ",".join(now_failed)},
+        )
+
+
+class Progress:
+    """Writes "Copied N MiB" to the task now and then; aborts when the task is no longer ours."""
+
+    def __init__(self, env: ImportEnv, plan: ImportPlan, what: str):
+        self.env, self.plan, self.what = env, plan, what
+        self.copied = 0
+        self._last = time.monotonic()
+
+    def add(self, n: int) -> None:
+        self.copied += n
+        now = time.monotonic()
+        if now - self._last >= PROGRESS_EVERY:
+            self._last = now
+            self.report()
+
+    def report(self) -> None:
+        try:
+            tasks_db.update_task(
+                self.env.engine,
+                self.plan.task_id,
+                expected_status="processing",
+                message=f"{self.what} {self.copied // MIB} MiB",
+            )
+        except errors.Conflict as exc:
+            raise ImportAborted(f"Import task {self.plan.task_id} is no longer processing; stopped.") from exc
+
+
+class _ProgressReader:
+    def __init__(self, source, progress: Progress):
+        self.source, self.progress = source, progress
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size if size and size > 0 else COPY_CHUNK)
+        self.progress.add(len(data))
+        return data
+
+
+class LockImage(tf_task.Task):
+    """Check the task owns the image lock and move the image into ``importing``.
+
+    Revert: the image goes back to ``queued`` (never for copy-image) and the
+    target stores move from "importing" to "failed".
+    """
+
+    def __init__(self, env: ImportEnv, plan: ImportPlan):
+        super().__init__(name=f"lock-{plan.image_id}")
+        self.env, self.plan = env, plan
+
+    def execute(self):
+        image = images_db.get_image(self.env.engine, self.plan.image_id)
+        if image.properties.get(LOCK_PROPERTY) != self.plan.task_id:
+            raise ImportAborted(f"Image {image.id} is no longer locked by task {self.plan.task_id}")
+        tasks_db.update_task(self.env.engine, self.plan.task_id, status="processing", expected_status="pending")
+        if not self.plan.is_copy:
+            expected = S.UPLOADING if self.plan.method == "glance-direct" else S.QUEUED
+            images_db.update_image(
+                self.env.engine,
+                image.id,
+                expected_status=expected,
+                values={"status": S.IMPORTING},
+                properties_removed=[STAGE_HOST_PROPERTY],
+            )
+        update_bookkeeping(self.env, image.id, importing=self.plan.stores, unfail=self.plan.stores)
+
+    def revert(self, *args, **kwargs):
+        image_id = self.plan.image_id
+        if not owns_lock(self.env, self.plan):
+            return  # another task holds the image now; its state is not ours to undo
+        with contextlib.suppress(errors.NotFound):
+            image = images_db.get_image(self.env.engine, image_id)
+            still = [s for s in split_list(image.properties.get(IMPORTING_PROPERTY)) if s in self.plan.stores]
+            update_bookkeeping(self.env, image_id, done=still, failed=still)
+        if not self.plan.is_copy:
+            back_to_queued(self.env, image_id, (S.IMPORTING, S.UPLOADING))
+
+
+def owns_lock(env: ImportEnv, plan: ImportPlan) -> bool:
+    try:
+        image = images_db.get_image(env.engine, plan.image_id)
+    except errors.NotFound:
+        return False
+    return image.properties.get(LOCK_PROPERTY) == plan.task_id
+
+
+def back_to_queued(env: ImportEnv, image_id: str, from_statuses) -> None:
+    """Glance restores ``queued`` after a failed import; queued carries no size or checksum."""
+    for status in from_statuses:
+        try:
+            images_db.update_image(
+                env.engine,
+                image_id,
+                expected_status=status,
+                values={
+                    "status": S.QUEUED,
+                    "size": None,
+                    "virtual_size": None,
+                    "checksum": None,
+                    "os_hash_algo": None,
+                    "os_hash_value": None,
+                },
+            )
+            return
+        except (errors.Conflict, errors.NotFound):
+            continue
+
+
+class AcquireData(tf_task.Task):
+    """Put the image's bytes in staging: already there (glance-direct), downloaded, or copied.
+
+    Provides the staged size. Revert: the staged file and any work file are removed.
+    """
+
+    def __init__(self, env: ImportEnv, plan: ImportPlan):
+        super().__init__(name=f"acquire-{plan.image_id}", provides="staged_size")
+        self.env, self.plan = env, plan
+
+    def execute(self):
+        if self.plan.method == "glance-direct":
+            size = self.env.staging.size(self.plan.image_id)
+            if size is None:
+                raise errors.Conflict(f"Image {self.plan.image_id} has no staged data")
+            return size
+        work_file = self.env.work.download_path(self.plan.task_id)
+        if self.plan.method == "web-download":
+            self._download(work_file)
+        else:
+            self._copy_from_store(work_file)
+        return self.env.staging.adopt(self.plan.image_id, work_file)
+
+    def _download(self, work_file: str) -> None:
+        cap = self.env.settings.image_size_cap
+        progress = Progress(self.env, self.plan, "Downloaded")
+        resp = uri_filter.open_checked(self.plan.uri, self.env.settings.import_filter)
+        try:
+            declared = resp.getheader("Content-Length")
+            declared_size = int(declared) if declared and declared.isdigit() else None
+            if declared_size is not None and declared_size > cap:
+                raise errors.TooLarge(
+                    f"The image at {self.plan.uri} is {declared_size} bytes; the image size cap is {cap} bytes."
+                )
+            written = 0
+            with open(work_file, "xb") as out:
+                while True:
+                    chunk = resp.read(COPY_CHUNK)
+                    if not chunk:
+                        break
+                    written += len(chunk)
+                    if written > cap:
+                        raise errors.TooLarge(
+                            f"The image at {self.plan.uri} exceeds the image size cap of {cap} bytes; download stopped."
+                        )
+                    out.write(chunk)
+                    progress.add(len(chunk))
+            if declared_size is not None and written != declared_size:
+                raise errors.Invalid(
+                    f"web-download of {self.plan.uri} got {written} bytes, the server announced {declared_size}."
+                )
+        finally:
+            resp.close()
+
+    def _copy_from_store(self, work_file: str) -> None:
+        image = images_db.get_image(self.env.engine, self.plan.image_id)
+        progress = Progress(self.env, self.plan, "Copied")
+        locations = self.env.stores.sort_locations(loc for loc in image.locations if loc.status == "active")
+        if not locations:
+            raise errors.Conflict(f"Image {image.id} has no data to copy")
+        last_error: Exception | None = None
+        for location in locations:
+            try:
+                stream = self.env.stores.read(location)
+            except (base.StoreNotFound, base.StoreUnavailable) as exc:
+                last_error = exc
+                continue
+            with stream, open(work_file, "xb") as out:
+                for chunk in stream:
+                    out.write(chunk)
+                    progress.add(len(chunk))
+            return
+        raise last_error or errors.Conflict(f"No readable copy of image {image.id}")
+
+    def revert(self, *args, **kwargs):
+        self.env.staging.delete(self.plan.image_id)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.env.work.download_path(self.plan.task_id))
+
+
+class VerifyStaged(tf_task.Task):
+    """The staged bytes are what the image expects: the staged size (glance-direct, copy-image), the cap."""
+
+    def __init__(self, env: ImportEnv, plan: ImportPlan):
+        super().__init__(name=f"verify-{plan.image_id}")
+        self.env, self.plan = env, plan
+
+    def execute(self, staged_size):
+        image = images_db.get_image(self.env.engine, self.plan.image_id)
+        if staged_size > self.env.settings.image_size_cap:
+            raise errors.TooLarge(f"Staged data of image {image.id} exceeds the image size cap")
+        if self.plan.method != "web-download" and image.size is not None and image.size != staged_size:
+            raise errors.Invalid(f"Staged data of image {image.id} is {staged_size} bytes, expected {image.size}")
+
+
+class ImportToStore(tf_task.Task):
+    """Copy the staged file into one store and record the location.
+
+    ``activate``: the image becomes active with this location (Glance: the last
+    store when all must succeed, every store otherwise, never for copy-image).
+    A failure re-raises when all stores must succeed, else the store is
+    recorded as failed and the flow goes on. Revert: the copy and its location
+    are removed and the store recorded as failed.
+    """
+
+    def __init__(self, env: ImportEnv, plan: ImportPlan, store_id: str, activate: bool):
+        super().__init__(name=f"import-{plan.image_id}-{store_id}")
+        self.env, self.plan, self.store_id, self.activate = env, plan, store_id, activate
+
+    def execute(self, staged_size):
+        try:
+            return self._import(staged_size)
+        except ImportAborted:
+            raise
+        except Exception as exc:
+            if self.plan.all_stores_must_succeed:
+                raise
+            LOG.warning("image %s: import into store %s failed: %s", self.plan.image_id, self.store_id, exc)
+            update_bookkeeping(self.env, self.plan.image_id, done=[self.store_id], failed=[self.store_id])
+            return None
+
+    def _import(self, staged_size: int):
+        env, image_id = self.env, self.plan.image_id
+        progress = Progress(env, self.plan, "Copied")
+        stored = None
+        with (
+            env.staging.open(image_id) as staged,
+            HashingReader(
+                _ProgressReader(staged, progress),
+                hashing_algorithm=env.settings.hashing_algorithm,
+                size_cap=env.settings.image_size_cap,
+                expected_size=staged_size,
+            ) as reader,
+        ):
+            stored = env.stores.write(self.store_id, image_id, reader, staged_size)
+            try:
+                digests = reader.digests()
+                location_id = self._record(stored, digests)
+            except BaseException:
+                self._discard(stored)
+                raise
+        update_bookkeeping(env, image_id, done=[self.store_id])
+        return {"url": stored.url, "location_id": location_id}
+
+    def _record(self, stored: base.StoredObject, digests) -> int:
+        env, image_id = self.env, self.plan.image_id
+        metadata = env.stores.location_metadata(self.store_id, stored)
+        image = images_db.get_image(env.engine, image_id)
+        if image.os_hash_value and image.os_hash_value != digests.os_hash_value:
+            raise errors.Invalid(
+                f"Data copied to store {self.store_id} does not match the checksum of image {image_id}"
+            )
+        if self.activate and image.status == S.IMPORTING:
+            locations_db.finish_upload(
+                env.engine,
+                image_id,
+                url=stored.url,
+                metadata=metadata,
+                size=digests.size,
+                checksum=digests.checksum,
+                os_hash_algo=digests.os_hash_algo,
+                os_hash_value=digests.os_hash_value,
+                expected_status=S.IMPORTING,
+                target_status=S.ACTIVE,
+            )
+            image = images_db.get_image(env.engine, image_id)
+            return next(loc.id for loc in image.locations if loc.url == stored.url)
+        if not image.checksum:
+            images_db.update_image(
+                env.engine,
+                image_id,
+                expected_status=image.status,
+                values={
+                    "size": digests.size,
+                    "checksum": digests.checksum,
+                    "os_hash_algo": digests.os_hash_algo,
+                    "os_hash_value": digests.os_hash_value,
+                },
+            )
+        return locations_db.add_location(env.engine, image_id, stored.url, metadata)
+
+    def _discard(self, stored: base.StoredObject) -> None:
+        try:
+            self.env.stores.delete(model.Location(url=stored.url, metadata={"store": self.store_id}))
+        except Exception:
+            LOG.exception("could not remove the copy of image %s in store %s", self.plan.image_id, self.store_id)
+
+    def revert(self, result=None, *args, **kwargs):
+        env, image_id = self.env, self.plan.image_id
+        if isinstance(result, dict):
+            locations_db.remove_location(env.engine, image_id, result["location_id"])
+            self._discard(base.StoredObject(url=result["url"], size=0))
+            with contextlib.suppress(errors.NotFound):
+                image = images_db.get_image(env.engine, image_id)
+                if not image.locations and image.status == S.IMPORTING:
+                    back_to_queued(env, image_id, (S.IMPORTING,))
+        update_bookkeeping(env, image_id, done=[self.store_id], failed=[self.store_id])
+
+
+class CompleteTask(tf_task.Task):
+    """The image must be active (not for copy-image); the task succeeds and the lock is dropped."""
+
+    def __init__(self, env: ImportEnv, plan: ImportPlan):
+        super().__init__(name=f"complete-{plan.image_id}")
+        self.env, self.plan = env, plan
+
+    def execute(self):
+        image = images_db.get_image(self.env.engine, self.plan.image_id)
+        if not self.plan.is_copy and image.status != S.ACTIVE:
+            raise errors.Conflict("None of the uploads finished!")
+        tasks_db.update_task(
+            self.env.engine,
+            self.plan.task_id,
+            status="success",
+            expected_status="processing",
+            result={"image_id": image.id},
+            message="",
+            ttl_hours=self.env.settings.task_time_to_live_hours,
+        )
+        images_db.release_property_lock(self.env.engine, image.id, LOCK_PROPERTY, self.plan.task_id)
+
+
+class DeleteStaged(tf_task.Task):
+    """Remove the staged data once every store has its copy (best effort: the task already succeeded)."""
+
+    def __init__(self, env: ImportEnv, plan: ImportPlan):
+        super().__init__(name=f"unstage-{plan.image_id}")
+        self.env, self.plan = env, plan
+
+    def execute(self):
+        try:
+            self.env.staging.delete(self.plan.image_id)
+        except OSError as exc:
+            LOG.warning("staged data of image %s not removed: %s", self.plan.image_id, exc)
