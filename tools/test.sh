@@ -5,6 +5,8 @@ set -euo pipefail
 export GLANCELITE_EXTRAS=test,lint,postgresql
 source "$(dirname "$0")/venv.sh"
 cd "$ROOT"
+# PostgreSQL server binaries for the database tier (apt, only when missing); the tests start their own cluster.
+bash tools/pg-start.sh --install || echo "test.sh: PostgreSQL server not installable; its tests will skip (fail under CI=true)" >&2
 "$VENV/bin/ruff" check glancelite tests
 "$VENV/bin/lint-imports"
 "$VENV/bin/pytest" -q -ra "$@"
