@@ -7,7 +7,9 @@ wsgi.file_wrapper so gunicorn can use sendfile.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
 
 import falcon
 
@@ -81,6 +83,22 @@ def _range_resolver(req: falcon.Request):
     return resolve
 
 
+DRAIN_LIMIT = 64 * 1024 * 1024
+DRAIN_SECONDS = 10.0
+
+
+def _drain(stream) -> None:
+    """Read and drop the rest of a refused upload, up to a size and time limit."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    left = DRAIN_LIMIT
+    with contextlib.suppress(Exception):
+        while left > 0 and time.monotonic() < deadline:
+            chunk = stream.read(min(left, 1 << 20))
+            if not chunk:
+                return
+            left -= len(chunk)
+
+
 class _Chunks:
     """A WSGI body over a DataStream: iterable and closable, deliberately without read()."""
 
@@ -105,13 +123,19 @@ class ImageFileResource:
         common.check_uuid(image_id)
         # req.stream is the server's wsgi.input: bounded by Content-Length, or
         # de-chunked by gunicorn for Transfer-Encoding: chunked (glanceclient).
-        self.data.upload(
-            common.context(req),
-            image_id,
-            req.stream,
-            size=declared_size(req),
-            store_id=req.get_header("X-Image-Meta-Store"),
-        )
+        try:
+            self.data.upload(
+                common.context(req),
+                image_id,
+                req.stream,
+                size=declared_size(req),
+                store_id=req.get_header("X-Image-Meta-Store"),
+            )
+        except BaseException:
+            # Not a translation: a client still sending cannot read our error
+            # response unless we take (a bounded amount of) what it sends.
+            _drain(req.stream)
+            raise
         resp.status = falcon.HTTP_204
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:

@@ -267,3 +267,47 @@ def test_python_glanceclient_upload_and_download(service):
     client.images.upload(image["id"], io.BytesIO(data))
     assert client.images.get(image["id"])["status"] == "active"
     assert b"".join(client.images.data(image["id"])) == data
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory):
+    """A service with a 2 MB image size cap and a 3 MB per-owner storage quota."""
+    from tests.support.server import Server, write_config
+
+    config = write_config(
+        tmp_path_factory.mktemp("limited"),
+        {"DEFAULT": {"image_size_cap": "2000000", "user_storage_quota": "3000000B"}},
+    )
+    server = Server(config).start()
+    yield server
+    server.stop()
+
+
+def test_size_cap_is_413_and_leaves_nothing(limited, http):
+    image_id = new_image(limited, http)
+    before = files_in(limited, "fast", "slow")
+
+    def chunks():  # unknown size: the cap must stop the stream as bytes arrive
+        for _ in range(40):
+            yield b"\1" * 100_000
+
+    resp = upload(limited, http, image_id, chunks())
+    assert resp.status_code == 413
+    assert "The incoming image is too large" in resp.text
+    assert image_row(limited, image_id).status == "queued"
+    assert files_in(limited, "fast", "slow") == before
+
+
+def test_storage_quota_is_413(limited, http):
+    owner = identity("quota-project")
+    first = new_image(limited, http, owner)
+    assert upload(limited, http, first, b"\2" * 1_900_000, owner).status_code == 204
+    second = new_image(limited, http, owner)
+    resp = upload(limited, http, second, b"\3" * 1_500_000, owner)
+    assert resp.status_code == 413
+    assert "Image exceeds the storage quota" in resp.text
+    assert image_row(limited, second).status == "queued"
+    # Another project has its own quota.
+    other = identity("quota-other")
+    third = new_image(limited, http, other)
+    assert upload(limited, http, third, b"\4" * 1_500_000, other).status_code == 204
