@@ -13,6 +13,7 @@ from oslo_middleware import healthcheck
 
 from glancelite import app as app_module
 from glancelite import config
+from glancelite.api.middleware import PUBLIC_PATHS
 from glancelite.api.versions import VersionRouter
 
 LOG = logging.getLogger(__name__)
@@ -23,11 +24,22 @@ HEALTHCHECK_PATH = "/healthcheck"
 def build_application(loaded: config.LoadedConfig):
     settings = loaded.settings
     services = app_module.build_services(settings, loaded.conf)
-    wsgi_app = app_module.create_app(settings, services)
+    falcon_app = app_module.create_app(settings, services)
+    wsgi_app = falcon_app
     if settings.auth_flavor and settings.auth_flavor.startswith("keystone"):
         from keystonemiddleware import auth_token
 
-        wsgi_app = auth_token.AuthProtocol(wsgi_app, {"oslo_config_config": loaded.conf})
+        # COMPAT: Glance's paste pipeline sets delay_auth_decision = true, so a
+        # request without a valid token reaches the context middleware, which
+        # answers 401; auth_token then adds WWW-Authenticate: Keystone uri="..."
+        # (www_authenticate_uri) to every 401 on the way out.
+        protected = auth_token.AuthProtocol(
+            falcon_app, {"oslo_config_config": loaded.conf, "delay_auth_decision": "true"}
+        )
+        # COMPAT: Glance's version negotiation answers the version documents
+        # (/versions, and / for any unknown version) before authtoken runs.
+        public = dict.fromkeys(PUBLIC_PATHS, falcon_app)
+        wsgi_app = PathDispatch(public, protected, services)
     wsgi_app = VersionRouter(wsgi_app, settings)
     backends = (
         {"backends": "disable_by_file", "disable_by_file_path": settings.healthcheck_disable_file}

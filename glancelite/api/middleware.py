@@ -12,6 +12,8 @@ from glancelite import errors
 from glancelite.context import RequestContext, new_request_id
 
 MAX_REQUEST_ID_LENGTH = 64
+# The version documents, served without authentication in every flavor.
+PUBLIC_PATHS = ("/", "/versions")
 
 
 def _csv(value: str | None) -> tuple[str, ...]:
@@ -53,8 +55,15 @@ class RequestContextMiddleware:
         )
         req.context.request_id = request_id
         confirmed = req.get_header("X-Identity-Status") == "Confirmed"
+        if self.keystone and (req.path.rstrip("/") or "/") in PUBLIC_PATHS:
+            # These bypass auth_token (wsgi.py), so identity headers here are the
+            # client's own: never trust them; the version documents need none.
+            req.context.request = RequestContext(request_id=request_id)
+            return
         if self.keystone and not confirmed:
-            raise errors.Unauthorized(headers={"WWW-Authenticate": "Keystone uri='unknown'"})
+            # keystonemiddleware (delay_auth_decision) stripped any client-sent
+            # identity headers and adds WWW-Authenticate to this 401 itself.
+            raise errors.Unauthorized()
         req.context.request = context_from_headers(req, request_id) if confirmed else RequestContext.admin(request_id)
 
     def process_response(self, req, resp, resource, req_succeeded):
