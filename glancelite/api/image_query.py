@@ -169,7 +169,10 @@ def parse(query_string: str, settings: Settings) -> ListQuery:
             filters[key] = _in_filter(value)
         elif key in EXACT_FILTERS:
             filters[key] = value
-        elif key in ("os_hidden", "protected"):
+        elif key == "os_hidden":
+            # Glance lower-cases os_hidden (openstacksdk sends "True") but not protected.
+            filters[key] = _bool(key, value.lower())
+        elif key == "protected":
             filters[key] = _bool(key, value)
         elif key in ("size_min", "size_max"):
             filters[key] = _int(value)
