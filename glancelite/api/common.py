@@ -32,7 +32,8 @@ def read_json(req, *, expect: type | tuple[type, ...] = (dict, list)):
     """Parse the request body as JSON with Glance's error messages."""
     raw = req.bounded_stream.read(MAX_JSON_BODY + 1)
     if len(raw) > MAX_JSON_BODY:
-        raise errors.TooLarge("Request body is too large.")
+        # The rest of the body stays unread: the connection cannot carry another request.
+        raise errors.TooLarge("Request body is too large.", headers={"Connection": "close"})
     if not raw:
         raise errors.Invalid("Body expected in request.")
     try:
@@ -41,7 +42,7 @@ def read_json(req, *, expect: type | tuple[type, ...] = (dict, list)):
         raise errors.Invalid(
             "Error decoding your request. Either the URL or the request body contained characters that could not be decoded by Glance"
         ) from exc
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise errors.Invalid("Malformed JSON in request body.") from exc
     if not isinstance(body, (dict, list)):
         raise errors.Invalid("Unexpected body type. Expected list/dict.")
