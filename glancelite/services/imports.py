@@ -114,10 +114,12 @@ class ImportService:
         """Validate, lock, record the task and submit it; returns the task id (None: nothing to do)."""
         method, uri, all_stores, must_succeed = self._parse(body)
         image = self.image_data.visible_image(context, image_id)
-        rule = "copy_image" if method == Method.COPY_IMAGE else "modify_image"
-        self.policy.enforce(context, rule, self._target(context, image))
+        # A dead task's lock is released first (recovery would do the same), so the
+        # status checks see the image as that task's failure left it.
         image = self._take_over_dead_lock(image)
         self._check_status(image, method)
+        rule = "copy_image" if method == Method.COPY_IMAGE else "modify_image"
+        self.policy.enforce(context, rule, self._target(context, image))
         stores = self._stores(image, method, body, all_stores, must_succeed, header_store)
         if not stores:
             return None  # copy-image with all_stores: every store already has it
@@ -275,13 +277,7 @@ class ImportService:
         return plan.task_id
 
     def _abandon(self, plan: ImportPlan, reason: str) -> None:
+        """The import never started: its task row goes, as if the request had been refused up front."""
         with contextlib.suppress(errors.GlanceliteError):
-            tasks_db.update_task(
-                self.engine,
-                plan.task_id,
-                status="failure",
-                expected_status="pending",
-                message=reason,
-                ttl_hours=self.settings.task_time_to_live_hours,
-            )
+            tasks_db.delete_task(self.engine, plan.task_id)
         self.env.work.release(plan.task_id)
