@@ -112,10 +112,13 @@ use = egg:swift#listing_formats
 use = egg:swift#bulk
 [filter:copy]
 use = egg:swift#copy
-[filter:slo]
-use = egg:swift#slo
 [filter:dlo]
 use = egg:swift#dlo
+# Swift throttles a DLO read to 1 segment/s after 10 segments by default; test images use small segments.
+rate_limit_segments_per_sec = 0
+[filter:slo]
+use = egg:swift#slo
+rate_limit_segments_per_sec = 0
 EOT
 }
 proxy_conf "$PROXY_PORT" 86400 AUTH > "$E/proxy-server.conf"

@@ -130,7 +130,11 @@ class RbdDriver(base.Driver):
         if len(pieces) == 1 and pieces[0]:
             return self.pool, pieces[0], None
         if len(pieces) == 4 and all(pieces):
-            # The pool in the location wins: images stay readable after rbd_store_pool changes.
+            if pieces[1] != self.pool:
+                # Unlike glance_store (the location's pool wins), a store reads only its own pool:
+                # two rbd stores never serve each other's images. After changing rbd_store_pool,
+                # configure the old pool as a store of its own.
+                raise base.BadStoreUri(f"Location {url} is not in pool {self.pool} of store {self.store.id}.")
             return pieces[1], pieces[2], pieces[3]
         raise base.BadStoreUri(f"rbd location must be rbd://<fsid>/<pool>/<image>/<snapshot>: {url}")
 

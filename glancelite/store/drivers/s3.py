@@ -135,15 +135,18 @@ class S3Driver(base.Driver):
         bucket, _, key = split.path.lstrip("/").partition("/")
         if not bucket or not key:
             raise base.BadStoreUri(f"s3 location needs a bucket and a key: {_redact(url)}")
-        return urllib.parse.unquote(bucket), urllib.parse.unquote(key)
+        bucket, key = urllib.parse.unquote(bucket), urllib.parse.unquote(key)
+        if bucket != self.bucket:
+            # A store reads only its own bucket: two s3 stores never serve each other's data.
+            raise base.BadStoreUri(f"Location {_redact(url)} is not in bucket {self.bucket} of store {self.store.id}.")
+        return bucket, key
 
     def owns(self, url: str) -> bool:
         try:
-            bucket, _ = self.parse(url)
+            self.parse(url)
         except errors.GlanceliteError:
             return False
-        host = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
-        return bucket == self.bucket and host == self.netloc.split("/")[0]
+        return urllib.parse.urlsplit(url).netloc.rpartition("@")[2] == self.netloc.split("/")[0]
 
     # -- live state ------------------------------------------------------------------
 
@@ -236,6 +239,10 @@ class S3Driver(base.Driver):
                 raise
         if body.error:
             raise body.error
+        if reader.read(1):
+            # Read the end of the stream (hashing readers finish there); more data is a size error.
+            self._delete_quietly(key)
+            raise errors.Invalid(f"Size exceeds: the image data is longer than its declared {size} bytes.")
         return size
 
     def _put_multipart(self, key: str, reader: base.Readable, size: int | None) -> int:

@@ -201,7 +201,15 @@ class SwiftDriver(base.Driver):
         pieces = (split.netloc.rpartition("@")[2] + split.path).rstrip("/").split("/")
         if len(pieces) < 3 or not pieces[-1] or not pieces[-2]:
             raise base.BadStoreUri(f"swift location needs a container and an object: {_redact(url)}")
-        return urllib.parse.unquote(pieces[-2]), urllib.parse.unquote(pieces[-1])
+        if split.scheme == "swift+config" and urllib.parse.unquote(split.netloc) != self.reference:
+            raise base.BadStoreUri(f"Location {url} names a credentials reference store {self.store.id} does not use.")
+        container, obj = urllib.parse.unquote(pieces[-2]), urllib.parse.unquote(pieces[-1])
+        if container != self.container:
+            # A store reads only its own container: two swift stores never serve each other's data.
+            raise base.BadStoreUri(
+                f"Location {_redact(url)} is not in container {self.container} of store {self.store.id}."
+            )
+        return container, obj
 
     def owns(self, url: str) -> bool:
         try:
@@ -295,6 +303,7 @@ class SwiftDriver(base.Driver):
         body = _SegmentReader(reader, size, exact=True)
         with base.removing_on_failure(lambda: self._delete_objects([obj])):
             self._put(conn, obj, body, size)
+            _expect_eof(reader, size)
         return size
 
     def _put_segmented(self, conn, obj: str, reader: base.Readable, size: int | None) -> int:
@@ -317,8 +326,10 @@ class SwiftDriver(base.Driver):
                 total += body.count
                 if size is None and body.count < seg_len:
                     break
-            if size is not None and total != size:
-                raise errors.Invalid(f"Size mismatch: expected {size} bytes, got {total}.")
+            if size is not None:
+                if total != size:
+                    raise errors.Invalid(f"Size mismatch: expected {size} bytes, got {total}.")
+                _expect_eof(reader, size)
             manifest = {"X-Object-Manifest": f"{self.container}/{obj}-"}
             self._call(
                 f"write manifest {obj}",
@@ -516,6 +527,12 @@ def _translate(store_id: str, what: str, exc: ClientException, missing: bool) ->
     if not status:
         return base.StoreUnavailable(f"Swift unreachable: {where} ({exc.msg}).")
     return base.StoreUnavailable(f"Swift error: {where} (HTTP {status}).")
+
+
+def _expect_eof(reader: base.Readable, size: int) -> None:
+    """Read the end of the stream (hashing readers finish there); more data is a size error."""
+    if reader.read(1):
+        raise errors.Invalid(f"Size exceeds: the image data is longer than its declared {size} bytes.")
 
 
 def _close(conn) -> None:
