@@ -84,10 +84,10 @@ def parse(body: Any, dialect: str) -> list[Change]:
         op, pointer = _op_and_path(raw, dialect)
         path = decode_pointer(pointer)
         _check_depth(op, path, pointer)
+        if op in ("add", "replace") and "value" not in raw:
+            raise errors.Invalid(f'Operation "{op}" requires a member named "value".')
         check_patch_path(path[0])
         if op in ("add", "replace"):
-            if "value" not in raw:
-                raise errors.Invalid(f'Operation "{op}" requires a member named "value".')
             value = raw["value"]
             if path[0] != "locations":
                 schemas.validate("image", {path[0]: value})
