@@ -6,8 +6,9 @@
 #   bash tools/gate/run.sh up     install and start, write $GATE_WORK/gate.env, serve until Ctrl-C/SIGTERM
 #
 # Knobs (environment): GATE_WORK (/tmp/glancelite-gate), GATE_REGEX (tempest.api.image.v2),
-# GATE_CONCURRENCY (2), GATE_BUILD_TIMEOUT (120), GATE_HTTP_STORE (1: add a read-only 'web' http
-# store and tell tempest about locations/http store), GATE_SKIP_INSTALL (0).
+# GATE_CONCURRENCY (2), GATE_BUILD_TIMEOUT (120: tempest's wait for an image/task state),
+# GATE_TEMPEST_TIMEOUT (unset: a cap in seconds on the whole tempest run), GATE_HTTP_STORE (1: add a
+# read-only 'web' http store and tell tempest about locations/http store), GATE_SKIP_INSTALL (0).
 # Exit status: 0 when tempest reported no failure (and at least one pass), 1 otherwise.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -273,17 +274,22 @@ run_validation = False
 EOF
 log "tempest run --regex $REGEX --concurrency $CONCURRENCY (log: $W/tempest-run.log)"
 start_s=$SECONDS
-(cd "$T" && "$GATE_VENV/bin/tempest" run --regex "$REGEX" --concurrency "$CONCURRENCY") >"$W/tempest-run.log" 2>&1 || true
+tempest_cap=()
+[ -z "${GATE_TEMPEST_TIMEOUT:-}" ] || tempest_cap=(timeout --kill-after=30 "$GATE_TEMPEST_TIMEOUT")
+(cd "$T" && "${tempest_cap[@]}" "$GATE_VENV/bin/tempest" run --regex "$REGEX" --concurrency "$CONCURRENCY") \
+  >"$W/tempest-run.log" 2>&1 || true
 log "tempest finished in $((SECONDS - start_s)) s"
 (cd "$T" && "$GATE_VENV/bin/stestr" last --subunit | "$GATE_VENV/bin/subunit2csv" >"$W/tempest-results.csv") 2>/dev/null || true
 (cd "$T" && "$GATE_VENV/bin/stestr" failing --list >"$W/tempest-failing.txt") 2>/dev/null || true
+(cd "$T" && "$GATE_VENV/bin/stestr" last --subunit | "$GATE_VENV/bin/python" "$ROOT/tools/gate/summarize.py") \
+  >"$W/tempest-summary.txt" 2>&1 || true
 
 count() { sed -n "s/^ - $1: \([0-9]*\).*/\1/p" "$W/tempest-run.log" | tail -1; }
 passed=$(count Passed)
 failed=$(count Failed)
 skipped=$(count Skipped)
 ran=$(sed -n 's/^Ran: \([0-9]*\) tests.*/\1/p' "$W/tempest-run.log" | tail -1)
-log "results: $W/tempest-run.log, $W/tempest-results.csv, failing ids in $W/tempest-failing.txt"
+log "results: $W/tempest-summary.txt (per class, failures with their error), $W/tempest-run.log"
 [ -n "$ran" ] || die "tempest produced no totals; see $W/tempest-run.log"
 echo "tempest ${REGEX}: ran ${ran}"
 echo "tempest: ${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
