@@ -46,11 +46,12 @@ def test_unknown_algorithm_is_invalid():
 
 
 def test_size_cap_stops_reading_as_soon_as_it_is_passed():
-    source = io.BytesIO(b"a" * 10_000)
-    reader = HashingReader(source, size_cap=4096)
+    block = streams.SOURCE_READ_BYTES
+    source = io.BytesIO(b"a" * (5 * block))
+    reader = HashingReader(source, size_cap=block + block // 2)
     with pytest.raises(errors.TooLarge, match="The incoming image is too large"):
         drain(reader, 1024)
-    assert reader.bytes_read == 5120  # the chunk that crossed the cap, no more
+    assert source.tell() == 2 * block  # the block that crossed the cap, no more
     reader.close()
 
 
@@ -103,6 +104,17 @@ def test_client_disconnect_is_a_typed_error_and_threads_stop():
         drain(reader)
     reader.close()
     assert threading.active_count() == before
+
+
+def test_small_reads_from_a_large_block_return_everything_in_order():
+    data = os.urandom(3 * streams.SOURCE_READ_BYTES + 5)
+    out = []
+    with HashingReader(io.BytesIO(data)) as reader:
+        while chunk := reader.read(1000):
+            assert len(chunk) <= 1000
+            out.append(chunk)
+        assert reader.digests().checksum == hashlib.md5(data).hexdigest()
+    assert b"".join(out) == data
 
 
 def test_digests_before_eof_refused():
