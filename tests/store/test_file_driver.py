@@ -1,0 +1,133 @@
+"""File driver specifics: several data directories, permissions, thin provisioning, metadata file."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+
+import pytest
+
+from glancelite import errors
+from glancelite.settings import StoreSettings
+from glancelite.store import base
+from glancelite.store.drivers.file import PARTIAL_PREFIX, FileDriver
+
+
+def make(store_id="f", **options) -> FileDriver:
+    return FileDriver(StoreSettings(id=store_id, type="file", description=None, weight=0, options=options))
+
+
+def test_highest_priority_directory_wins(tmp_path):
+    low, high = tmp_path / "low", tmp_path / "high"
+    driver = make(filesystem_store_datadirs=[f"{low}:1", f"{high}:200"])
+    stored = driver.add("img", io.BytesIO(b"data"), 4)
+    assert stored.url == f"file://{high}/img"
+    assert driver.properties()["data_dir"] == str(high)
+
+
+def test_same_dir_with_two_priorities_refused(tmp_path):
+    with pytest.raises(errors.ConfigError) as info:
+        make(filesystem_store_datadirs=[f"{tmp_path}/a:1", f"{tmp_path}/a:2"])
+    assert info.value.option == "filesystem_store_datadirs"
+
+
+def test_same_dir_same_priority_tolerated(tmp_path):
+    driver = make(filesystem_store_datadirs=[f"{tmp_path}/a:1", f"{tmp_path}/a:1"])
+    assert len(driver.datadirs) == 1
+
+
+def test_datadir_and_datadirs_exclusive(tmp_path):
+    with pytest.raises(errors.ConfigError, match="not both"):
+        make(filesystem_store_datadir=str(tmp_path / "a"), filesystem_store_datadirs=[f"{tmp_path}/b:1"])
+    with pytest.raises(errors.ConfigError, match="needs a directory"):
+        make()
+
+
+def test_non_integer_priority_refused(tmp_path):
+    with pytest.raises(errors.ConfigError, match="not an integer"):
+        make(filesystem_store_datadirs=[f"{tmp_path}/a:high"])
+
+
+def test_unusable_datadir_stops_start(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a dir")
+    with pytest.raises(errors.ConfigError) as info:
+        make(filesystem_store_datadir=str(blocker / "sub"))
+    assert (info.value.group, info.value.option) == ("f", "filesystem_store_datadir")
+
+
+def test_file_perm_applied_and_dir_traversable(tmp_path):
+    (tmp_path / "d").mkdir(mode=0o700)
+    os.chmod(tmp_path / "d", 0o700)
+    driver = make(filesystem_store_datadir=str(tmp_path / "d"), filesystem_store_file_perm=644)
+    stored = driver.add("img", io.BytesIO(b"x"), 1)
+    assert stat.S_IMODE(os.stat(stored.url[7:]).st_mode) == 0o644
+    assert os.stat(tmp_path / "d").st_mode & 0o001
+
+
+def test_thin_provisioning_makes_sparse_files(tmp_path):
+    driver = make(filesystem_store_datadir=str(tmp_path / "d"), filesystem_thin_provisioning=True)
+    data = b"\0" * (8 * 65536) + b"tail"
+    stored = driver.add("img", io.BytesIO(data), len(data))
+    path = stored.url[7:]
+    assert os.path.getsize(path) == len(data)
+    assert os.stat(path).st_blocks * 512 < len(data)
+    with driver.get(stored.url) as stream:
+        assert b"".join(stream) == data
+    trailing = b"head" + b"\0" * (4 * 65536)
+    stored = driver.add("img2", io.BytesIO(trailing), len(trailing))
+    assert os.path.getsize(stored.url[7:]) == len(trailing)
+
+
+def test_metadata_file_entry_returned(tmp_path):
+    datadir = tmp_path / "d"
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"id": "nfs-1", "mountpoint": str(tmp_path)}))
+    driver = make(filesystem_store_datadir=str(datadir), filesystem_store_metadata_file=str(meta))
+    assert driver.add("img", io.BytesIO(b"x"), 1).metadata == {"id": "nfs-1", "mountpoint": str(tmp_path)}
+    meta.write_text("[1, 2]")
+    with pytest.raises(errors.ConfigError, match="mountpoint"):
+        make("g", filesystem_store_datadir=str(tmp_path / "e"), filesystem_store_metadata_file=str(meta))
+
+
+def test_urls_outside_the_store_are_not_found(tmp_path):
+    driver = make(filesystem_store_datadir=str(tmp_path / "d"))
+    (tmp_path / "secret").write_text("x")
+    with pytest.raises(base.StoreNotFound):
+        driver.get(f"file://{tmp_path}/secret")
+    with pytest.raises(base.StoreNotFound):
+        driver.get(f"file://{tmp_path}/d/../secret")
+    with pytest.raises(base.BadStoreUri):
+        driver.get("http://example.com/x")
+
+
+def test_no_partial_name_ever_visible_as_an_image(tmp_path):
+    driver = make(filesystem_store_datadir=str(tmp_path / "d"))
+
+    class Watching:
+        def __init__(self):
+            self.seen = []
+            self.left = 3
+
+        def read(self, n):
+            self.seen.append(sorted(os.listdir(tmp_path / "d")))
+            self.left -= 1
+            return b"x" * 10 if self.left >= 0 else b""
+
+    reader = Watching()
+    driver.add("img", reader, None)
+    assert all(names and names[0].startswith(PARTIAL_PREFIX) and "img" not in names for names in reader.seen[1:])
+    assert os.listdir(tmp_path / "d") == ["img"]
+
+
+def test_stale_partials_removed(tmp_path):
+    driver = make(filesystem_store_datadir=str(tmp_path / "d"))
+    stale = tmp_path / "d" / f"{PARTIAL_PREFIX}old"
+    stale.write_text("x")
+    os.utime(stale, (0, 0))
+    fresh = tmp_path / "d" / f"{PARTIAL_PREFIX}new"
+    fresh.write_text("x")
+    assert driver.remove_stale_partials() == 1
+    assert fresh.exists() and not stale.exists()
