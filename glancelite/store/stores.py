@@ -195,18 +195,22 @@ class StoreSet:
             if length is not None:
                 wanted |= Capability.READ_CHUNK
             if not contains(static, Capability.READ_ACCESS):
-                raise base.StoreGetNotSupported(f"Getting images from store {name} is not supported.")
+                raise base.StoreGetNotSupported(f"Getting images from store {name} is not supported (no READ_ACCESS).")
             if not contains(static, wanted):
                 raise base.RangeNotSupported(
-                    f"Store {name} cannot read part of an image (offset={offset}, length={length})."
+                    f"Store {name} cannot read part of an image (offset={offset}, length={length}): "
+                    f"missing {', '.join(n for n in names_of(wanted) if not contains(static, Capability[n]))}."
                 )
             probe = self.probe(store_id)
             if not contains(probe.capabilities, Capability.READ_ACCESS):
-                raise base.StoreUnavailable(f"Store {name} cannot be read now: {probe.reason or 'unavailable'}")
+                raise base.StoreUnavailable(
+                    f"Store {name} cannot be read now (READ_ACCESS lost): {probe.reason or 'unavailable'}"
+                )
         elif operation == "add":
             if not contains(static, Capability.WRITE_ACCESS) or entry.settings.read_only:
                 raise base.StoreAddDisabled(
-                    f"Error in store configuration. Adding images to store is disabled (store {name} is read-only)."
+                    f"Error in store configuration. Adding images to store is disabled "
+                    f"(store {name} is read-only: no WRITE_ACCESS)."
                 )
             probe = self.probe(store_id)
             if not contains(probe.capabilities, Capability.WRITE_ACCESS):
@@ -216,13 +220,16 @@ class StoreSet:
                 if probe.unreachable:
                     raise base.StoreUnavailable(f"Store {name} is unavailable: {reason}")
                 raise base.StoreAddDisabled(
-                    f"Error in store configuration. Adding images to store is disabled (store {name}: {reason})."
+                    f"Error in store configuration. Adding images to store is disabled "
+                    f"(store {name} lost WRITE_ACCESS: {reason})."
                 )
         elif operation == "delete":
             # A full store must still be able to free space, so only static and
             # configured read-only state decide; the driver reports the rest.
             if not contains(static, Capability.WRITE_ACCESS) or entry.settings.read_only:
-                raise base.StoreDeleteNotSupported(f"Deleting images from store {name} is not supported.")
+                raise base.StoreDeleteNotSupported(
+                    f"Deleting images from store {name} is not supported (no WRITE_ACCESS)."
+                )
         else:
             raise ValueError(f"unknown store operation {operation!r}")
 

@@ -219,14 +219,53 @@ def test_private_image_data_hidden_from_other_projects(service, http):
     assert upload(service, http, image_id, b"x", stranger).status_code == 404
 
 
+def add_copy(service, image_id, store, content: bytes) -> None:
+    """A second location, as copy-image would record it (file + row)."""
+    import configparser
+
+    from glancelite.db import engine as db_engine
+    from glancelite.db import locations as locations_db
+
+    path = service.config.parent / store / image_id
+    path.write_bytes(content)
+    cp = configparser.RawConfigParser()
+    cp.read(service.config)
+    engine = db_engine.create_engine(cp["database"]["connection"])
+    try:
+        locations_db.add_location(engine, image_id, f"file://{path}", {"store": store})
+    finally:
+        engine.dispose()
+
+
 def test_locations_tried_in_weight_order(service, http):
-    """The copy in the heavier store serves; when its file is gone the next store does."""
-    data = b"slow copy"
+    """The heavier store (fast, 100) serves first; when its file is gone the next store does."""
     image_id = new_image(service, http)
-    assert upload(service, http, image_id, data, {"X-Image-Meta-Store": "slow"}).status_code == 204
-    # Lose the only copy: the image has data recorded but no bytes anywhere -> 204.
+    assert upload(service, http, image_id, b"SLOW", {"X-Image-Meta-Store": "slow"}).status_code == 204
+    add_copy(service, image_id, "fast", b"FAST")  # different bytes only to see which store answered
+    url = f"{service.url}/v2/images/{image_id}/file"
+    assert http.get(url).content == b"FAST"
+    assert http.get(f"{url}?prefer=slow").content == b"SLOW"
+    assert http.get(f"{url}?prefer=nope").status_code == 400
+    os.unlink(service.config.parent / "fast" / image_id)
+    assert http.get(url).content == b"SLOW"
     os.unlink(service.config.parent / "slow" / image_id)
-    assert http.get(f"{service.url}/v2/images/{image_id}/file").status_code == 204
+    assert http.get(url).status_code == 204
+
+
+def test_delete_from_store_removes_one_copy(service, http):
+    data = b"two copies"
+    image_id = new_image(service, http)
+    assert upload(service, http, image_id, data).status_code == 204
+    add_copy(service, image_id, "slow", data)
+    resp = http.delete(f"{service.url}/v2/stores/slow/{image_id}", headers=identity("someone"))
+    assert resp.status_code in (403, 404)  # not an admin
+    resp = http.delete(f"{service.url}/v2/stores/slow/{image_id}")
+    assert resp.status_code == 204, resp.text
+    assert not (service.config.parent / "slow" / image_id).exists()
+    assert [loc.metadata["store"] for loc in image_row(service, image_id).locations] == ["fast"]
+    resp = http.delete(f"{service.url}/v2/stores/slow/{image_id}")
+    assert resp.status_code == 403  # fast is now the only copy
+    assert http.get(f"{service.url}/v2/images/{image_id}/file").content == data
 
 
 def test_delete_from_store(service, http):

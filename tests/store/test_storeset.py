@@ -283,3 +283,68 @@ def test_read_only_filesystem_drops_write(tmp_path):
             s.write("rofs", "img", io.BytesIO(b"x"), 1)
         loc = Location(url=f"file://{mount}/keep", metadata={"store": "rofs"})
         assert s.read(loc).read() == b"old image"
+
+
+class CountingDriver(base.Driver):
+    """A non-reusable, whole-object-only driver registered as a plugin type."""
+
+    TYPE = "counting"
+    SCHEMES = ("counting",)
+    STATIC_CAPABILITIES = Capability.RW_ACCESS
+    instances = 0
+    closed = 0
+    objects: dict[str, bytes] = {}
+
+    def __init__(self, store):
+        super().__init__(store)
+        type(self).instances += 1
+
+    def add(self, image_id, reader, size):
+        data = reader.read()
+        self.objects[image_id] = data
+        return base.StoredObject(url=f"counting://{image_id}", size=len(data))
+
+    def get(self, url, offset=0, length=None):
+        data = self.objects[url.split("://")[1]]
+        return base.DataStream([data], size=len(data), length=len(data))
+
+    def get_size(self, url):
+        return len(self.objects[url.split("://")[1]])
+
+    def delete(self, url):
+        self.objects.pop(url.split("://")[1])
+
+    def close(self):
+        type(self).closed += 1
+
+
+@pytest.fixture
+def counting_type(monkeypatch):
+    monkeypatch.setattr(registry, "_registry", dict(registry._registry))
+    monkeypatch.setattr(registry, "_loaded", dict(registry._loaded))
+    registry.register("counting", CountingDriver)
+    CountingDriver.instances = CountingDriver.closed = 0
+    return StoreSettings("cnt", "counting", None, 0, {})
+
+
+def test_non_reusable_driver_is_fresh_per_operation(tmp_path, counting_type):
+    s = StoreSet(settings_with(tmp_path, counting_type))
+    assert CountingDriver.instances == 1  # built and validated at start
+    stored = s.write("cnt", "img", io.BytesIO(b"abc"), 3)
+    loc = Location(url=stored.url, metadata={"store": "cnt"})
+    with s.read(loc) as stream:
+        assert b"".join(stream) == b"abc"
+    s.delete(loc)
+    assert CountingDriver.instances == 4
+    assert CountingDriver.closed == 3  # each one-off instance closed after its operation
+
+
+def test_ranged_read_refused_by_the_check_names_the_capability(tmp_path, counting_type):
+    s = StoreSet(settings_with(tmp_path, counting_type))
+    stored = s.write("cnt", "img2", io.BytesIO(b"abcdef"), 6)
+    loc = Location(url=stored.url, metadata={"store": "cnt"})
+    with pytest.raises(base.RangeNotSupported, match="cnt.*READ_OFFSET") as info:
+        s.read(loc, 2, 2)
+    assert isinstance(info.value, errors.Invalid)
+    with pytest.raises(base.RangeNotSupported, match="READ_CHUNK"):
+        s.read(loc, 0, 2)
