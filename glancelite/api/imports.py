@@ -38,9 +38,10 @@ class ImportResource:
         body = common.read_json(req, expect=dict)
         self.imports.import_image(ctx, image_id, body, header_store=req.get_header("X-Image-Meta-Store"))
         # COMPAT: Glance answers 202 with an empty body; the task is found via /v2/images/{id}/tasks.
+        # (webob's default type; a JSON type with no body breaks glanceclient's response parsing).
         resp.status = falcon.HTTP_202
         resp.text = ""
-        resp.content_type = "application/json"
+        resp.content_type = "text/html; charset=UTF-8"
 
 
 class ImportInfoResource:

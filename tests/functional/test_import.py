@@ -468,3 +468,88 @@ def test_stop_file_drains_the_node(service, http, web):
     resp = start_import(service, http, waiting, {"name": "web-download", "uri": web.url("/data/100")})
     assert resp.status_code == 202
     assert wait_task(service, http, waiting)["status"] == "success"
+
+
+# ------------------------------------------------------------------ real clients
+
+
+def _glance_cli(service, *args, input_bytes=None):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "glance"),
+            "--os-image-url",
+            service.url,
+            "--os-auth-token",
+            "noauth",
+            *args,
+        ],
+        capture_output=True,
+        timeout=120,
+        input=input_bytes,
+        # No data: stdin closed, as in a cron job (glanceclient then reads none).
+        preexec_fn=(lambda: os.close(0)) if input_bytes is None else None,
+        env={**os.environ, "OS_IMAGE_API_VERSION": "2"},
+    )
+
+
+def test_glanceclient_image_create_via_import(service, http, web, tmp_path):
+    data = payload(MIB + 17, seed=12)
+    out = _glance_cli(
+        service,
+        "image-create-via-import",
+        "--disk-format",
+        "raw",
+        "--container-format",
+        "bare",
+        "--name",
+        "via-import",
+        "--stores",
+        "slow",
+        input_bytes=data,  # glance-direct from standard input
+    )
+    assert out.returncode == 0, out.stderr.decode() + out.stdout.decode()
+    image_id = next(line.split("|")[2].strip() for line in out.stdout.decode().splitlines() if line.startswith("| id "))
+    assert wait_task(service, http, image_id)["status"] == "success"
+    image = get_image(service, http, image_id)
+    assert image["status"] == "active" and location_stores(image) == ["slow"]
+    assert http.get(f"{service.url}/v2/images/{image_id}/file").content == data
+
+    out = _glance_cli(
+        service,
+        "image-create-via-import",
+        "--disk-format",
+        "raw",
+        "--container-format",
+        "bare",
+        "--import-method",
+        "web-download",
+        "--uri",
+        web.url("/data/4096?seed=13"),
+    )
+    assert out.returncode == 0, out.stderr.decode() + out.stdout.decode()
+    image_id = next(line.split("|")[2].strip() for line in out.stdout.decode().splitlines() if line.startswith("| id "))
+    assert wait_task(service, http, image_id)["status"] == "success"
+    assert http.get(f"{service.url}/v2/images/{image_id}/file").content == payload(4096, seed=13)
+
+
+def test_openstacksdk_import_image(service, http, tmp_path):
+    import openstack.connection
+
+    conn = openstack.connection.Connection(
+        auth_type="none",
+        auth={"endpoint": service.url},
+        image_endpoint_override=service.url,
+        image_api_version="2",
+    )
+    data = payload(MIB + 33, seed=14)
+    image = conn.image.create_image(name="sdk-import", disk_format="raw", container_format="bare")
+    conn.image.stage_image(image, data=data)
+    conn.image.import_image(image, method="glance-direct", stores=["fast", "slow"])
+    assert wait_task(service, http, image.id)["status"] == "success"
+    got = get_image(service, http, image.id)
+    assert got["status"] == "active" and location_stores(got) == ["fast", "slow"]
+    assert conn.image.download_image(image.id).content == data
