@@ -102,8 +102,26 @@ def current_revisions(engine: Engine) -> set[str]:
         return _heads(conn)
 
 
-def _heads(conn: Connection) -> set[str]:
+# The foundation skeleton shipped a single revision, base01, that built today's
+# whole schema; such a database is current. (Glance rewrites its old stamps the same way.)
+_RESTAMPED = {"base01": ("contract01", "expand02")}
+
+
+def _raw_heads(conn: Connection) -> set[str]:
     return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def _heads(conn: Connection) -> set[str]:
+    heads = set()
+    for rev in _raw_heads(conn):
+        heads.update(_RESTAMPED.get(rev, (rev,)))
+    return heads
+
+
+def _restamp(conn: Connection) -> None:
+    old = _raw_heads(conn) & _RESTAMPED.keys()
+    if old:
+        command.stamp(alembic_config(conn), sorted(_heads(conn)), purge=True)
 
 
 def version(engine: Engine) -> list[str]:
@@ -154,6 +172,7 @@ def readonly_engine(url: str) -> Engine:
 
 def _upgrade(engine: Engine, target: str) -> None:
     with _migration_connection(engine) as conn:
+        _restamp(conn)
         command.upgrade(alembic_config(conn), target)
 
 

@@ -253,3 +253,19 @@ def test_unreachable_database_is_one_readable_error():
     assert "cannot connect to the database postgresql://glance:***@127.0.0.1:1/glance" in message
     assert "secret" not in message
     assert "\n" not in message
+
+
+def test_skeleton_stamp_base01_counts_as_current(engine, database_url):
+    """Databases built by the foundation skeleton's single revision are restamped, not rebuilt."""
+    migration.sync(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM alembic_version"))
+        conn.execute(sa.text("INSERT INTO alembic_version (version_num) VALUES ('base01')"))
+    assert check(database_url) == Status.UP_TO_DATE
+    migration.expand(engine)  # restamps, then finds nothing to do
+    assert migration.version(engine) == ["contract01", "expand02"]
+    with engine.connect() as conn:
+        assert sorted(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()) == [
+            "contract01",
+            "expand02",
+        ]
