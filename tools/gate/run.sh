@@ -78,7 +78,7 @@ EOF
 
 # --- fresh work dir ----------------------------------------------------------------------
 case "$W" in /tmp/* | "$ROOT"/*) ;; *) die "GATE_WORK must be under /tmp or the repository: $W" ;; esac
-rm -rf "$W/keystone" "$W/glance" "$W/www" "$W/tempest"
+rm -rf "$W/keystone" "$W/glance" "$W/www" "$W/tempest" "$W/gate.env" "$W"/tempest-* "$W"/pytest-gate.log
 mkdir -p "$W"/{keystone,glance,www,tempest}
 read -r KPORT GPORT HPORT <<<"$(free_ports 3)"
 KEYSTONE_URL="http://127.0.0.1:$KPORT"
