@@ -44,6 +44,7 @@ KNOWN_DRIVERS: dict[str, tuple[str, str | None]] = dict(
 
 _registry: dict[str, tuple[str, str | None]] = dict(KNOWN_DRIVERS)
 _loaded: dict[str, type[Driver]] = {}
+_entry_points_read = False
 
 
 class DriverUnavailable(errors.GlanceliteError):
@@ -78,7 +79,11 @@ def register(type_name: str, target: str | type[Driver], hint: str | None = None
 
 
 def load_entry_points() -> list[str]:
-    """Register drivers published under ENTRY_POINT_GROUP; returns the type names added."""
+    """Register drivers published under ENTRY_POINT_GROUP (once per process); returns the type names added."""
+    global _entry_points_read
+    if _entry_points_read:
+        return []
+    _entry_points_read = True
     added = []
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in _registry:
