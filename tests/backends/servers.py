@@ -136,51 +136,91 @@ class _Backend:
         shutil.rmtree(self.env[self.dir_var], ignore_errors=True)
 
 
-_session_dir = tempfile.mkdtemp(prefix="glct-", dir="/tmp")  # short: Ceph's admin sockets are unix sockets
-_swift_base = _free_run(3)
-BACKENDS: dict[str, _Backend] = {
-    "s3": _Backend(
-        "s3",
-        "s3-start.sh",
-        "s3-stop.sh",
-        "S3_TEST_DIR",
-        {"S3_TEST_DIR": f"{_session_dir}/s3", "S3_PORT": str(_free_port())},
-    ),
-    "swift": _Backend(
-        "swift",
-        "swift-start.sh",
-        "swift-stop.sh",
-        "SWIFT_TEST_DIR",
-        {
-            "SWIFT_TEST_DIR": f"{_session_dir}/swift",
-            "SWIFT_PROXY_PORT": str(_free_port()),
-            "SWIFT_SHORT_PROXY_PORT": str(_free_port()),
-            "SWIFT_BASE_PORT": str(_swift_base),
-            "SWIFT_MEMCACHE_PORT": str(_free_port()),
-        },
-    ),
-    "ceph": _Backend(
-        "ceph",
-        "ceph-start.sh",
-        "ceph-stop.sh",
-        "CEPH_TEST_DIR",
-        {
-            "CEPH_TEST_DIR": f"{_session_dir}/ceph",
-            "CEPH_MON_PORT": str(_free_port()),
-            "CEPH_MON_V2_PORT": str(_free_port()),
-            "CEPH_RGW_PORT": str(_free_port()),
-            "CEPH_WITH_RGW": "1" if with_rgw() else "0",
-            "CEPH_MEMSTORE_BYTES": str(3 << 30),
-        },
-    ),
-}
-_launched = False
+SESSION_PREFIX = "glct-"  # short: Ceph's admin sockets are unix sockets (<= 107 characters)
+BACKENDS: dict[str, _Backend] = {}
+_session_dir: str | None = None
+_launch_lock = threading.Lock()
+
+
+def _build(session_dir: str) -> dict[str, _Backend]:
+    swift_base = _free_run(3)
+    return {
+        "s3": _Backend(
+            "s3",
+            "s3-start.sh",
+            "s3-stop.sh",
+            "S3_TEST_DIR",
+            {"S3_TEST_DIR": f"{session_dir}/s3", "S3_PORT": str(_free_port())},
+        ),
+        "swift": _Backend(
+            "swift",
+            "swift-start.sh",
+            "swift-stop.sh",
+            "SWIFT_TEST_DIR",
+            {
+                "SWIFT_TEST_DIR": f"{session_dir}/swift",
+                "SWIFT_PROXY_PORT": str(_free_port()),
+                "SWIFT_SHORT_PROXY_PORT": str(_free_port()),
+                "SWIFT_BASE_PORT": str(swift_base),
+                "SWIFT_MEMCACHE_PORT": str(_free_port()),
+            },
+        ),
+        "ceph": _Backend(
+            "ceph",
+            "ceph-start.sh",
+            "ceph-stop.sh",
+            "CEPH_TEST_DIR",
+            {
+                "CEPH_TEST_DIR": f"{session_dir}/ceph",
+                "CEPH_MON_PORT": str(_free_port()),
+                "CEPH_MON_V2_PORT": str(_free_port()),
+                "CEPH_RGW_PORT": str(_free_port()),
+                "CEPH_WITH_RGW": "1" if with_rgw() else "0",
+                "CEPH_MEMSTORE_BYTES": str(3 << 30),
+            },
+        ),
+    }
+
+
+def _reap_orphans() -> None:
+    """Stop the servers of earlier sessions that died without cleaning up (their owner PID is gone).
+
+    Only through the stop scripts, which end the PIDs those sessions recorded.
+    """
+    for owner_file in Path("/tmp").glob(f"{SESSION_PREFIX}*/owner"):
+        try:
+            os.kill(int(owner_file.read_text().strip()), 0)
+            continue  # still running: not ours to touch
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue
+        session = owner_file.parent
+        for script, var, sub in (
+            ("s3-stop.sh", "S3_TEST_DIR", "s3"),
+            ("swift-stop.sh", "SWIFT_TEST_DIR", "swift"),
+            ("ceph-stop.sh", "CEPH_TEST_DIR", "ceph"),
+        ):
+            if (session / sub).is_dir():
+                subprocess.run(
+                    ["bash", str(SCRIPTS / script)],
+                    env={**os.environ, var: str(session / sub)},
+                    timeout=60,
+                    check=False,
+                    capture_output=True,
+                )
+        shutil.rmtree(session, ignore_errors=True)
 
 
 def _launch_all() -> None:
-    global _launched
-    if not _launched:
-        _launched = True
+    global _session_dir
+    with _launch_lock:
+        if _session_dir is not None:
+            return
+        _reap_orphans()
+        _session_dir = tempfile.mkdtemp(prefix=SESSION_PREFIX, dir="/tmp")
+        Path(_session_dir, "owner").write_text(str(os.getpid()))
+        BACKENDS.update(_build(_session_dir))
         for backend in BACKENDS.values():
             backend.launch()
 
@@ -192,6 +232,7 @@ def ensure(name: str) -> dict[str, str]:
 
 
 def restart(name: str) -> dict[str, str]:
+    _launch_all()
     return BACKENDS[name].restart()
 
 
@@ -223,4 +264,5 @@ def _stop_all() -> None:
             backend.stop()
         except Exception:  # noqa: BLE001 - best effort at exit
             pass
-    shutil.rmtree(_session_dir, ignore_errors=True)
+    if _session_dir:
+        shutil.rmtree(_session_dir, ignore_errors=True)

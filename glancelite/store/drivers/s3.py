@@ -89,7 +89,6 @@ class S3Driver(base.Driver):
         self.cacert = self.option("s3_store_cacert", "") or None
         self._client = self._make_client(connect_timeout=10, read_timeout=60, attempts=3)
         self._probe_client = self._make_client(PROBE_TIMEOUT, PROBE_TIMEOUT, attempts=1)
-        self._bucket_ready = False
         self._bucket_lock = threading.Lock()
 
     def _required(self, name: str) -> str:
@@ -192,8 +191,7 @@ class S3Driver(base.Driver):
         return base.StoredObject(url=self.url_of(image_id), size=written, metadata={})
 
     def _ensure_bucket(self) -> None:
-        if self._bucket_ready:
-            return
+        # Checked on every add (one HEAD), like glance_store: a bucket removed behind our back comes back.
         with self._bucket_lock, self._translating("check bucket " + self.bucket):
             try:
                 self._client.head_bucket(Bucket=self.bucket)
@@ -213,7 +211,6 @@ class S3Driver(base.Driver):
                 except botocore.exceptions.ClientError as create_exc:
                     if _code(create_exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                         raise
-            self._bucket_ready = True
 
     def _exists(self, key: str) -> bool:
         with self._translating(f"check {self.bucket}/{key}"):

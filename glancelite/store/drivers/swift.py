@@ -145,7 +145,6 @@ class SwiftDriver(base.Driver):
         self.cacert = self.option("swift_store_cacert")
         self.reference: str | None = None
         self.credentials = self._credentials()
-        self._container_ready = False
 
     def _credentials(self) -> _Credentials:
         conn_opts = {
@@ -286,8 +285,7 @@ class SwiftDriver(base.Driver):
         return base.StoredObject(url=self.url_of(obj), size=written, metadata={})
 
     def _ensure_container(self, conn) -> None:
-        if self._container_ready:
-            return
+        # Checked on every add (one HEAD): a container removed behind our back comes back.
         try:
             self._call("check the container", sc.head_container, self.container, conn=conn, missing=True)
         except base.StoreNotFound:
@@ -297,7 +295,6 @@ class SwiftDriver(base.Driver):
                     "swift_store_create_container_on_put is off."
                 ) from None
             self._call("create the container", sc.put_container, self.container, conn=conn)
-        self._container_ready = True
 
     def _put_single(self, conn, obj: str, reader: base.Readable, size: int) -> int:
         body = _SegmentReader(reader, size, exact=True)
