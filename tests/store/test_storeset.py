@@ -348,3 +348,21 @@ def test_ranged_read_refused_by_the_check_names_the_capability(tmp_path, countin
     assert isinstance(info.value, errors.Invalid)
     with pytest.raises(base.RangeNotSupported, match="READ_CHUNK"):
         s.read(loc, 0, 2)
+
+
+def test_entry_point_drivers_are_registered(tmp_path, monkeypatch):
+    """A third-party distribution publishing glancelite.store.drivers is picked up at start."""
+    dist = tmp_path / "site" / "glstore_plugin-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: glstore-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[glancelite.store.drivers]\nplugin = tests.store.test_storeset:CountingDriver\nfile = nowhere:Nope\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setattr(registry, "_entry_points_read", False)
+    monkeypatch.setattr(registry, "_registry", dict(registry._registry))
+    monkeypatch.setattr(registry, "_loaded", dict(registry._loaded))
+    assert registry.load_entry_points() == ["plugin"]  # built-in 'file' is not replaced
+    assert registry.driver_class("plugin") is CountingDriver
+    assert registry.registered()["file"] == "glancelite.store.drivers.file:FileDriver"
+    assert registry.load_entry_points() == []  # once per process
