@@ -553,3 +553,51 @@ def test_openstacksdk_import_image(service, http, tmp_path):
     got = get_image(service, http, image.id)
     assert got["status"] == "active" and location_stores(got) == ["fast", "slow"]
     assert conn.image.download_image(image.id).content == data
+
+
+# ------------------------------------------------------------------ single-store (legacy) configuration
+
+
+@pytest.fixture(scope="module")
+def legacy_service(tmp_path_factory, web):
+    root = tmp_path_factory.mktemp("legacy-import")
+    config = write_config(
+        root,
+        {"import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": str(web.port)}},
+        multi_store=False,
+    )
+    server = Server(config).start()
+    server.root = root
+    yield server
+    server.stop()
+
+
+def test_single_store_uses_node_staging_uri_and_work_dir(legacy_service, http, web):
+    service = legacy_service
+    data = payload(MIB + 3, seed=15)
+    image_id = staged_image(service, http, data)
+    assert store_files(service.root, "staging", image_id) == [image_id]
+    # COMPAT: all_stores is ignored without multi-store; partial success needs several stores.
+    refused = start_import(service, http, image_id, {"name": "glance-direct"}, all_stores_must_succeed=False)
+    assert refused.status_code == 400
+    resp = start_import(service, http, image_id, {"name": "glance-direct"}, all_stores=True)
+    assert resp.status_code == 202, resp.text
+    assert wait_task(service, http, image_id)["status"] == "success"
+    image = get_image(service, http, image_id)
+    assert image["status"] == "active" and "stores" not in image
+    assert store_files(service.root, "images", image_id) == [image_id]
+    assert store_files(service.root, "staging", image_id) == []
+
+    other = create_image(service, http)
+    resp = start_import(service, http, other, {"name": "web-download", "uri": web.url("/gated/2097152?gate=legacy")})
+    assert resp.status_code == 202
+    assert web.wait_started("legacy")
+    (task,) = image_tasks(service, http, other)
+    for _ in range(100):
+        if (service.root / "work" / f"{task['id']}.download").exists():
+            break
+        time.sleep(0.05)
+    assert (service.root / "work" / f"{task['id']}.download").exists()
+    web.open_gate("legacy")
+    assert wait_task(service, http, other)["status"] == "success"
+    assert os.listdir(service.root / "work") == []

@@ -1,0 +1,122 @@
+"""The import runner: one executor per process, the stop file, failure and cleanup hooks."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from taskflow import task as tf_task
+from taskflow.patterns import linear_flow
+
+from glancelite import errors
+from glancelite.tasks import runner as runner_mod
+from glancelite.tasks.plan import ImportPlan, Method
+
+
+class Recorder(tf_task.Task):
+    def __init__(self, name, log, fail=False, gate=None):
+        super().__init__(name=name)
+        self.log, self.fail, self.gate = log, fail, gate
+
+    def execute(self):
+        if self.gate is not None:
+            self.gate.wait(10)
+        self.log.append(f"do {self.name}")
+        if self.fail:
+            raise errors.Invalid(f"{self.name} failed")
+
+    def revert(self, *args, **kwargs):
+        self.log.append(f"undo {self.name}")
+
+
+class Flows:
+    def __init__(self, fail_at=None, gate=None):
+        self.log: list[str] = []
+        self.fail_at, self.gate = fail_at, gate
+        self.done = threading.Event()
+
+    def started(self, plan):
+        self.log.append("started")
+
+    def build(self, plan):
+        flow = linear_flow.Flow("test")
+        for name in ("a", "b", "c"):
+            flow.add(Recorder(name, self.log, fail=name == self.fail_at, gate=self.gate if name == "a" else None))
+        return flow
+
+    def failed(self, plan, exc):
+        self.log.append(f"failed: {exc}")
+
+    def finished(self, plan):
+        self.log.append("finished")
+        self.done.set()
+
+
+def plan(task_id="t1"):
+    return ImportPlan(task_id=task_id, image_id="i", method=Method.WEB_DOWNLOAD, stores=("fast",))
+
+
+@pytest.fixture(params=["serial", "parallel"])
+def runner(request, tmp_path):
+    r = runner_mod.Runner(max_workers=2, engine_mode=request.param, stop_file=str(tmp_path / "stop"))
+    yield r
+    r.shutdown()
+
+
+def test_success_runs_steps_in_order(runner):
+    flows = Flows()
+    runner.submit(plan(), flows).result(10)
+    assert flows.log == ["started", "do a", "do b", "do c", "finished"]
+
+
+def test_failure_reverts_what_ran_then_reports(runner):
+    flows = Flows(fail_at="b")
+    runner.submit(plan(), flows).result(10)
+    assert flows.log[:3] == ["started", "do a", "do b"]
+    assert flows.log[3:5] == ["undo b", "undo a"]
+    assert flows.log[5].startswith("failed:") and "b failed" in flows.log[5]
+    assert flows.log[6] == "finished"
+
+
+def test_stop_file_refuses_new_jobs_lets_running_finish(runner, tmp_path):
+    gate = threading.Event()
+    running = Flows(gate=gate)
+    future = runner.submit(plan("running"), running)
+    (tmp_path / "stop").touch()
+    assert runner.draining
+    with pytest.raises(errors.Unavailable) as exc:
+        runner.submit(plan("new"), Flows())
+    assert "Retry-After" in exc.value.headers and "drained" in exc.value.message
+    gate.set()
+    future.result(10)
+    assert running.log[-1] == "finished"
+    (tmp_path / "stop").unlink()
+    assert not runner.draining
+    again = Flows()
+    runner.submit(plan("again"), again).result(10)
+    assert again.log[-1] == "finished"
+
+
+def test_shutdown_refuses_and_waits(tmp_path):
+    r = runner_mod.Runner(max_workers=1, engine_mode="serial")
+    gate = threading.Event()
+    flows = Flows(gate=gate)
+    r.submit(plan(), flows)
+    threading.Timer(0.2, gate.set).start()
+    r.shutdown(wait=True)
+    assert flows.log[-1] == "finished"
+    with pytest.raises(errors.Unavailable):
+        r.submit(plan("late"), Flows())
+
+
+def test_one_runner_per_process():
+    first = runner_mod.for_process(max_workers=2, engine_mode="serial", stop_file=None)
+    try:
+        assert runner_mod.for_process(max_workers=5, engine_mode="parallel", stop_file=None) is first
+    finally:
+        first.shutdown()
+    fresh = runner_mod.for_process(max_workers=2, engine_mode="serial", stop_file=None)
+    try:
+        assert fresh is not first
+    finally:
+        fresh.shutdown()
