@@ -61,6 +61,13 @@ class ImportService:
             LOG.exception("recovering interrupted imports failed; the import locks will be taken over on demand")
             return []
 
+    def delete_staged_data(self, image: model.Image) -> None:
+        """Image deletion's hook: staged data goes with the image (Glance does the same)."""
+        try:
+            self.env.staging.delete(image.id)
+        except OSError as exc:
+            raise errors.Unavailable(f"Cannot remove the staged data of image {image.id}: {exc.strerror}") from exc
+
     @property
     def methods(self) -> tuple[str, ...]:
         return self.settings.enabled_import_methods

@@ -601,3 +601,10 @@ def test_single_store_uses_node_staging_uri_and_work_dir(legacy_service, http, w
     web.open_gate("legacy")
     assert wait_task(service, http, other)["status"] == "success"
     assert os.listdir(service.root / "work") == []
+
+
+def test_deleting_a_staged_image_removes_its_staged_data(service, http):
+    image_id = staged_image(service, http, b"staged bytes")
+    assert store_files(service.root, "staging", image_id) == [image_id]
+    assert http.delete(f"{service.url}/v2/images/{image_id}").status_code == 204
+    assert store_files(service.root, "staging", image_id) == []
