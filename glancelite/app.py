@@ -37,7 +37,9 @@ def build_services(settings: Settings, conf=None) -> Services:
     )
     services.imports = ImportService(settings, engine, services.stores, services.policy, services.image_data, runner)
     services.imports.recover()
-    services.tasks = TaskService(settings, engine, services.policy, services.image_data)
+    services.tasks = TaskService(
+        settings, engine, services.policy, services.image_data, services.images, services.imports
+    )
     return services
 
 

@@ -79,10 +79,11 @@ class TasksResource:
         common.send_json(resp, body)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.tasks.check_access(common.context(req), "add_task")
-        raise errors.Forbidden(
-            "Creating tasks of type 'import' is not supported by this server; use POST /v2/images/{id}/import."
-        )
+        ctx = common.context(req)
+        self.tasks.check_access(ctx, "add_task")
+        task = self.tasks.create(ctx, common.read_json(req, expect=dict))
+        resp.set_header("Location", common.absolute_url(req, f"/v2/tasks/{task.id}"))
+        common.send_json(resp, task_view(task), falcon.HTTP_201)
 
 
 class TaskResource:

@@ -254,18 +254,35 @@ class ImportService:
         if not self._writable(store_id):
             raise errors.Conflict(f"Store {store_id} is read-only: images cannot be imported into it")
 
-    def _start(self, context: RequestContext, plan: ImportPlan, body: dict) -> str:
+    def start_legacy_import(self, context: RequestContext, image: model.Image, task_input: dict) -> str:
+        """POST /v2/tasks type 'import': web-download ``import_from`` into the default store."""
+        uri = task_input["import_from"]
+        uri_filter.check(uri, self.settings.import_filter)
+        self._check_status(image, Method.WEB_DOWNLOAD)
+        self.runner.check_accepting()
+        plan = ImportPlan(
+            task_id=str(uuid.uuid4()),
+            image_id=image.id,
+            method=Method.WEB_DOWNLOAD,
+            stores=(self.stores.default_id,),
+            uri=uri,
+            owner=image.owner,
+            request_id=context.request_id,
+        )
+        return self._start(context, plan, task_input, task_type="import")
+
+    def _start(self, context: RequestContext, plan: ImportPlan, body: dict, task_type: str = TASK_TYPE) -> str:
         tasks_db.create_task(
             self.engine,
             {
                 "id": plan.task_id,
-                "type": TASK_TYPE,
+                "type": task_type,
                 "owner": context.project_id,
                 "image_id": plan.image_id,
                 "request_id": context.request_id,
                 "user_id": context.user_id,
             },
-            plan.task_input(body),
+            plan.task_input(body) if task_type == TASK_TYPE else body,
         )
         self.env.work.claim(plan.task_id)
         try:

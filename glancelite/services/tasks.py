@@ -13,11 +13,13 @@ STATUSES = ("pending", "processing", "success", "failure")
 
 
 class TaskService:
-    def __init__(self, settings: Settings, engine, policy, image_data):
+    def __init__(self, settings: Settings, engine, policy, image_data, images=None, imports=None):
         self.settings = settings
         self.engine = engine
         self.policy = policy
         self.image_data = image_data
+        self.images = images  # ImageService: legacy import tasks create their image
+        self.imports = imports  # ImportService: ... and run as a web-download
 
     def check_access(self, context: RequestContext, rule: str) -> None:
         # Every /v2/tasks call checks tasks_api_access first (admin by default), then its own rule.
@@ -82,3 +84,34 @@ class TaskService:
         except errors.NotFound:
             raise errors.NotFound("") from None
         return tasks_db.image_tasks(self.engine, image_id)
+
+    def create(self, context: RequestContext, body) -> model.Task:
+        """POST /v2/tasks: Glance's legacy ``import`` task, run as a web-download into the default store."""
+        self.check_access(context, "add_task")
+        if not isinstance(body, dict) or not body.get("type"):
+            raise errors.Invalid("Task 'type' is required")
+        task_input = body.get("input")
+        if not isinstance(task_input, dict):
+            raise errors.Invalid("Task 'input' is required")
+        unknown = set(body) - {"type", "input"}
+        if unknown:
+            raise errors.Invalid(f"Attribute '{sorted(unknown)[0]}' is read-only.")
+        if body["type"] != "import":
+            raise errors.Invalid(f"Task type {body['type']!r} cannot be created through /v2/tasks; use image import.")
+        for field in ("import_from", "import_from_format", "image_properties"):
+            if field not in task_input:
+                raise errors.Invalid(f"Input does not contain '{field}' field")
+        if not isinstance(task_input["import_from"], str) or not isinstance(task_input["image_properties"], dict):
+            raise errors.Invalid("Invalid task input: 'import_from' must be a URI and 'image_properties' an object")
+        if self.images is None or self.imports is None:
+            raise errors.Unavailable("Import tasks are not available on this server.")
+        properties = dict(task_input["image_properties"])
+        properties.setdefault("disk_format", task_input["import_from_format"])
+        image = self.images.create(context, properties)
+        try:
+            task_id = self.imports.start_legacy_import(context, image, task_input)
+        except BaseException:
+            # The request failed as a whole: no image is left behind for it.
+            self.images.delete(context, image.id)
+            raise
+        return tasks_db.get_task(self.engine, task_id)

@@ -19,7 +19,7 @@ from glancelite.db import images as images_db
 from glancelite.db import locations as locations_db
 from glancelite.db import tasks as tasks_db
 from glancelite.tasks import steps
-from glancelite.tasks.plan import IMPORTING_PROPERTY, LOCK_PROPERTY, TASK_TYPE, Method
+from glancelite.tasks.plan import IMPORTING_PROPERTY, LOCK_PROPERTY, Method
 from glancelite.tasks.steps import ImportEnv
 
 LOG = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ def lock_holder(env: ImportEnv, task_id: str) -> model.Task | None:
 def recover_dead_tasks(env: ImportEnv) -> list[str]:
     """Fail every unfinished import task whose worker is gone and undo its image changes."""
     recovered = []
-    for task in tasks_db.unfinished_tasks(env.engine, TASK_TYPE):
+    # Every task type this server runs (api_image_import, legacy import) is an import.
+    for task in tasks_db.unfinished_tasks(env.engine):
         if is_dead(env, task):
             if fail_dead_task(env, task, "The worker running this import stopped before it finished."):
                 recovered.append(task.id)

@@ -110,3 +110,74 @@ def test_image_tasks_follow_image_visibility(service, http, imported):
     assert "." in raw["created_at"] and not raw["created_at"].endswith("Z")
     assert http.get(f"{service.url}/v2/images/{image_id}/tasks", headers=BOB).status_code == 404
     assert http.get(f"{service.url}/v2/images/{image_id}/tasks", headers=ADMIN).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def web():
+    from tests.functional._import_support import WebSource
+
+    source = WebSource()
+    yield source
+    source.close()
+
+
+@pytest.fixture(scope="module")
+def task_service(tmp_path_factory, web):
+    from tests.support.server import Server, write_config
+
+    root = tmp_path_factory.mktemp("tasks-import")
+    config = write_config(
+        root, {"import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": str(web.port)}}
+    )
+    server = Server(config).start()
+    yield server
+    server.stop()
+
+
+def test_legacy_import_task(task_service, http, web):
+    from tests.functional._import_support import payload
+
+    service = task_service
+    body = {
+        "type": "import",
+        "input": {
+            "import_from": web.url("/data/5000?seed=21"),
+            "import_from_format": "raw",
+            "image_properties": {"name": "legacy", "container_format": "bare"},
+        },
+    }
+    assert http.post(service.url + "/v2/tasks", json=body, headers=ALICE).status_code == 403
+    resp = http.post(service.url + "/v2/tasks", json=body, headers=ADMIN)
+    assert resp.status_code == 201, resp.text
+    task = resp.json()
+    assert task["type"] == "import" and task["status"] in ("pending", "processing", "success")
+    assert resp.headers["Location"].endswith(f"/v2/tasks/{task['id']}")
+    image_id = task["image_id"]
+    done = wait_task(service, http, image_id)
+    assert done["id"] == task["id"] and done["status"] == "success"
+    shown = http.get(f"{service.url}/v2/tasks/{task['id']}", headers=ADMIN).json()
+    assert shown["result"] == {"image_id": image_id}
+    assert shown["input"] == body["input"]
+    image = http.get(f"{service.url}/v2/images/{image_id}", headers=ADMIN).json()
+    assert image["name"] == "legacy" and image["status"] == "active" and image["disk_format"] == "raw"
+    assert http.get(f"{service.url}/v2/images/{image_id}/file", headers=ADMIN).content == payload(5000, seed=21)
+    assert http.get(service.url + "/v2/tasks", params={"type": "import"}, headers=ADMIN).json()["tasks"]
+
+
+def test_legacy_import_task_refusals(task_service, http):
+    url = task_service.url + "/v2/tasks"
+    good_input = {"import_from": "http://127.0.0.1:1/x", "import_from_format": "raw", "image_properties": {}}
+    cases = [
+        ({"input": good_input}, "Task 'type' is required"),
+        ({"type": "import"}, "Task 'input' is required"),
+        ({"type": "import", "input": {"import_from": "http://x/"}}, "import_from_format"),
+        ({"type": "import", "input": {**good_input, "import_from": "file:///etc/passwd"}}, "does not pass filtering"),
+        ({"type": "import", "input": good_input}, "does not pass filtering"),
+    ]
+    before = len(http.get(task_service.url + "/v2/images", headers=ADMIN).json()["images"])
+    for body, text in cases:
+        resp = http.post(url, json=body, headers=ADMIN)
+        assert resp.status_code == 400, (body, resp.text)
+        assert text in resp.json()["message"]
+    # A refused task leaves no image behind.
+    assert len(http.get(task_service.url + "/v2/images", headers=ADMIN).json()["images"]) == before
