@@ -32,7 +32,7 @@ def read_json(req, *, expect: type | tuple[type, ...] = (dict, list)):
     """Parse the request body as JSON with Glance's error messages."""
     raw = req.bounded_stream.read(MAX_JSON_BODY + 1)
     if len(raw) > MAX_JSON_BODY:
-        # The rest of the body stays unread: the connection cannot carry another request.
+        _drain(req.bounded_stream)
         raise errors.TooLarge("Request body is too large.", headers={"Connection": "close"})
     if not raw:
         raise errors.Invalid("Body expected in request.")
@@ -49,6 +49,23 @@ def read_json(req, *, expect: type | tuple[type, ...] = (dict, list)):
     if not isinstance(body, expect):
         raise errors.Invalid("Unexpected body type. Expected list/dict.")
     return body
+
+
+MAX_DRAIN = 64 * 1024 * 1024
+
+
+def _drain(stream) -> None:
+    """Read and drop what the client is still sending (up to a bound), so it gets to read our answer.
+
+    Answering before the body is consumed makes many clients see a reset
+    instead of the error. Beyond MAX_DRAIN we give up; the connection closes.
+    """
+    left = MAX_DRAIN
+    while left > 0:
+        chunk = stream.read(min(65536, left))
+        if not chunk:
+            return
+        left -= len(chunk)
 
 
 def check_uuid(value: str, what: str = "image") -> str:
