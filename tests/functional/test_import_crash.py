@@ -132,3 +132,81 @@ def test_whole_service_killed_then_restarted(config, web, http):
         assert_importable_again(service, http, web, image_id)
     finally:
         service.stop()
+
+
+def _database(config):
+    import configparser
+
+    from glancelite.db import engine as db_engine
+
+    cp = configparser.RawConfigParser()
+    cp.read(config)
+    return db_engine.create_engine(cp["database"]["connection"])
+
+
+def test_lock_of_a_dead_task_is_taken_over(config, web, http):
+    """A lock whose task is gone, finished, or owned by a dead process does not block a new import."""
+    import uuid
+
+    from glancelite.db import images as images_db
+    from glancelite.db import tasks as tasks_db
+
+    service = Server(config).start()
+    engine = _database(config)
+    try:
+        uri = web.url("/data/2048?seed=31")
+        # 1. The lock names a task that does not exist.
+        ghost = create_image(service, http)
+        images_db.acquire_property_lock(engine, ghost, "os_glance_import_task", str(uuid.uuid4()))
+        assert start_import(service, http, ghost, {"name": "web-download", "uri": uri}).status_code == 202
+        assert wait_task(service, http, ghost)["status"] == "success"
+
+        # 2. The lock names a processing task whose worker process is dead (pid of a finished child).
+        stuck = create_image(service, http)
+        dead_task = str(uuid.uuid4())
+        tasks_db.create_task(
+            engine,
+            {"id": dead_task, "type": "api_image_import", "image_id": stuck, "status": "pending"},
+            {"image_id": stuck, "import_req": {"method": {"name": "web-download"}}, "backend": ["fast"]},
+        )
+        tasks_db.update_task(engine, dead_task, status="processing")
+        images_db.update_image(
+            engine,
+            stuck,
+            expected_status="queued",
+            values={"status": "importing"},
+            properties_set={"os_glance_import_task": dead_task, "os_glance_importing_to_stores": "fast"},
+        )
+        import socket
+        import subprocess
+
+        child = subprocess.Popen(["true"])
+        child.wait()
+        marker = service.config.parent / "tasks" / f"{dead_task}.owner"
+        marker.write_text(json.dumps({"host": socket.gethostname(), "pid": child.pid, "start": None}))
+        resp = start_import(service, http, stuck, {"name": "web-download", "uri": uri})
+        assert resp.status_code == 202, resp.text
+        assert wait_task(service, http, stuck, count=2)["status"] == "success"
+        dead = tasks_db.get_task(engine, dead_task)
+        assert dead.status == "failure" and "taken over" in dead.message
+        assert not marker.exists()
+        image = get_image(service, http, stuck)
+        assert image["status"] == "active" and image.get("os_glance_failed_import", "") == ""
+
+        # 3. A live task's lock is respected: 409.
+        alive = create_image(service, http)
+        gate = f"alive-{alive}"
+        assert (
+            start_import(
+                service, http, alive, {"name": "web-download", "uri": web.url(f"/gated/{2 * MIB}?gate={gate}")}
+            ).status_code
+            == 202
+        )
+        assert web.wait_started(gate)
+        second = start_import(service, http, alive, {"name": "web-download", "uri": uri})
+        assert second.status_code == 409 and "active task" in second.json()["message"]
+        web.open_gate(gate)
+        assert wait_task(service, http, alive)["status"] == "success"
+    finally:
+        engine.dispose()
+        service.stop()
