@@ -46,9 +46,30 @@ def read_json(req, *, expect: type | tuple[type, ...] = (dict, list)):
         raise errors.Invalid("Malformed JSON in request body.") from exc
     if not isinstance(body, (dict, list)):
         raise errors.Invalid("Unexpected body type. Expected list/dict.")
+    _reject_nul(body)
     if not isinstance(body, expect):
         raise errors.Invalid("Unexpected body type. Expected list/dict.")
     return body
+
+
+def _reject_nul(body) -> None:
+    """No database stores NUL in text (PostgreSQL refuses it): a 400 here, not a 500 there."""
+    stack = [body]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            check_text(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def check_text(value: str, what: str = "request") -> str:
+    if "\x00" in value:
+        raise errors.Invalid(f"The {what} contains a NUL character, which is not allowed.")
+    return value
 
 
 MAX_DRAIN = 64 * 1024 * 1024

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from glancelite import errors
+from glancelite.api import common
 from glancelite.services.images import SORT_KEYS, ListQuery
 from glancelite.settings import Settings
 
@@ -27,6 +28,7 @@ def params(query_string: str) -> list[tuple[str, str]]:
     for key, value in pairs:
         if len(value) > MAX_PARAM or len(key) > 255:
             raise errors.Invalid(f"Query parameter {key[:64]!r} is too long.")
+        common.check_text(key + value, "query string")
     return pairs
 
 

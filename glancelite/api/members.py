@@ -56,6 +56,7 @@ class MemberResource:
     def on_get(self, req, resp, image_id, member_id):
         common.reject_body(req)
         common.check_uuid(image_id)
+        common.check_text(member_id, "member")
         common.send_json(resp, views.member(self.services.members.show(common.context(req), image_id, member_id)))
 
     def on_put(self, req, resp, image_id, member_id):
@@ -63,11 +64,13 @@ class MemberResource:
         body = common.read_json(req, expect=dict)
         status = _status_from(body)
         common.check_uuid(image_id)
+        common.check_text(member_id, "member")
         common.send_json(resp, views.member(self.services.members.update(ctx, image_id, member_id, status)))
 
     def on_delete(self, req, resp, image_id, member_id):
         ctx = mutating(req)
         common.reject_body(req)
         common.check_uuid(image_id)
+        common.check_text(member_id, "member")
         self.services.members.delete(ctx, image_id, member_id)
         resp.status = "204 No Content"

@@ -17,6 +17,7 @@ class TagResource:
         ctx = mutating(req)
         common.reject_body(req)
         common.check_uuid(image_id, "image")
+        common.check_text(tag, "tag")
         self.services.images.add_tag(ctx, image_id, tag)
         resp.status = falcon.HTTP_204
 
@@ -24,5 +25,6 @@ class TagResource:
         ctx = mutating(req)
         common.reject_body(req)
         common.check_uuid(image_id, "image")
+        common.check_text(tag, "tag")
         self.services.images.delete_tag(ctx, image_id, tag)
         resp.status = falcon.HTTP_204

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ADMIN, identity
-from tests.support.server import Server, write_config
+from tests.functional._image_servers import serve
 
 JSON = {"Accept": "application/json"}
 V21 = {"Content-Type": "application/openstack-images-v2.1-json-patch", **JSON}
@@ -19,16 +19,9 @@ QUOTA = 4
 
 
 @pytest.fixture(scope="module")
-def svc(tmp_path_factory):
-    root = tmp_path_factory.mktemp("images")
-    conf = write_config(
-        root,
-        {"DEFAULT": {"image_tag_quota": str(QUOTA), "image_property_quota": str(QUOTA)}},
-    )
-    server = Server(conf).start()
-    server.root = root
-    yield server
-    server.stop()
+def svc(request, tmp_path_factory):
+    sections = {"DEFAULT": {"image_tag_quota": str(QUOTA), "image_property_quota": str(QUOTA)}}
+    yield from serve(request, tmp_path_factory, "images", sections)
 
 
 def create(svc, http, headers=None, **body):

@@ -34,6 +34,10 @@ BAD_BODIES = [
     json.dumps({"unknown_number": 1}).encode(),
     json.dumps({"nested": {"a": "b"}}).encode(),
     json.dumps({"": "empty key"}).encode(),
+    json.dumps({"name": "nul\u0000inside"}).encode(),
+    json.dumps({"prop\u0000": "x"}).encode(),
+    json.dumps({"tags": ["a\u0000"]}).encode(),
+    json.dumps({"member": "m\u0000", "status": "accepted\u0000"}).encode(),
     json.dumps([{"op": "replace", "path": "/name", "value": "x"}]).encode(),
     b"x" * (2 * 1024 * 1024),
 ]
@@ -101,6 +105,8 @@ def test_member_endpoints_with_bad_bodies(service, http, image_id, body):
         "/v2/images/{uuid}/members",
         "/v2/images/{uuid}/members/x",
         "/v2/images/{uuid}/tags/x",
+        "/v2/images/{uuid}/tags/%00",
+        "/v2/images/{uuid}/members/%00",
         "/v2/images/%ff%fe/tags/%ff",
         "/v2/images/{uuid}/actions/deactivate",
         "/v2/images/{uuid}/actions/explode",
@@ -147,3 +153,12 @@ def test_patch_content_types(service, http, image_id, content_type):
 def test_bad_query_strings(service, http, query):
     resp = http.get(f"{service.url}/v2/images?{query}", headers=ALICE, timeout=30)
     assert resp.status_code < 500, resp.text[:300]
+
+
+def test_nul_in_path_parameters_of_a_real_image(service, http, image_id):
+    base = f"{service.url}/v2/images/{image_id}"
+    assert http.put(f"{base}/tags/a%00b", headers=ALICE).status_code == 400
+    assert http.delete(f"{base}/tags/a%00b", headers=ALICE).status_code == 400
+    for method in ("GET", "PUT", "DELETE"):
+        resp = http.request(method, f"{base}/members/m%00", json={"status": "accepted"}, headers=ALICE)
+        assert resp.status_code == 400, (method, resp.status_code)

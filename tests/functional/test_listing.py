@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from tests.conftest import identity
+from tests.functional._image_servers import serve
 from tests.support.server import Server, write_config
 
 JSON = {"Accept": "application/json"}
@@ -18,10 +19,8 @@ ADMIN = identity("admin-project", "admin,reader,member", "admin")
 
 
 @pytest.fixture(scope="module")
-def svc(tmp_path_factory):
-    server = Server(write_config(tmp_path_factory.mktemp("listing"))).start()
-    yield server
-    server.stop()
+def svc(request, tmp_path_factory):
+    yield from serve(request, tmp_path_factory, "listing")
 
 
 @pytest.fixture(scope="module")

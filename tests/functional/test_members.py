@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from tests.conftest import ADMIN, identity
-from tests.support.server import Server, write_config
+from tests.functional._image_servers import serve
 
 JSON = {"Accept": "application/json"}
 OWNER = identity("owner-project", "reader,member", "owner")
@@ -17,11 +17,8 @@ MEMBER_QUOTA = 3
 
 
 @pytest.fixture(scope="module")
-def svc(tmp_path_factory):
-    conf = write_config(tmp_path_factory.mktemp("members"), {"DEFAULT": {"image_member_quota": str(MEMBER_QUOTA)}})
-    server = Server(conf).start()
-    yield server
-    server.stop()
+def svc(request, tmp_path_factory):
+    yield from serve(request, tmp_path_factory, "members", {"DEFAULT": {"image_member_quota": str(MEMBER_QUOTA)}})
 
 
 def image(svc, http, **body):

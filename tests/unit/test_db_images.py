@@ -1,4 +1,4 @@
-"""The image repository on a real SQLite file."""
+"""The image repository on a real SQLite file and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from glancelite.db import tables
 
 
 @pytest.fixture
-def engine(tmp_path):
-    eng = db_engine.create_engine(f"sqlite:///{tmp_path / 'g.sqlite'}")
+def engine(database_url):
+    eng = db_engine.create_engine(database_url)
     tables.metadata.create_all(eng)
     yield eng
     eng.dispose()
