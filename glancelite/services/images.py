@@ -92,6 +92,7 @@ READ_ONLY_ON_PATCH = frozenset(
 RESERVED = frozenset({"location", "deleted", "deleted_at"})
 # Properties the service hides from every view (worker bookkeeping).
 HIDDEN_PROPERTIES = frozenset({"os_glance_stage_host", "os_glance_hash_op_host"})
+DELETE_ATTEMPTS = 3
 FORMAT_CHANGE_STATES = frozenset({model.ImageStatus.QUEUED, model.ImageStatus.IMPORTING})
 
 
@@ -311,9 +312,12 @@ class ImageService:
             self._check_quota("tag", image_id, len(tags))
         if not (values or props_set or props_removed or tags != set(image.tags)):
             return image
+        formats_changed = "disk_format" in values or "container_format" in values
         return repo.update_image(
             self.engine,
             image_id,
+            # The format rule depends on the status we read: hold it with the CAS.
+            expected_status=image.status if formats_changed else None,
             values=values,
             properties_set=props_set,
             properties_removed=props_removed,
@@ -359,9 +363,18 @@ class ImageService:
         image = self.authorize(ctx, image_id, "delete_image", not_found=f"Failed to find image {image_id} to delete")
         if image.protected:
             raise errors.Forbidden(f"Image {image_id} is protected and cannot be deleted.")
-        model.check_transition(image.status, model.ImageStatus.DELETED)
-        self._delete_data(image)
-        repo.delete_image(self.engine, image_id, expected_status=image.status)
+        for attempt in range(DELETE_ATTEMPTS):
+            model.check_transition(image.status, model.ImageStatus.DELETED)
+            self._delete_data(image)
+            try:
+                repo.delete_image(self.engine, image_id, expected_status=image.status)
+                return
+            except errors.Conflict:
+                # The image moved on (an upload finished?) while we deleted its data:
+                # look again so data written meanwhile is removed too.
+                if attempt == DELETE_ATTEMPTS - 1:
+                    raise
+                image = repo.get_image(self.engine, image_id)
 
     def _delete_data(self, image: model.Image) -> None:
         """Remove the image's bytes from every store and its staged data; a failure stops the delete.
