@@ -8,7 +8,8 @@ from typing import Any
 
 from glancelite import errors
 from glancelite.api import common
-from glancelite.services.images import SORT_KEYS, ListQuery
+from glancelite.services.image_rules import ListQuery
+from glancelite.services.images import SORT_KEYS
 from glancelite.settings import Settings
 
 IN_FILTERS = ("name", "id", "status", "container_format", "disk_format")

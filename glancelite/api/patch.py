@@ -13,7 +13,7 @@ import jsonpointer
 
 from glancelite import errors
 from glancelite.api import schemas
-from glancelite.services.images import Change, check_patch_path
+from glancelite.services.image_rules import Change, check_patch_path
 
 V20 = "application/openstack-images-v2.0-json-patch"
 V21 = "application/openstack-images-v2.1-json-patch"

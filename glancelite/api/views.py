@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from glancelite import model
-from glancelite.services.images import HIDDEN_PROPERTIES
+from glancelite.services.image_rules import HIDDEN_PROPERTIES
 from glancelite.settings import Settings
 
 IMAGE_ATTRIBUTES = (

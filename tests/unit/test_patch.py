@@ -6,7 +6,7 @@ import pytest
 
 from glancelite import errors
 from glancelite.api import patch
-from glancelite.services.images import Change
+from glancelite.services.image_rules import Change
 
 
 def test_media_type():
