@@ -91,8 +91,8 @@ def parse(body: Any, dialect: str) -> list[Change]:
             value = raw["value"]
             if path[0] != "locations":
                 schemas.validate("image", {path[0]: value})
-            elif op == "replace" and not isinstance(value, list):
-                raise errors.Invalid("Invalid locations: value must be a list")
+            else:
+                schemas.validate("image", {"locations": value if op == "replace" else [value]})
         else:
             value = None
         changes.append(Change(op=op, path=path, value=value, strict_add=dialect == V20))

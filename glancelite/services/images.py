@@ -15,6 +15,7 @@ from glancelite import errors, model
 from glancelite.context import RequestContext
 from glancelite.db import images as repo
 from glancelite.db import members as member_repo
+from glancelite.services.image_locations import LocationEditor
 from glancelite.services.image_rules import (  # noqa: F401 (re-exported for the api layer)
     BASE_ATTRIBUTES,
     DELETE_ATTEMPTS,
@@ -49,6 +50,7 @@ class ImageService:
         self.settings = services.settings
         self.engine = services.engine
         self.policy = services.policy
+        self.locations = LocationEditor(services, self)
 
     # ------------------------------------------------------------ visibility
 
@@ -195,8 +197,13 @@ class ImageService:
         columns: dict[str, Any] = {k: getattr(image, k) for k in (*WRITABLE_COLUMNS, *WRITABLE_INTS)}
         props: dict[str, Any] = dict(image.properties)
         tags = set(image.tags)
+        current = image
         for change in changes:
-            self._apply(ctx, image, change, columns, props, tags)
+            if change.path[0] == "locations":
+                # Location edits touch stores and rows at once; they are applied in order, immediately.
+                current = self.locations.apply(ctx, current, change)
+            else:
+                self._apply(ctx, image, change, columns, props, tags)
         values = {k: v for k, v in columns.items() if v != getattr(image, k)}
         if "owner" in values and not self.policy.is_admin(ctx):
             raise errors.Forbidden("Owner can't be updated by non admin.")
@@ -213,7 +220,7 @@ class ImageService:
         if tags - set(image.tags):
             self._check_quota("tag", image_id, len(tags))
         if not (values or props_set or props_removed or tags != set(image.tags)):
-            return image
+            return current
         formats_changed = "disk_format" in values or "container_format" in values
         return repo.update_image(
             self.engine,
@@ -228,12 +235,6 @@ class ImageService:
 
     def _apply(self, ctx, image, change: Change, columns, props, tags) -> None:
         root = change.path[0]
-        if root == "locations":
-            verb = {"add": "add", "replace": "replace", "remove": "remove"}[change.op]
-            if not self.settings.show_multiple_locations:
-                raise errors.Forbidden(f"It's not allowed to {verb} locations if locations are invisible.")
-            # TODO(locations): location edits through PATCH (show_multiple_locations) are not implemented.
-            raise errors.Forbidden("Changing locations through PATCH is not supported by this server.")
         check_patch_path(root)
         if root in columns:
             if change.op == "remove":

@@ -1,0 +1,129 @@
+"""PATCH on /locations (only with show_multiple_locations=True, as in Glance).
+
+add: a URL some configured store can read; a queued image becomes active
+with it (size from the store, hashes from ``validation_data``). remove: only
+from active images, never the last location, and the data goes too.
+replace: only on an image without locations, as a series of adds.
+Location indexes refer to the list as shown (highest store weight first).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from glancelite import errors, model
+from glancelite.context import RequestContext
+from glancelite.db import images as repo
+from glancelite.db import locations as location_repo
+from glancelite.services.image_rules import Change
+
+LOG = logging.getLogger(__name__)
+EDITABLE = {"add": ("queued", "active"), "remove": ("active",), "replace": ("queued", "active")}
+
+
+class LocationEditor:
+    def __init__(self, services, images):
+        self._services = services
+        self.settings = services.settings
+        self.engine = services.engine
+        self.policy = services.policy
+        self.images = images
+
+    @property
+    def stores(self):
+        if self._services.stores is None:
+            raise errors.Unavailable("No stores are configured.")
+        return self._services.stores
+
+    def ordered(self, image: model.Image) -> list[model.Location]:
+        active = [loc for loc in image.locations if loc.status == "active"]
+        return self.stores.sort_locations(active) if self._services.stores is not None else active
+
+    def apply(self, ctx: RequestContext, image: model.Image, change: Change) -> model.Image:
+        verb = change.op
+        if not self.settings.show_multiple_locations:
+            raise errors.Forbidden(f"It's not allowed to {verb} locations if locations are invisible.")
+        if image.status not in EDITABLE[verb]:
+            raise errors.Conflict(f"It's not allowed to {verb} locations if image status is {image.status}.")
+        target = self.images.target(ctx, image)
+        if verb == "remove":
+            self.policy.enforce(ctx, "delete_image_location", target)
+            return self._remove(image, change.path[1])
+        self.policy.enforce(ctx, "set_image_location", target)
+        if verb == "add":
+            return self._add(image, change.value)
+        if not change.value:
+            raise errors.Forbidden("Cannot set locations to empty list.")
+        if self.ordered(image):
+            raise errors.Forbidden(
+                "Cannot replace the locations of an image that has data; add or remove them one by one."
+            )
+        for value in change.value:
+            image = self._add(image, value)
+        return image
+
+    def _add(self, image: model.Image, value: dict[str, Any]) -> model.Image:
+        current = self.ordered(image)
+        url, metadata = value["url"], dict(value.get("metadata") or {})
+        if any(loc.url == url for loc in current):
+            raise errors.Invalid(f"The location {url} already exists")
+        quota = self.settings.image_location_quota
+        if quota >= 0 and len(current) + 1 > quota:
+            raise errors.TooLarge(
+                f"Image location limit exceeded for image {image.id}: attempted: {len(current) + 1}, maximum: {quota}"
+            )
+        candidate = model.Location(url=url, metadata=metadata)
+        try:
+            store_id = self.stores.store_of(candidate)
+            size = self.stores.get_size(candidate)
+        except (errors.NotFound, errors.Invalid) as exc:
+            raise errors.Invalid(f"Invalid location: {exc.message}") from None
+        if self.settings.multi_store:
+            metadata.setdefault("store", store_id)
+        hashes = self._hashes(image, value.get("validation_data") or {})
+        if image.status == model.ImageStatus.QUEUED:
+            if not (image.disk_format and image.container_format):
+                raise errors.Invalid("Properties disk_format, container_format must be set prior to saving data.")
+            return location_repo.finish_upload(
+                self.engine,
+                image.id,
+                url=url,
+                metadata=metadata,
+                size=size,
+                expected_status="queued",
+                target_status="active",
+                **hashes,
+            )
+        if image.size is not None and size != image.size:
+            raise errors.Conflict(f"The location {url} holds {size} bytes; the image has {image.size}.")
+        location_repo.add_location(self.engine, image.id, url, metadata)
+        return repo.get_image(self.engine, image.id)
+
+    @staticmethod
+    def _hashes(image: model.Image, data: dict[str, Any]) -> dict[str, Any]:
+        wanted = {
+            "checksum": data.get("checksum", image.checksum),
+            "os_hash_algo": data.get("os_hash_algo", image.os_hash_algo),
+            "os_hash_value": data.get("os_hash_value", image.os_hash_value),
+        }
+        if image.status != model.ImageStatus.QUEUED:
+            for key, value in data.items():
+                if getattr(image, key) != value:
+                    raise errors.Conflict(f"{key} in validation_data does not match the image's {key}.")
+        return wanted
+
+    def _remove(self, image: model.Image, index: str) -> model.Image:
+        current = self.ordered(image)
+        try:
+            location = current[int(index)]
+        except (ValueError, IndexError):
+            raise errors.Invalid(f"Invalid location index {index}") from None
+        if len(current) == 1:
+            raise errors.Forbidden("Cannot remove last location in the image.")
+        try:
+            self.stores.delete_location(location)
+        except errors.NotFound:
+            LOG.info("image %s: data at %s already gone", image.id, location.store_id)
+        location_repo.remove_location(self.engine, image.id, location.id)
+        return repo.get_image(self.engine, image.id)
