@@ -366,3 +366,21 @@ def test_tag_and_property_quotas(svc, http):
 def test_usage(svc, http):
     resp = http.get(f"{svc.url}/v2/info/usage")
     assert resp.status_code == 200 and resp.json() == {"usage": {}}
+
+
+def test_delete_reports_a_store_failure_and_keeps_the_image(svc, http):
+    image = create(svc, http)
+    upload(svc, http, image["id"], b"stuck bytes")
+    (data,) = [p for p in _data_files(svc) if p.name == image["id"]]
+    # A directory where the data file was: the file store cannot delete it.
+    data.unlink()
+    data.mkdir()
+    (data / "blocker").write_text("x")
+    resp = http.delete(f"{svc.url}/v2/images/{image['id']}", headers=JSON)
+    assert resp.status_code == 503
+    assert "was not deleted because its data could not be removed from fast" in resp.json()["message"]
+    assert http.get(f"{svc.url}/v2/images/{image['id']}").json()["status"] == "active"
+    # Once the store can delete again, a retried DELETE converges.
+    (data / "blocker").unlink()
+    data.rmdir()
+    assert http.delete(f"{svc.url}/v2/images/{image['id']}").status_code == 204
