@@ -10,6 +10,12 @@ from glancelite.context import RequestContext
 from glancelite.services import Services
 
 
+def exact_path(req) -> None:
+    """COMPAT: Glance's router does not match a trailing slash: /v2/images/ is a 404 (tempest relies on it)."""
+    if (req.env.get("PATH_INFO") or "").endswith("/"):
+        raise errors.NotFound("The resource could not be found.")
+
+
 def mutating(req) -> RequestContext:
     """The caller's context, refused when it is read-only (Glance's anonymous access)."""
     ctx = common.context(req)
@@ -24,6 +30,7 @@ class ImagesResource:
         self.settings = services.settings
 
     def on_get(self, req, resp):
+        exact_path(req)
         common.reject_body(req)
         query = image_query.parse(req.query_string, self.settings)
         images = self.services.images.list(common.context(req), query)
@@ -34,6 +41,7 @@ class ImagesResource:
         common.send_json(resp, body)
 
     def on_post(self, req, resp):
+        exact_path(req)
         ctx = mutating(req)
         body = common.read_json(req, expect=dict)
         self.services.images.check_create_attributes(body)
@@ -46,6 +54,12 @@ class ImagesResource:
         if self.settings.multi_store:
             resp.set_header("OpenStack-image-store-ids", ",".join(s.id for s in self.settings.public_stores))
         common.send_json(resp, views.image(image, self.settings), falcon.HTTP_201)
+
+    def _other_method(self, req, resp):
+        exact_path(req)  # DELETE /v2/images/ is Glance's "no image id": 404
+        raise errors.MethodNotAllowed(headers={"Allow": "GET, POST"})
+
+    on_delete = on_put = on_patch = _other_method
 
 
 class ImageResource:

@@ -384,3 +384,11 @@ def test_delete_reports_a_store_failure_and_keeps_the_image(svc, http):
     (data / "blocker").unlink()
     data.rmdir()
     assert http.delete(f"{svc.url}/v2/images/{image['id']}").status_code == 204
+
+
+def test_trailing_slash_is_not_an_image_id(svc, http):
+    # tempest's get/delete_image('') negative tests expect 404, as Glance's router answers.
+    for method in ("GET", "POST", "DELETE"):
+        assert http.request(method, f"{svc.url}/v2/images/").status_code == 404
+    resp = http.delete(f"{svc.url}/v2/images")
+    assert resp.status_code == 405 and resp.headers["Allow"] == "GET, POST"
