@@ -14,6 +14,8 @@ from glancelite.settings import Settings
 
 IN_FILTERS = ("name", "id", "status", "container_format", "disk_format")
 EXACT_FILTERS = ("owner", "checksum", "os_hash_value")
+# Glance filters any other image column by equality too (tempest lists by ?size=N).
+INT_FILTERS = ("size", "virtual_size", "min_ram", "min_disk")
 TIME_OPS = ("gt", "gte", "lt", "lte", "eq", "neq")
 VISIBILITIES = ("public", "private", "shared", "community", "all")
 MEMBER_STATUSES = ("pending", "accepted", "rejected", "all")
@@ -179,6 +181,11 @@ def parse(query_string: str, settings: Settings) -> ListQuery:
             filters[key] = _bool(key, value)
         elif key in ("size_min", "size_max"):
             filters[key] = _int(value)
+        elif key in INT_FILTERS:
+            try:
+                filters[key] = int(value)
+            except ValueError:
+                raise errors.Invalid(f"Invalid value '{value}' for '{key}' filter.") from None
         elif key in ("created_at", "updated_at"):
             filters[key] = [_time_filter(key, v) for v in _all(pairs, key)]
         elif key == "tag":

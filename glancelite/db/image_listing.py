@@ -61,7 +61,7 @@ def _filters(filters: Mapping[str, Any]):
     for key in ("name", "id", "status", "container_format", "disk_format"):
         if filters.get(key) is not None:
             conds.append(T_IMG.c[key].in_(list(filters[key])))
-    for key in ("owner", "checksum", "os_hash_value"):
+    for key in ("owner", "checksum", "os_hash_value", "size", "virtual_size", "min_ram", "min_disk"):
         if filters.get(key) is not None:
             conds.append(T_IMG.c[key] == filters[key])
     for key in ("protected", "os_hidden"):
@@ -163,7 +163,8 @@ def list_images(
     """One page of the images the caller may list, keyset-paginated after ``marker``.
 
     ``filters``: name/id/status/container_format/disk_format -> list of values;
-    owner/checksum/os_hash_value -> str; protected/os_hidden -> bool;
+    owner/checksum/os_hash_value -> str; size/virtual_size/min_ram/min_disk -> int;
+    protected/os_hidden -> bool;
     size_min/size_max -> int; created_at/updated_at -> [(op, datetime)];
     tags -> [str] (all required); properties -> {name: value}.
     An unknown or invisible marker is Invalid.

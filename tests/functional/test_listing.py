@@ -102,6 +102,9 @@ def test_filters(svc, http, catalogue):
     assert names(svc, http, "status=active") == []
     assert len(names(svc, http, "status=queued&limit=100")) == 12
     assert names(svc, http, "size_min=1") == []
+    assert names(svc, http, "size=0") == []  # column filters: no image has data
+    assert len(names(svc, http, "min_ram=0&limit=100")) == 12
+    assert names(svc, http, "min_ram=1") == []
     assert len(names(svc, http, "size_max=0&limit=100")) == 0
     created = catalogue["a-private-0"]["created_at"]
     assert "a-private-0" in names(svc, http, f"created_at=gte:{created}&limit=100")
@@ -174,6 +177,8 @@ def test_limit_is_capped(tmp_path_factory, http):
         "protected=False",
         "size_min=big",
         "size_max=1e3",
+        "size=big",
+        "min_ram=x",
         "created_at=yesterday",
         "created_at=lt:yesterday",
         "updated_at=between:2020-01-01T00:00:00Z",
