@@ -78,15 +78,21 @@ class StagingArea:
         return True
 
 
-def _process_start(pid: int) -> str | None:
-    """Start time of ``pid`` in clock ticks since boot (Linux), to tell a reused pid apart."""
+def _proc_stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat fields after the command name (Linux), None elsewhere or when gone."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             stat = fh.read()
     except OSError:
         return None
-    # Field 22, counted after the parenthesised command name (which may contain spaces).
-    return stat.rsplit(")", 1)[1].split()[19]
+    # The command name is parenthesised and may contain spaces: split after it.
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _process_start(pid: int) -> str | None:
+    """Start time of ``pid`` in clock ticks since boot (field 22), to tell a reused pid apart."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields else None
 
 
 def current_owner() -> dict:
@@ -107,8 +113,11 @@ def owner_alive(owner: dict) -> bool | None:
         return False
     except PermissionError:
         pass  # exists, owned by someone else
+    fields = _proc_stat(pid)
+    if fields and fields[0] in ("Z", "X"):
+        return False  # a zombie: killed, not yet reaped by its (possibly dead) parent
     started = owner.get("start")
-    return started is None or _process_start(pid) == started
+    return started is None or fields is None or fields[19] == started
 
 
 class WorkArea:

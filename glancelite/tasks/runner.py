@@ -17,6 +17,7 @@ atoms of parallel engines.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -155,7 +156,18 @@ def for_process(
         if current is None or current.pid != os.getpid() or current._closed:
             current = factory(max_workers=max_workers, engine_mode=engine_mode, stop_file=stop_file)
             _process_runner = current
+            # A worker that exits gracefully (gunicorn SIGTERM) lets its running imports
+            # finish first; the executor's threads are daemons and would die mid-copy.
+            atexit.register(_drain_at_exit, current)
         return current
+
+
+def _drain_at_exit(runner: Runner) -> None:
+    if runner.pid == os.getpid() and not runner._closed:
+        running = runner.running()
+        if running:
+            LOG.info("waiting for %d running import(s) before exiting", len(running))
+        runner.shutdown(wait=True)
 
 
 def _forget_process_runner(runner: Runner) -> None:

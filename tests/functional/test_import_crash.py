@@ -210,3 +210,25 @@ def test_lock_of_a_dead_task_is_taken_over(config, web, http):
     finally:
         engine.dispose()
         service.stop()
+
+
+def test_graceful_stop_lets_running_import_finish(config, web, http):
+    import threading
+
+    service = Server(config).start()
+    try:
+        image_id, task, _pid = running_import(service, http, web, size=3 * MIB)
+        http.close()  # no keep-alive connection may hold the worker open
+        stopper = threading.Thread(target=service.stop, kwargs={"timeout": 30})
+        stopper.start()
+        time.sleep(2.5)  # SIGTERM is in and the requests are done; only the import keeps the worker
+        web.open_gate(f"crash-{image_id}")
+        stopper.join(40)
+        assert service.proc.returncode is not None
+        service = Server(config).start()
+        (done,) = image_tasks(service, http, image_id)
+        assert done["status"] == "success", done
+        assert get_image(service, http, image_id)["status"] == "active"
+        assert http.get(f"{service.url}/v2/images/{image_id}/file").content == payload(3 * MIB)
+    finally:
+        service.stop()
