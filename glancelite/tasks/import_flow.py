@@ -16,7 +16,7 @@ from taskflow.patterns import linear_flow
 from glancelite import errors
 from glancelite.db import images as images_db
 from glancelite.db import tasks as tasks_db
-from glancelite.tasks import steps
+from glancelite.tasks import methods, steps
 from glancelite.tasks.plan import LOCK_PROPERTY, ImportPlan
 from glancelite.tasks.steps import ImportEnv
 
@@ -25,7 +25,7 @@ LOG = logging.getLogger(__name__)
 
 def build(env: ImportEnv, plan: ImportPlan):
     flow = linear_flow.Flow(f"import-{plan.method}-{plan.image_id}")
-    flow.add(steps.LockImage(env, plan), steps.AcquireData(env, plan), steps.VerifyStaged(env, plan))
+    flow.add(steps.LockImage(env, plan), methods.AcquireData(env, plan), steps.VerifyStaged(env, plan))
     for index, store_id in enumerate(plan.stores):
         last = index == len(plan.stores) - 1
         # Glance's set_active: never for copy-image; every store when partial success is

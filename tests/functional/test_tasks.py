@@ -127,7 +127,11 @@ def task_service(tmp_path_factory, web):
 
     root = tmp_path_factory.mktemp("tasks-import")
     config = write_config(
-        root, {"import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": str(web.port)}}
+        root,
+        {
+            "DEFAULT": {"enabled_import_methods": "web-download,copy-image"},
+            "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": str(web.port)},
+        },
     )
     server = Server(config).start()
     yield server
@@ -181,3 +185,20 @@ def test_legacy_import_task_refusals(task_service, http):
         assert text in resp.json()["message"]
     # A refused task leaves no image behind.
     assert len(http.get(task_service.url + "/v2/images", headers=ADMIN).json()["images"]) == before
+
+
+def test_import_methods_follow_configuration(task_service, http):
+    """This server enables only web-download and copy-image."""
+    service = task_service
+    info = http.get(service.url + "/v2/info/import").json()
+    assert info["import-methods"]["value"] == ["web-download", "copy-image"]
+    resp = http.post(service.url + "/v2/images", json={"disk_format": "raw", "container_format": "bare"})
+    assert resp.headers["OpenStack-image-import-methods"] == "web-download,copy-image"
+    image_id = resp.json()["id"]
+    staged = http.put(
+        f"{service.url}/v2/images/{image_id}/stage", data=b"x", headers={"Content-Type": "application/octet-stream"}
+    )
+    assert staged.status_code == 404
+    refused = start_import(service, http, image_id, {"name": "glance-direct"})
+    assert refused.status_code == 400
+    assert refused.json()["message"].startswith("Unknown import method name 'glance-direct'.")

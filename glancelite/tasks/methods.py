@@ -1,0 +1,102 @@
+"""How each import method gets the image's bytes into staging (the "acquire data" step).
+
+glance-direct: the client staged them already. web-download: fetched through
+the URI filter into a work file in the tasks store, stopped at
+image_size_cap. copy-image: read from the image's best readable location
+into a work file. A finished work file is linked into staging, so staging
+never holds partial data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from taskflow import task as tf_task
+
+from glancelite import errors
+from glancelite.db import images as images_db
+from glancelite.store import base
+from glancelite.tasks import uri_filter
+from glancelite.tasks.plan import ImportPlan
+from glancelite.tasks.steps import COPY_CHUNK, ImportEnv, Progress
+
+
+class AcquireData(tf_task.Task):
+    """Put the image's bytes in staging: already there (glance-direct), downloaded, or copied.
+
+    Provides the staged size. Revert: the staged file and any work file are removed.
+    """
+
+    def __init__(self, env: ImportEnv, plan: ImportPlan):
+        super().__init__(name=f"acquire-{plan.image_id}", provides="staged_size")
+        self.env, self.plan = env, plan
+
+    def execute(self):
+        if self.plan.method == "glance-direct":
+            size = self.env.staging.size(self.plan.image_id)
+            if size is None:
+                raise errors.Conflict(f"Image {self.plan.image_id} has no staged data")
+            return size
+        work_file = self.env.work.download_path(self.plan.task_id)
+        if self.plan.method == "web-download":
+            self._download(work_file)
+        else:
+            self._copy_from_store(work_file)
+        return self.env.staging.adopt(self.plan.image_id, work_file)
+
+    def _download(self, work_file: str) -> None:
+        cap = self.env.settings.image_size_cap
+        progress = Progress(self.env, self.plan, "Downloaded")
+        resp = uri_filter.open_checked(self.plan.uri, self.env.settings.import_filter)
+        try:
+            declared = resp.getheader("Content-Length")
+            declared_size = int(declared) if declared and declared.isdigit() else None
+            if declared_size is not None and declared_size > cap:
+                raise errors.TooLarge(
+                    f"The image at {self.plan.uri} is {declared_size} bytes; the image size cap is {cap} bytes."
+                )
+            written = 0
+            with open(work_file, "xb") as out:
+                while True:
+                    chunk = resp.read(COPY_CHUNK)
+                    if not chunk:
+                        break
+                    written += len(chunk)
+                    if written > cap:
+                        raise errors.TooLarge(
+                            f"The image at {self.plan.uri} exceeds the image size cap of {cap} bytes; download stopped."
+                        )
+                    out.write(chunk)
+                    progress.add(len(chunk))
+            if declared_size is not None and written != declared_size:
+                raise errors.Invalid(
+                    f"web-download of {self.plan.uri} got {written} bytes, the server announced {declared_size}."
+                )
+        finally:
+            resp.close()
+
+    def _copy_from_store(self, work_file: str) -> None:
+        image = images_db.get_image(self.env.engine, self.plan.image_id)
+        progress = Progress(self.env, self.plan, "Copied")
+        locations = self.env.stores.sort_locations(loc for loc in image.locations if loc.status == "active")
+        if not locations:
+            raise errors.Conflict(f"Image {image.id} has no data to copy")
+        last_error: Exception | None = None
+        for location in locations:
+            try:
+                stream = self.env.stores.read(location)
+            except (base.StoreNotFound, base.StoreUnavailable) as exc:
+                last_error = exc
+                continue
+            with stream, open(work_file, "xb") as out:
+                for chunk in stream:
+                    out.write(chunk)
+                    progress.add(len(chunk))
+            return
+        raise last_error or errors.Conflict(f"No readable copy of image {image.id}")
+
+    def revert(self, *args, **kwargs):
+        self.env.staging.delete(self.plan.image_id)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.env.work.download_path(self.plan.task_id))
