@@ -226,6 +226,7 @@ class ImportToStore(tf_task.Task):
                 _ProgressReader(staged, progress),
                 hashing_algorithm=env.settings.hashing_algorithm,
                 size_cap=env.settings.image_size_cap,
+                quota_remaining=self._quota_remaining(),
                 expected_size=staged_size,
             ) as reader,
         ):
@@ -238,6 +239,13 @@ class ImportToStore(tf_task.Task):
                 raise
         update_bookkeeping(env, image_id, done=[self.store_id])
         return {"url": stored.url, "location_id": location_id}
+
+    def _quota_remaining(self) -> int | None:
+        """[DEFAULT] user_storage_quota counts every copy, so each store import is checked."""
+        quota = self.env.settings.user_storage_quota
+        if quota <= 0 or self.plan.owner is None:
+            return None
+        return quota - locations_db.storage_used(self.env.engine, self.plan.owner)
 
     def _record(self, stored: base.StoredObject, digests) -> int:
         env, image_id = self.env, self.plan.image_id

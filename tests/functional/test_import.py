@@ -52,6 +52,7 @@ def service(tmp_path_factory, web):
             "DEFAULT": {
                 "enabled_backends": "fast:file, slow:file, spare:file",
                 "image_size_cap": str(SIZE_CAP),
+                "user_storage_quota": "20MB",
             },
             "spare": {"filesystem_store_datadir": str(root / "spare"), "weight": "50"},
             "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": str(web.port)},
@@ -608,3 +609,42 @@ def test_deleting_a_staged_image_removes_its_staged_data(service, http):
     assert store_files(service.root, "staging", image_id) == [image_id]
     assert http.delete(f"{service.url}/v2/images/{image_id}").status_code == 204
     assert store_files(service.root, "staging", image_id) == []
+
+
+def test_image_deleted_during_import_leaves_nothing(service, http, web):
+    image_id = create_image(service, http)
+    gate = f"delete-{image_id}"
+    uri = web.url(f"/gated/{3 * MIB}?gate={gate}")
+    assert start_import(service, http, image_id, {"name": "web-download", "uri": uri}).status_code == 202
+    assert web.wait_started(gate)
+    (task,) = image_tasks(service, http, image_id)
+    assert http.delete(f"{service.url}/v2/images/{image_id}").status_code == 204
+    web.open_gate(gate)
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        resp = http.get(f"{service.url}/v2/tasks/{task['id']}")
+        if resp.json()["status"] in ("success", "failure"):
+            break
+        time.sleep(0.2)
+    assert resp.json()["status"] == "failure"
+    assert "No image found" in resp.json()["message"]
+    time.sleep(0.5)
+    no_leftovers(service, image_id)
+
+
+def test_storage_quota_counts_every_copy(service, http):
+    owner = identity("project-quota", "reader,member", "quota-user")
+    data = payload(8 * MIB, seed=16)
+    image_id = staged_image(service, http, data, owner)
+    resp = start_import(service, http, image_id, {"name": "glance-direct"}, owner, stores=["fast", "slow", "spare"])
+    assert resp.status_code == 202
+    task = wait_task(service, http, image_id)
+    assert task["status"] == "failure"
+    assert "quota" in task["message"]
+    image = get_image(service, http, image_id, owner)
+    assert image["status"] == "queued" and "stores" not in image
+    no_leftovers(service, image_id)
+    # Two copies fit in 20 MB.
+    image_id = staged_image(service, http, data, owner)
+    resp = start_import(service, http, image_id, {"name": "glance-direct"}, owner, stores=["fast", "slow"])
+    assert wait_task(service, http, image_id)["status"] == "success"
