@@ -25,7 +25,7 @@ from glancelite.tasks.areas import StagingArea, WorkArea
 from glancelite.tasks.import_flow import ImportFlows
 from glancelite.tasks.plan import LOCK_PROPERTY, STAGE_HOST_PROPERTY, TASK_TYPE, ImportPlan, Method
 from glancelite.tasks.runner import Runner
-from glancelite.tasks.steps import ImportEnv
+from glancelite.tasks.steps import ImportEnv, update_bookkeeping
 
 LOG = logging.getLogger(__name__)
 S = model.ImageStatus
@@ -292,9 +292,13 @@ class ImportService:
             raise errors.Conflict(
                 f"New operation on image '{plan.image_id}' is not permitted as prior operation is still in progress"
             ) from exc
+        # Bookkeeping starts with the request, not when a worker picks the job up, so a
+        # client polling os_glance_importing_to_stores never sees a finished-looking image.
+        update_bookkeeping(self.env, plan.image_id, importing=plan.stores, unfail=plan.stores)
         try:
             self.runner.submit(plan, self.flows)
         except BaseException as exc:
+            update_bookkeeping(self.env, plan.image_id, done=plan.stores)
             images_db.release_property_lock(self.engine, plan.image_id, LOCK_PROPERTY, plan.task_id)
             self._abandon(plan, getattr(exc, "message", None) or str(exc))
             raise

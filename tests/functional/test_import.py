@@ -130,6 +130,7 @@ def test_glance_direct_into_one_store(service, http):
     assert resp.status_code == 202, resp.text
     assert resp.content == b""
     task = wait_task(service, http, image_id)
+    assert task["request_id"] == resp.headers["x-openstack-request-id"]  # tempest checks this
     assert task["status"] == "success", task
     assert task["result"] == {"image_id": image_id}
     assert task["type"] == "api_image_import" and task["input"]["backend"] == ["slow"]
@@ -429,6 +430,7 @@ def test_two_concurrent_imports_one_wins(service, http, web):
     assert web.wait_started(gate)
     image = get_image(service, http, image_id)
     assert image["status"] == "importing" and image["os_glance_import_task"]
+    assert image["os_glance_importing_to_stores"] == "fast"
     late = start_import(service, http, image_id, {"name": "web-download", "uri": uri})
     assert late.status_code == 409
     web.open_gate(gate)
