@@ -18,6 +18,7 @@ import errno
 import json
 import os
 import socket
+import time
 
 from glancelite.model import Location
 from glancelite.settings import StoreSettings
@@ -152,6 +153,24 @@ class WorkArea:
 
     def release(self, task_id: str) -> None:
         """Remove every working file of the task (marker included)."""
-        for path in (self._marker(task_id), self.download_path(task_id)):
+        for path in (self._marker(task_id), self._marker(task_id) + ".tmp", self.download_path(task_id)):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+    def task_ids(self) -> set[str]:
+        """Tasks that have working files here."""
+        ids = set()
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(self.dir):
+                stem, dot, ext = name.partition(".")
+                if dot and ext in ("owner", "download", "owner.tmp"):
+                    ids.add(stem)
+        return ids
+
+    def age(self, task_id: str) -> float:
+        """Seconds since the task's newest working file changed (0 when it has none)."""
+        newest = 0.0
+        for path in (self._marker(task_id), self.download_path(task_id)):
+            with contextlib.suppress(FileNotFoundError):
+                newest = max(newest, os.stat(path).st_mtime)
+        return max(0.0, time.time() - newest) if newest else 0.0

@@ -26,6 +26,8 @@ LOG = logging.getLogger(__name__)
 S = model.ImageStatus
 STALE_PROCESSING = timedelta(minutes=60)
 STALE_PENDING = timedelta(minutes=120)
+# A task's marker is written just after its row; younger files may belong to a task being created.
+ORPHAN_GRACE_SECONDS = 60
 
 
 def is_dead(env: ImportEnv, task: model.Task | None) -> bool:
@@ -53,10 +55,16 @@ def recover_dead_tasks(env: ImportEnv) -> list[str]:
     """Fail every unfinished import task whose worker is gone and undo its image changes."""
     recovered = []
     # Every task type this server runs (api_image_import, legacy import) is an import.
-    for task in tasks_db.unfinished_tasks(env.engine):
+    unfinished = tasks_db.unfinished_tasks(env.engine)
+    for task in unfinished:
         if is_dead(env, task):
             if fail_dead_task(env, task, "The worker running this import stopped before it finished."):
                 recovered.append(task.id)
+    # Working files of tasks that are over (or never got a row) are left-overs of a crash.
+    live = {t.id for t in unfinished} - set(recovered)
+    for task_id in env.work.task_ids() - live:
+        if env.work.age(task_id) > ORPHAN_GRACE_SECONDS:
+            env.work.release(task_id)
     return recovered
 
 

@@ -45,3 +45,22 @@ def test_other_host_is_unknown():
 
 def test_bad_marker_is_dead():
     assert areas.owner_alive({"host": socket.gethostname(), "pid": "x"}) is False
+
+
+def test_work_area_lists_and_ages_task_files(tmp_path):
+    class Stores:
+        def settings_of(self, store_id, internal=False):
+            from glancelite.settings import StoreSettings
+
+            return StoreSettings(store_id, "file", None, 0, {"filesystem_store_datadir": str(tmp_path)}, reserved=True)
+
+    work = areas.WorkArea(Stores(), "os_glance_tasks_store")
+    work.claim("t1")
+    (tmp_path / "t2.download").write_bytes(b"x")
+    old = time.time() - 3600
+    os.utime(tmp_path / "t2.download", (old, old))
+    assert work.task_ids() == {"t1", "t2"}
+    assert work.age("t1") < 60 < work.age("t2")
+    assert work.owner("t1")["pid"] == os.getpid()
+    work.release("t2")
+    assert work.task_ids() == {"t1"}
