@@ -2,7 +2,8 @@
 # A private, throw-away PostgreSQL cluster for the test suite on 127.0.0.1 (never the distro cluster).
 #   tools/pg-start.sh            start (idempotent: already up -> print env and exit 0)
 #   tools/pg-start.sh --install  only make sure the server binaries are installed (apt), then exit
-# Env: GLANCELITE_PG_DIR (/tmp/glancelite-pg), GLANCELITE_PG_PORT (a free port, else 5433).
+# Env: GLANCELITE_PG_DIR (/tmp/glancelite-pg), GLANCELITE_PG_PORT (a free port, else 5433),
+#      GLANCELITE_PG_OWNER_PID: stop the cluster when that process is gone (a killed test session leaks nothing).
 # Writes $GLANCELITE_PG_DIR/env.sh (GLANCELITE_PG_URL = superuser URL, GLANCELITE_PG_PORT),
 # records the postmaster PID in $GLANCELITE_PG_DIR/pids/postgres; tools/pg-stop.sh stops that PID.
 # Runs postgres as user 'postgres' when invoked as root (postgres refuses to run as root).
@@ -56,6 +57,12 @@ if [ "$(id -u)" = 0 ]; then chown postgres: "$D" "$D/run"; chmod 0755 "$D"; fi
   "-c listen_addresses=127.0.0.1 -p $PORT -k $D/run -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
   start >/dev/null || { tail -20 "$D/server.log" >&2; exit 1; }
 head -1 "$D/data/postmaster.pid" >"$D/pids/postgres"
+if [ -n "${GLANCELITE_PG_OWNER_PID:-}" ]; then
+  STOP_SCRIPT="$(cd "$(dirname "$0")" && pwd)/pg-stop.sh"
+  setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; rm -f "$2/pids/watchdog"; GLANCELITE_PG_DIR=$2 "$3"' \
+    pg-watchdog "$GLANCELITE_PG_OWNER_PID" "$D" "$STOP_SCRIPT" </dev/null >/dev/null 2>&1 &
+  echo $! >"$D/pids/watchdog"
+fi
 cat >"$D/env.sh" <<ENV
 export GLANCELITE_PG_DIR=$D
 export GLANCELITE_PG_PORT=$PORT

@@ -13,5 +13,9 @@ if [ -s "$D/pids/postgres" ]; then
   fi
   rm -f "$D/pids/postgres"
 fi
+if [ -s "$D/pids/watchdog" ]; then
+  kill "$(cat "$D/pids/watchdog")" 2>/dev/null
+  rm -f "$D/pids/watchdog"
+fi
 [ "${GLANCELITE_PG_KEEP_DIR:-0}" = 1 ] || rm -rf "$D"
 exit 0

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg
@@ -55,3 +56,22 @@ def test_start_is_idempotent_and_stop_uses_the_recorded_pid(directory):
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", int(env["GLANCELITE_PG_PORT"]))) != 0
     assert run(STOP, directory).returncode == 0  # stopping twice is harmless
+
+
+def test_cluster_stops_itself_when_its_owner_dies(directory):
+    owner = subprocess.Popen(["sleep", "300"])
+    env = {**os.environ, "GLANCELITE_PG_DIR": directory, "GLANCELITE_PG_OWNER_PID": str(owner.pid)}
+    env.pop("GLANCELITE_PG_PORT", None)
+    started = subprocess.run(["bash", str(START)], env=env, capture_output=True, text=True, timeout=120)
+    if started.returncode != 0:
+        owner.kill()
+        unavailable(f"tools/pg-start.sh failed: {started.stderr.strip()[-300:]}")
+    pid = int((Path(directory) / "pids" / "postgres").read_text())
+    owner.kill()  # a test session killed before its teardown
+    owner.wait()
+    deadline = time.monotonic() + 20
+    while Path(directory).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not Path(directory).exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

@@ -36,7 +36,8 @@ class PostgresCluster:
     def start(cls, timeout: float = 120.0) -> PostgresCluster:
         # Under /tmp itself: pytest's tmp dirs are 0700 root, which user postgres cannot enter.
         directory = tempfile.mkdtemp(prefix="glancelite-pg-", dir="/tmp")
-        env = {**os.environ, "GLANCELITE_PG_DIR": directory}
+        # The owner PID makes the cluster stop itself should this session be killed before teardown.
+        env = {**os.environ, "GLANCELITE_PG_DIR": directory, "GLANCELITE_PG_OWNER_PID": str(os.getpid())}
         env.pop("GLANCELITE_PG_PORT", None)
         try:
             proc = subprocess.run(["bash", str(START)], env=env, capture_output=True, text=True, timeout=timeout)
