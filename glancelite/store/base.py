@@ -64,7 +64,7 @@ class DataStream:
         on_close: Callable[[], None] | None = None,
     ):
         self._chunks = iter(chunks)
-        self._buffer = b""
+        self._buffer = bytearray()
         self.size = size
         self.length = length
         self.file = file
@@ -73,20 +73,24 @@ class DataStream:
 
     def __iter__(self) -> Iterator[bytes]:
         if self._buffer:
-            buffered, self._buffer = self._buffer, b""
+            buffered = bytes(self._buffer)
+            self._buffer.clear()
             yield buffered
         yield from self._chunks
 
     def read(self, size: int = -1) -> bytes:
-        """A file-like view of the chunks (used by copy/import steps and tests)."""
+        """A file-like view of the chunks (copy/import steps read it through the hashing reader)."""
         if size is None or size < 0:
             return b"".join(self)
         while len(self._buffer) < size:
             chunk = next(self._chunks, b"")
             if not chunk:
                 break
-            self._buffer += chunk
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
+            if not self._buffer and len(chunk) == size:
+                return chunk  # the common case: no copy
+            self._buffer += chunk  # bytearray: amortised linear, unlike bytes +=
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
         return data
 
     def also_on_close(self, callback: Callable[[], None]) -> None:

@@ -123,3 +123,29 @@ def test_digests_before_eof_refused():
     with pytest.raises(errors.Invalid):
         reader.digests()
     reader.close()
+
+
+@pytest.mark.parametrize("read_size", [1, 1000, 65536, 100_000, 1 << 20])
+def test_data_stream_read_any_size(read_size):
+    from glancelite.store.base import DataStream
+
+    data = os.urandom(700_001)
+    chunks = [data[i : i + 65536] for i in range(0, len(data), 65536)]
+    closed = []
+    stream = DataStream(chunks, size=len(data), length=len(data), on_close=lambda: closed.append(1))
+    out = []
+    while piece := stream.read(read_size):
+        assert len(piece) <= read_size
+        out.append(piece)
+    assert b"".join(out) == data
+    stream.close()
+    stream.close()
+    assert closed == [1]
+
+
+def test_data_stream_mixed_read_then_iterate():
+    from glancelite.store.base import DataStream
+
+    stream = DataStream([b"abc", b"def", b"ghi"], size=9, length=9)
+    assert stream.read(4) == b"abcd"
+    assert b"".join(stream) == b"efghi"
