@@ -104,7 +104,8 @@ class Policy:
             from oslo_config import cfg
 
             conf = cfg.ConfigOpts()
-            conf([], project="glance")
+            # Defaults only: never pick up a stray /etc/glance file.
+            conf([], project="glance", default_config_files=[], default_config_dirs=[])
         self._enforcer = oslo_policy.Enforcer(conf, use_conf=True)
         self._enforcer.register_defaults([oslo_policy.RuleDefault(n, c) for n, c in DEFAULT_RULES])
         try:
