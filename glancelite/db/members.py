@@ -63,6 +63,9 @@ def member_projects(engine: Engine, image_ids: list[str], project_id: str | None
 
 
 def _create(conn: Connection, image_id: str, member_id: str, quota: int) -> model.Member:
+    # Serialise member changes per image (PostgreSQL; SQLite's BEGIN IMMEDIATE already does):
+    # the duplicate check and the quota count below must not race another insert.
+    conn.execute(sa.select(tables.images.c.id).where(tables.images.c.id == image_id).with_for_update())
     if conn.execute(sa.select(T_MEM.c.id).where(*_live(image_id), T_MEM.c.member == member_id)).first():
         raise errors.Conflict(f"Member {member_id} is duplicated for image {image_id}")
     if quota >= 0:

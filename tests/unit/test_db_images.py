@@ -109,3 +109,23 @@ def test_list_visibility_for_non_admin(engine):
     seen = {i.id for i in repo.list_images(engine, project_id="A", is_admin=False, visibility="community")}
     assert seen == {community.id}
     assert theirs.id not in {i.id for i in repo.list_images(engine, project_id="A", is_admin=False, visibility="all")}
+
+
+def test_concurrent_member_creation_is_serialised(engine):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from glancelite.db import members
+
+    img = new(engine)
+
+    def add(_):
+        try:
+            members.create_member(engine, img.id, "same-project", quota=100)
+            return "ok"
+        except errors.Conflict:
+            return "conflict"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(add, range(8)))
+    assert outcomes.count("ok") == 1 and outcomes.count("conflict") == 7
+    assert len(members.list_members(engine, img.id)) == 1
