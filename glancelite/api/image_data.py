@@ -160,7 +160,11 @@ class ImageFileResource:
             rng = download.byte_range
             resp.status = falcon.HTTP_206
             resp.set_header("Content-Range", f"bytes {rng.offset}-{rng.offset + rng.length - 1}/{rng.total}")
-        resp.content_length = stream.length
+        length = stream.length
+        if length is None and download.byte_range is None:
+            length = download.image.size  # a remote store that did not send Content-Length
+        if length is not None:
+            resp.content_length = length
         if stream.file is not None:
             # The file is positioned at the range start; with Content-Length set
             # gunicorn sends exactly that many bytes with sendfile().

@@ -48,8 +48,8 @@ class StoredObject:
 class DataStream:
     """The bytes ``get`` returns: iterate (or ``read``) once, then ``close``.
 
-    ``size`` is the whole object's size, ``length`` how many bytes this stream
-    yields (the range asked for). ``file``, when set, is an OS file already
+    ``size`` is the whole object's size (0 if unknown), ``length`` how many
+    bytes this stream yields (the range asked for; None if the backend cannot say). ``file``, when set, is an OS file already
     positioned at the range start: the server may hand it to sendfile and send
     exactly ``length`` bytes from it instead of iterating.
     """
@@ -59,7 +59,7 @@ class DataStream:
         chunks: Iterable[bytes],
         *,
         size: int,
-        length: int,
+        length: int | None,
         file: BinaryIO | None = None,
         on_close: Callable[[], None] | None = None,
     ):

@@ -107,3 +107,41 @@ def test_single_store_mode(single, http):
     assert http.delete(f"{single.url}/v2/stores/file/{image_id}").status_code == 404
     resp = http.get(f"{single.url}/v2/images/{image_id}/file?prefer=file")
     assert resp.status_code == 400
+
+
+def test_download_from_http_store(mixed, http, tmp_path):
+    """An image whose only copy is on a web server: streamed, ranged, and 503 when the server goes."""
+    import configparser
+    import hashlib
+
+    from glancelite.db import engine as db_engine
+    from glancelite.db import images as images_db
+    from glancelite.db import locations as locations_db
+    from tests.store.cases_local import WebRoot
+
+    data = bytes(range(256)) * 4000
+    (tmp_path / "remote.img").write_bytes(data)
+    web = WebRoot(tmp_path)
+    image_id = new_image(mixed, http)
+    cp = configparser.RawConfigParser()
+    cp.read(mixed.config)
+    engine = db_engine.create_engine(cp["database"]["connection"])
+    try:
+        locations_db.add_location(engine, image_id, f"{web.url}/remote.img", {"store": "web"})
+        values = {"status": "active", "size": len(data), "checksum": hashlib.md5(data).hexdigest()}
+        images_db.update_image(engine, image_id, expected_status="queued", values=values)
+    finally:
+        engine.dispose()
+    url = f"{mixed.url}/v2/images/{image_id}/file"
+    try:
+        resp = http.get(url)
+        assert resp.status_code == 200
+        assert resp.content == data
+        assert resp.headers["Content-MD5"] == hashlib.md5(data).hexdigest()
+        resp = http.get(url, headers={"Range": "bytes=1000-1009"})
+        assert resp.status_code == 206
+        assert resp.content == data[1000:1010]
+    finally:
+        web.close()
+    resp = http.get(url)
+    assert resp.status_code == 503

@@ -57,10 +57,13 @@ def _load_cases() -> list[DriverCase]:
     return cases
 
 
-CASES = _load_cases()
+def pytest_generate_tests(metafunc):
+    # Cases load at collection, not at import: a case module may import this one.
+    if "case" in metafunc.fixturenames:
+        metafunc.parametrize("case", _load_cases(), ids=str, indirect=True)
 
 
-@pytest.fixture(params=CASES, ids=str)
+@pytest.fixture
 def case(request) -> DriverCase:
     case: DriverCase = request.param
     if case.skip_reason:

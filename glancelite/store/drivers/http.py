@@ -93,7 +93,7 @@ class HttpDriver(base.Driver):
         return base.DataStream(
             _response_chunks(resp, skip, remaining),
             size=total,
-            length=remaining if remaining is not None else 0,
+            length=remaining,  # None: the server did not say
             on_close=resp.close,
         )
 
