@@ -83,20 +83,22 @@ def _range_resolver(req: falcon.Request):
     return resolve
 
 
+BODY_READ_TIMEOUT = 900.0  # seconds without a byte from the client
 DRAIN_LIMIT = 64 * 1024 * 1024
 DRAIN_SECONDS = 10.0
 
 
-def _drain(stream) -> None:
-    """Read and drop the rest of a refused upload, up to a size and time limit."""
+def _drain(stream) -> bool:
+    """Read and drop the rest of a refused upload, up to a size and time limit; True if all was read."""
     deadline = time.monotonic() + DRAIN_SECONDS
     left = DRAIN_LIMIT
     with contextlib.suppress(Exception):
         while left > 0 and time.monotonic() < deadline:
             chunk = stream.read(min(left, 1 << 20))
             if not chunk:
-                return
+                return True
             left -= len(chunk)
+    return False
 
 
 class _Chunks:
@@ -123,6 +125,13 @@ class ImageFileResource:
         common.check_uuid(image_id)
         # req.stream is the server's wsgi.input: bounded by Content-Length, or
         # de-chunked by gunicorn for Transfer-Encoding: chunked (glanceclient).
+        sock = req.env.get("gunicorn.socket")
+        previous_timeout = sock.gettimeout() if sock is not None else None
+        if sock is not None:
+            # A client that stops sending must not hold a worker thread and leave the
+            # image in "saving" for ever: a silent socket fails the upload (Glance's
+            # client_socket_timeout default).
+            sock.settimeout(BODY_READ_TIMEOUT)
         try:
             self.data.upload(
                 common.context(req),
@@ -136,6 +145,10 @@ class ImageFileResource:
             # response unless we take (a bounded amount of) what it sends.
             _drain(req.stream)
             raise
+        finally:
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.settimeout(previous_timeout)
         resp.status = falcon.HTTP_204
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
