@@ -409,3 +409,27 @@ def test_image_deleted_during_upload_is_410_and_data_removed(service, http):
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 410"), reply[:200]
     assert files_in(service, "fast", "slow") == before
+
+
+def test_concurrent_uploads_to_one_image(service, http):
+    """Only one upload wins the queued -> saving compare-and-set; the other gets 409 and writes nothing."""
+    import concurrent.futures
+
+    import requests
+
+    image_id = new_image(service, http)
+    payloads = [os.urandom(4 * 1024 * 1024), os.urandom(4 * 1024 * 1024)]
+
+    def put(data):
+        with requests.Session() as session:
+            return upload(service, session, image_id, data)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(put, payloads))
+    assert sorted(r.status_code for r in results) == [204, 409]
+    winner = payloads[[r.status_code for r in results].index(204)]
+    image = image_row(service, image_id)
+    assert image.checksum == hashlib.md5(winner).hexdigest()
+    assert len(image.locations) == 1
+    assert http.get(f"{service.url}/v2/images/{image_id}/file").content == winner
+    assert files_in(service, "fast").count(image_id) == 1
