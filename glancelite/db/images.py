@@ -109,8 +109,13 @@ def load_images(conn: Connection, rows: Sequence[Any]) -> list[model.Image]:
     return [_image(r, props[r.id], tags[r.id], locs[r.id]) for r in rows]
 
 
-def _get_row(conn: Connection, image_id: str):
-    return conn.execute(sa.select(T_IMG).where(T_IMG.c.id == image_id, T_IMG.c.deleted == sa.false())).first()
+def _get_row(conn: Connection, image_id: str, *, for_update: bool = False):
+    query = sa.select(T_IMG).where(T_IMG.c.id == image_id, T_IMG.c.deleted == sa.false())
+    if for_update:
+        # Writers of one image queue here on PostgreSQL (SQLite's BEGIN IMMEDIATE already
+        # serialises), so what a transaction read is still true when it writes.
+        query = query.with_for_update()
+    return conn.execute(query).first()
 
 
 def get_image_in(conn: Connection, image_id: str) -> model.Image:
@@ -240,7 +245,7 @@ def _update(
     tags_added: Iterable[str] = (),
     tags_removed: Iterable[str] = (),
 ) -> model.Image:
-    row = _get_row(conn, image_id)
+    row = _get_row(conn, image_id, for_update=True)
     if row is None:
         raise errors.NotFound(f"No image found with ID {image_id}")
     values = {k: v for k, v in (values or {}).items() if k in IMAGE_COLUMNS and k != "id"}
@@ -294,7 +299,7 @@ def update_image(
     ``tags`` replaces the whole tag set when given; ``tags_added`` and
     ``tags_removed`` change it in place (no lost update between writers).
     """
-    return run_in_transaction(
+    return _retry_on_duplicate(
         engine,
         _update,
         image_id,
@@ -309,6 +314,7 @@ def update_image(
 
 
 def _delete(conn: Connection, image_id: str, expected_status: str | None) -> model.Image:
+    _get_row(conn, image_id, for_update=True)
     image = get_image_in(conn, image_id)
     if expected_status is not None and image.status != expected_status:
         raise errors.Conflict(f"Image status transition from {image.status} to deleted is not allowed")
@@ -341,7 +347,7 @@ def delete_image(engine: Engine, image_id: str, *, expected_status: str | None =
 
 
 def _acquire(conn: Connection, image_id: str, name: str, value: str) -> model.Image:
-    row = _get_row(conn, image_id)
+    row = _get_row(conn, image_id, for_update=True)
     if row is None:
         raise errors.NotFound(f"No image found with ID {image_id}")
     held = conn.execute(
@@ -357,7 +363,21 @@ def _acquire(conn: Connection, image_id: str, name: str, value: str) -> model.Im
 
 def acquire_property_lock(engine: Engine, image_id: str, name: str, value: str) -> model.Image:
     """Set property ``name`` to ``value`` unless another value holds it (Conflict)."""
-    return run_in_transaction(engine, _acquire, image_id, name, value)
+    return _retry_on_duplicate(engine, _acquire, image_id, name, value)
+
+
+def _retry_on_duplicate(engine: Engine, work, *args):
+    """Two writers adding the same new property collide on its unique key; the loser runs again.
+
+    On the second run the row exists, so the work updates it (or, for a lock, sees it held).
+    """
+    try:
+        return run_in_transaction(engine, work, *args)
+    except sa.exc.IntegrityError:
+        try:
+            return run_in_transaction(engine, work, *args)
+        except sa.exc.IntegrityError as exc:
+            raise errors.Conflict("The image was changed by another request; try again.") from exc
 
 
 def _release(conn: Connection, image_id: str, name: str, value: str) -> bool:

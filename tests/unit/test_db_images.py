@@ -129,3 +129,34 @@ def test_concurrent_member_creation_is_serialised(engine):
         outcomes = list(pool.map(add, range(8)))
     assert outcomes.count("ok") == 1 and outcomes.count("conflict") == 7
     assert len(members.list_members(engine, img.id)) == 1
+
+
+def test_concurrent_lock_takers_get_one_winner(engine):
+    from concurrent.futures import ThreadPoolExecutor
+
+    img = new(engine)
+
+    def take(n):
+        try:
+            repo.acquire_property_lock(engine, img.id, "os_glance_import_task", f"task-{n}")
+            return "ok"
+        except errors.Conflict:
+            return "conflict"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(take, range(8)))
+    assert outcomes.count("ok") == 1 and outcomes.count("conflict") == 7
+
+
+def test_concurrent_adds_of_one_new_property(engine):
+    from concurrent.futures import ThreadPoolExecutor
+
+    img = new(engine)
+
+    def put(n):
+        return repo.update_image(engine, img.id, properties_set={"fresh": f"v{n}"}).properties["fresh"]
+
+    with ThreadPoolExecutor(8) as pool:
+        values = list(pool.map(put, range(8)))
+    assert all(v.startswith("v") for v in values)
+    assert repo.get_image(engine, img.id).properties["fresh"] in values
