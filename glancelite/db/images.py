@@ -343,6 +343,20 @@ def delete_image(engine: Engine, image_id: str, *, expected_status: str | None =
     return run_in_transaction(engine, _delete, image_id, expected_status)
 
 
+def set_location_metadata(engine: Engine, image_id: str, location_id: int, metadata: Mapping[str, Any]) -> bool:
+    """Replace one live location's metadata (PATCH replace /locations with the same URLs)."""
+
+    def work(conn: Connection) -> bool:
+        result = conn.execute(
+            T_LOC.update()
+            .where(T_LOC.c.id == location_id, T_LOC.c.image_id == image_id, T_LOC.c.deleted == sa.false())
+            .values(meta_data=json.dumps(dict(metadata)), updated_at=utcnow())
+        )
+        return result.rowcount == 1
+
+    return run_in_transaction(engine, work)
+
+
 # ---------------------------------------------------------------- property locks
 
 

@@ -3,7 +3,8 @@
 add: a URL some configured store can read; a queued image becomes active
 with it (size from the store, hashes from ``validation_data``). remove: only
 from active images, never the last location, and the data goes too.
-replace: only on an image without locations, as a series of adds.
+replace: on an image without locations, a series of adds; on one with data,
+only the same URLs again (their metadata may change).
 Location indexes refer to the list as shown (highest store weight first).
 """
 
@@ -55,13 +56,30 @@ class LocationEditor:
             return self._add(image, change.value)
         if not change.value:
             raise errors.Forbidden("Cannot set locations to empty list.")
-        if self.ordered(image):
-            raise errors.Forbidden(
-                "Cannot replace the locations of an image that has data; add or remove them one by one."
+        current = self.ordered(image)
+        if not current:
+            for value in change.value:
+                image = self._add(image, value)
+            return image
+        return self._replace_metadata(image, current, change.value)
+
+    def _replace_metadata(self, image: model.Image, current: list[model.Location], wanted: list) -> model.Image:
+        """COMPAT: on an image with data, replace may only restate the same URLs (metadata may change)."""
+        by_url = {loc.url: loc for loc in current}
+        urls = [value["url"] for value in wanted]
+        if sorted(urls) != sorted(by_url):
+            raise errors.Invalid(
+                "Invalid locations: replace may only change the metadata of the image's locations; "
+                "add or remove locations one by one."
             )
-        for value in change.value:
-            image = self._add(image, value)
-        return image
+        for value in wanted:
+            location = by_url[value["url"]]
+            metadata = dict(value.get("metadata") or {})
+            if location.store_id and self.settings.multi_store:
+                metadata.setdefault("store", location.store_id)
+            if metadata != dict(location.metadata):
+                repo.set_location_metadata(self.engine, image.id, location.id, metadata)
+        return repo.get_image(self.engine, image.id)
 
     def _add(self, image: model.Image, value: dict[str, Any]) -> model.Image:
         current = self.ordered(image)
