@@ -30,9 +30,12 @@ def reject_body(req) -> None:
 
 def read_json(req, *, expect: type | tuple[type, ...] = (dict, list)):
     """Parse the request body as JSON with Glance's error messages."""
-    raw = req.bounded_stream.read(MAX_JSON_BODY + 1)
+    # A chunked body has no Content-Length; falcon's bounded stream would read it as empty,
+    # while the server's input stream ends where the chunks do.
+    stream = req.bounded_stream if req.content_length is not None else req.stream
+    raw = stream.read(MAX_JSON_BODY + 1)
     if len(raw) > MAX_JSON_BODY:
-        _drain(req.bounded_stream)
+        _drain(stream)
         raise errors.TooLarge("Request body is too large.", headers={"Connection": "close"})
     if not raw:
         raise errors.Invalid("Body expected in request.")

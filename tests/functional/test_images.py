@@ -392,3 +392,16 @@ def test_trailing_slash_is_not_an_image_id(svc, http):
         assert http.request(method, f"{svc.url}/v2/images/").status_code == 404
     resp = http.delete(f"{svc.url}/v2/images")
     assert resp.status_code == 405 and resp.headers["Allow"] == "GET, POST"
+
+
+def test_chunked_json_bodies(svc, http):
+    def chunks(*parts):
+        yield from parts
+
+    resp = http.post(f"{svc.url}/v2/images", data=chunks(b'{"name": ', b'"chunked"}'), headers=JSON)
+    assert resp.status_code == 201 and resp.json()["name"] == "chunked"
+    ops = chunks(b'[{"op": "replace", "path": "/name", ', b'"value": "c2"}]')
+    resp = http.patch(f"{svc.url}/v2/images/{resp.json()['id']}", data=ops, headers=V21)
+    assert resp.status_code == 200 and resp.json()["name"] == "c2"
+    big = chunks(*[b"x" * 65536] * 40)
+    assert http.post(f"{svc.url}/v2/images", data=big, headers=JSON).status_code == 413
