@@ -73,6 +73,8 @@ ms bind ipv4 = true
 ms bind ipv6 = false
 ms bind port min = 6800
 ms bind port max = 7300
+# Watches of a client that died (tests kill and freeze things) expire in 5 s, not 30.
+osd client watch timeout = 5
 [client]
 rbd cache = false
 EOT

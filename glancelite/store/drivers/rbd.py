@@ -23,6 +23,7 @@ import logging
 import math
 import threading
 import urllib.parse
+import weakref
 from typing import Any
 
 import rados
@@ -62,6 +63,10 @@ class RbdDriver(base.Driver):
         self.reuse = bool(self.STATIC_CAPABILITIES & Capability.DRIVER_REUSABLE)
         self._cluster: rados.Rados | None = None
         self._lock = threading.Lock()
+        # A librados handle left to interpreter teardown can hang the exit: shut it down
+        # when the driver is collected or the process exits, whichever comes first.
+        self._handles: list[rados.Rados] = []
+        weakref.finalize(self, _shutdown_all, self._handles)
 
     # -- connection ------------------------------------------------------------------
 
@@ -89,6 +94,7 @@ class RbdDriver(base.Driver):
                 with self._lock:
                     if self._cluster is None:
                         self._cluster = self._new_cluster(self.connect_timeout)
+                        self._handles.append(self._cluster)
                     cluster = self._cluster
             else:
                 cluster = self._new_cluster(self.connect_timeout)
@@ -110,15 +116,14 @@ class RbdDriver(base.Driver):
         with self._lock:
             if self._cluster is cluster:
                 self._cluster = None
-                with contextlib.suppress(Exception):
-                    cluster.shutdown()
+                _shutdown_all([cluster])
+                with contextlib.suppress(ValueError):
+                    self._handles.remove(cluster)
 
     def close(self) -> None:
         with self._lock:
-            cluster, self._cluster = self._cluster, None
-        if cluster is not None:
-            with contextlib.suppress(Exception):
-                cluster.shutdown()
+            self._cluster = None
+            _shutdown_all(self._handles)
 
     # -- locations -------------------------------------------------------------------
 
@@ -254,18 +259,21 @@ class RbdDriver(base.Driver):
         offset = min(max(offset, 0), size)
         remaining = size - offset if length is None else max(0, min(length, size - offset))
         return base.DataStream(
-            self._chunks(image, name, offset, remaining), size=size, length=remaining, on_close=stack.close
+            self._chunks(stack, image, name, offset, remaining), size=size, length=remaining, on_close=stack.close
         )
 
-    def _chunks(self, image: rbd.Image, name: str, offset: int, remaining: int):
-        while remaining > 0:
-            with self._translating(f"read image {name}"):
-                chunk = image.read(offset, min(self.chunk_size, remaining))
-            if not chunk:
-                return
-            offset += len(chunk)
-            remaining -= len(chunk)
-            yield chunk
+    def _chunks(self, stack: contextlib.ExitStack, image: rbd.Image, name: str, offset: int, remaining: int):
+        # Released as soon as the last byte is read, not only on close(): a librados
+        # handle left to the garbage collector can hang the interpreter at exit.
+        with stack:
+            while remaining > 0:
+                with self._translating(f"read image {name}"):
+                    chunk = image.read(offset, min(self.chunk_size, remaining))
+                if not chunk:
+                    return
+                offset += len(chunk)
+                remaining -= len(chunk)
+                yield chunk
 
     def get_size(self, url: str) -> int:
         pool, name, snap = self.parse(url)
@@ -311,6 +319,12 @@ class RbdDriver(base.Driver):
 
     def _translating(self, what: str, missing: bool = False):
         return _Translate(self.store.id, what, missing)
+
+
+def _shutdown_all(handles: list) -> None:
+    while handles:
+        with contextlib.suppress(Exception):
+            handles.pop().shutdown()
 
 
 class StoreConnectionLost(base.StoreUnavailable):
