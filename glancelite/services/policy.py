@@ -107,6 +107,7 @@ class Policy:
             # Defaults only: never pick up a stray /etc/glance file.
             conf([], project="glance", default_config_files=[], default_config_dirs=[])
         self._enforcer = oslo_policy.Enforcer(conf, use_conf=True)
+        self._default_cache: tuple[Any, set[str]] = (None, set())
         self._enforcer.register_defaults([oslo_policy.RuleDefault(n, c) for n, c in DEFAULT_RULES])
         try:
             self._enforcer.load_rules()
@@ -124,6 +125,36 @@ class Policy:
         creds = context.to_policy_values()
         target = dict(target) if target else {"project_id": context.project_id}
         return bool(self._enforcer.enforce(rule, target, creds, do_raise=False))
+
+    def is_default(self, rule: str) -> bool:
+        """True while the operator has not overridden ``rule`` (nor anything it refers to)."""
+        self._enforcer.load_rules()
+        current = self._enforcer.rules
+        if current is not self._default_cache[0]:
+            defaults = {name: str(oslo_policy.RuleDefault(name, check).check) for name, check in DEFAULT_RULES}
+            same = {name for name, text in defaults.items() if name in current and str(current[name]) == text}
+            self._default_cache = (current, same)
+        same = self._default_cache[1]
+        return rule in same and "context_is_admin" in same
+
+    def check_many(self, context: RequestContext, rule: str, targets: list[Mapping[str, Any]]) -> list[bool]:
+        """``check`` for many targets (a listing page): equal targets are checked once.
+
+        Targets differ by image id; unless some rule mentions ``%(image_id)s`` the
+        outcome cannot depend on it, so it is left out of the memo key.
+        """
+        if self._bypass(context):
+            return [True] * len(targets)
+        self._enforcer.load_rules()
+        ignore = set() if "image_id" in str(self._enforcer.rules) else {"image_id"}
+        memo: dict[tuple, bool] = {}
+        results = []
+        for target in targets:
+            key = tuple(sorted((k, v) for k, v in target.items() if k not in ignore))
+            if key not in memo:
+                memo[key] = self.check(context, rule, target)
+            results.append(memo[key])
+        return results
 
     def enforce(
         self,

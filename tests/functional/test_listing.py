@@ -209,3 +209,20 @@ def test_marker_of_an_invisible_image_is_400(svc, http, catalogue):
 def test_reader_without_project_role_and_other_projects(svc, http, catalogue):
     carol = set(names(svc, http, "limit=100", CAROL))
     assert carol == {"admin-public"}
+
+
+def test_operator_get_image_rule_filters_the_listing(tmp_path_factory, http):
+    root = tmp_path_factory.mktemp("listing-policy")
+    (root / "policy.yaml").write_text('"get_image": "role:admin or project_id:%(project_id)s"\n')
+    conf = write_config(root, {"oslo_policy": {"policy_file": str(root / "policy.yaml")}})
+    server = Server(conf).start()
+    try:
+        for headers, visibility in ((ALICE, "private"), (BOB, "community"), (ADMIN, "public")):
+            body = {"visibility": visibility, "owner": "project-b"} if headers is ADMIN else {"visibility": visibility}
+            assert http.post(f"{server.url}/v2/images", json=body, headers=headers).status_code == 201
+        listed = http.get(f"{server.url}/v2/images?visibility=all", headers=ALICE).json()["images"]
+        # The public image of project-b is visible by the query but not by the operator's rule.
+        assert [i["owner"] for i in listed] == ["project-a"]
+        assert len(http.get(f"{server.url}/v2/images?visibility=all", headers=BOB).json()["images"]) == 2
+    finally:
+        server.stop()

@@ -86,3 +86,19 @@ def test_broken_policy_file_is_a_config_error(tmp_path):
     )
     with pytest.raises(errors.ConfigError):
         Policy(config.load([str(conf_file)]).conf)
+
+
+def test_is_default_follows_overrides(tmp_path):
+    assert Policy().is_default("get_image")
+    rules = tmp_path / "policy.yaml"
+    rules.write_text('"get_image": "role:admin or project_id:%(project_id)s"\n')
+    conf_file = tmp_path / "glance-api.conf"
+    conf_file.write_text(
+        f"[DEFAULT]\n[database]\nconnection = sqlite:///{tmp_path / 'g.sqlite'}\n"
+        f"[glance_store]\nfilesystem_store_datadir = {tmp_path / 'images'}\n"
+        f"[oslo_policy]\npolicy_file = {rules}\n"
+    )
+    policy = Policy(config.load([str(conf_file)]).conf)
+    assert not policy.is_default("get_image") and policy.is_default("get_images")
+    targets = [image_target(image(owner=o, visibility="public")) for o in ("A", "B", "A")]
+    assert policy.check_many(OWNER, "get_image", targets) == [True, False, True]
