@@ -37,6 +37,10 @@ from glancelite.store import base
 from glancelite.store.capabilities import Capability, without
 
 LOG = logging.getLogger(__name__)
+# swiftclient logs every request (with the start of the token) at INFO; keep that out of
+# the service log unless the operator configured the logger explicitly.
+if logging.getLogger("swiftclient").level == logging.NOTSET:
+    logging.getLogger("swiftclient").setLevel(logging.WARNING)
 
 MiB = 1024 * 1024
 READ_CHUNK = 64 * 1024
