@@ -107,6 +107,7 @@ def _register_core(conf: cfg.ConfigOpts) -> None:
         ("import_filtering_opts", opts.IMPORT_FILTERING_OPTS),
         ("paste_deploy", opts.PASTE_DEPLOY_OPTS),
         ("healthcheck", opts.HEALTHCHECK_OPTS),
+        ("image_format", opts.IMAGE_FORMAT_OPTS),
     ):
         conf.register_opts(group_opts, group=group)
 
@@ -302,9 +303,15 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
         worker_self_reference_url=conf.worker_self_reference_url,
         public_endpoint=conf.public_endpoint,
         hashing_algorithm=conf.hashing_algorithm,
+        do_secure_hash=conf.do_secure_hash,
+        http_retries=conf.http_retries,
         show_image_direct_url=conf.show_image_direct_url,
         show_multiple_locations=conf.show_multiple_locations,
         image_cache_dir=conf.image_cache_dir,
+        image_cache_max_size=conf.image_cache_max_size,
+        image_cache_stall_time=conf.image_cache_stall_time,
+        cache_prefetcher_interval=conf.cache_prefetcher_interval,
+        require_image_format_match=conf.image_format.require_image_format_match,
         multi_store=multi_store,
         stores=stores,
         default_store=default_store,

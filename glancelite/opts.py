@@ -49,9 +49,38 @@ DEFAULT_OPTS = [
         default="sha512",
         help="hashlib algorithm for os_hash_value (the multihash).",
     ),
+    cfg.BoolOpt(
+        "do_secure_hash",
+        default=True,
+        help="Compute checksum and os_hash_value of data added by the location API (v2.17).",
+    ),
+    cfg.IntOpt(
+        "http_retries",
+        default=3,
+        min=0,
+        help="Attempts to read a location's data again when hash calculation fails on an I/O error.",
+    ),
     cfg.BoolOpt("show_image_direct_url", default=False, help="Show the best location's URL as direct_url."),
     cfg.BoolOpt("show_multiple_locations", default=False, help="Show and allow editing of locations."),
     cfg.StrOpt("image_cache_dir", help="Directory of the local image cache; enables the cache API."),
+    cfg.IntOpt(
+        "image_cache_max_size",
+        default=10 * 1024**3,
+        min=0,
+        help="Bytes the image cache may hold before a prune removes the least recently used images.",
+    ),
+    cfg.IntOpt(
+        "image_cache_stall_time",
+        default=86400,
+        min=0,
+        help="Seconds after which an unfinished cache file is removed by a clean.",
+    ),
+    cfg.IntOpt(
+        "cache_prefetcher_interval",
+        default=300,
+        min=1,
+        help="Seconds between runs of the prefetcher that caches the images queued for caching.",
+    ),
     cfg.StrOpt("log_file", help="Log to this file instead of standard error."),
     cfg.BoolOpt("debug", default=False, help="Log at DEBUG level."),
     cfg.IntOpt(
@@ -204,6 +233,14 @@ STORE_TYPE_OPTS: dict[str, list[cfg.Opt]] = {
     ],
 }
 
+IMAGE_FORMAT_OPTS = [
+    cfg.BoolOpt(
+        "require_image_format_match",
+        default=True,
+        help="Refuse image data whose format does not match the image's disk_format.",
+    ),
+]
+
 # The reserved stores glancelite injects in multi-store mode.
 RESERVED_STORES = ("os_glance_staging_store", "os_glance_tasks_store")
 RESERVED_PREFIX = "os_glance_"
@@ -227,6 +264,7 @@ def list_opts():
         ("import_filtering_opts", IMPORT_FILTERING_OPTS),
         ("paste_deploy", PASTE_DEPLOY_OPTS),
         ("healthcheck", HEALTHCHECK_OPTS),
+        ("image_format", IMAGE_FORMAT_OPTS),
         # Each store id in enabled_backends is a group holding these.
         ("<store id>", store_opts),
     ]

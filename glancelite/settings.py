@@ -61,9 +61,15 @@ class Settings:
     worker_self_reference_url: str | None = None
     public_endpoint: str | None = None
     hashing_algorithm: str = "sha512"
+    do_secure_hash: bool = True  # location API: hash the data behind an added location
+    http_retries: int = 3
     show_image_direct_url: bool = False
     show_multiple_locations: bool = False
     image_cache_dir: str | None = None
+    image_cache_max_size: int = 10 * 1024**3
+    image_cache_stall_time: int = 86400
+    cache_prefetcher_interval: int = 300
+    require_image_format_match: bool = True
 
     # Stores: one list for multi-store and legacy mode alike (legacy becomes a
     # one-store set with the reserved areas taken from node_staging_uri/work_dir).
