@@ -154,3 +154,69 @@ task_info = Table(
     Column("result", Text),
     Column("message", Text),
 )
+
+# Metadata definitions (Glance's metadef_* tables). Rows are deleted, not soft-deleted.
+metadef_namespaces = Table(
+    "metadef_namespaces",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("namespace", String(80), nullable=False),
+    Column("display_name", String(80)),
+    Column("description", Text),
+    Column("visibility", String(32)),
+    Column("protected", Boolean),
+    Column("owner", String(255), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime),
+    UniqueConstraint("namespace", name="uq_metadef_namespaces_namespace"),
+    Index("ix_metadef_namespaces_owner", "owner"),
+)
+
+metadef_resource_types = Table(
+    "metadef_resource_types",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(80), nullable=False),
+    Column("protected", Boolean, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime),
+    UniqueConstraint("name", name="uq_metadef_resource_types_name"),
+)
+
+metadef_namespace_resource_types = Table(
+    "metadef_namespace_resource_types",
+    metadata,
+    Column("resource_type_id", Integer, ForeignKey("metadef_resource_types.id"), primary_key=True),
+    Column("namespace_id", Integer, ForeignKey("metadef_namespaces.id"), primary_key=True),
+    Column("properties_target", String(80)),
+    Column("prefix", String(80)),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime),
+    Index("ix_metadef_ns_res_types_namespace_id", "namespace_id"),
+)
+
+
+def _namespace_child(name: str, *columns: Column) -> Table:
+    """metadef_objects/properties/tags: a name unique within its namespace."""
+    return Table(
+        name,
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("namespace_id", Integer, ForeignKey("metadef_namespaces.id"), nullable=False),
+        Column("name", String(80), nullable=False),
+        *columns,
+        Column("created_at", DateTime, nullable=False),
+        Column("updated_at", DateTime),
+        UniqueConstraint("namespace_id", "name", name=f"uq_{name}_namespace_id_name"),
+        Index(f"ix_{name}_name", "name"),
+    )
+
+
+metadef_objects = _namespace_child(
+    "metadef_objects",
+    Column("description", Text),
+    Column("required", Text),  # JSON list
+    Column("json_schema", Text, nullable=False),  # JSON object: the object's properties
+)
+metadef_properties = _namespace_child("metadef_properties", Column("json_schema", Text, nullable=False))
+metadef_tags = _namespace_child("metadef_tags")

@@ -72,11 +72,11 @@ def schema_diff(engine) -> list:
 def test_revision_graph_has_expand_and_contract_branches():
     script = migration.script_directory()
     assert script.get_bases() == ["initial01"]
-    assert migration.branch_head("expand") == "expand02"
+    assert migration.branch_head("expand") == "expand03"
     assert migration.branch_head("contract") == "contract01"
     contract01 = script.get_revision("contract01")
     assert contract01.dependencies == "expand01"
-    assert set(script.get_heads()) == {"expand02", "contract01"}
+    assert set(script.get_heads()) == {"expand03", "contract01"}
 
 
 def test_every_revision_up_from_empty(engine, database_url):
@@ -89,7 +89,8 @@ def test_every_revision_up_from_empty(engine, database_url):
         ("initial01", Status.EXPAND_NEEDED),
         ("expand01", Status.EXPAND_NEEDED),
         # An empty database has no rows to migrate: contract is next.
-        ("expand02", Status.CONTRACT_NEEDED),
+        ("expand02", Status.EXPAND_NEEDED),
+        ("expand03", Status.CONTRACT_NEEDED),
         ("contract01", Status.UP_TO_DATE),
     ]
     assert schema_diff(engine) == []
@@ -120,7 +121,7 @@ def test_db_check_at_each_stage_of_a_rolling_upgrade(engine, database_url):
         "img-private": "private",
         "img-ex-shared": "private",  # its only member was deleted
     }
-    assert migration.version(engine) == ["contract01", "expand02"]
+    assert migration.version(engine) == ["contract01", "expand03"]
     assert schema_diff(engine) == []
 
 
@@ -149,7 +150,7 @@ def test_steps_out_of_order_are_refused(engine):
     migration.expand(engine)
     with pytest.raises(migration.MigrationError, match="db migrate"):
         migration.contract(engine)
-    assert migration.version(engine) == ["expand02"]
+    assert migration.version(engine) == ["expand03"]
 
 
 def test_sync_is_idempotent_and_builds_tables_py(engine, database_url):
@@ -257,15 +258,18 @@ def test_unreachable_database_is_one_readable_error():
 
 def test_skeleton_stamp_base01_counts_as_current(engine, database_url):
     """Databases built by the foundation skeleton's single revision are restamped, not rebuilt."""
-    migration.sync(engine)
+    # base01 built the schema as it stood at contract01 + expand02 (before the metadef tables).
+    migration.upgrade(engine, "expand02")
+    migration.upgrade(engine, "contract01")
     with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM alembic_version"))
         conn.execute(sa.text("INSERT INTO alembic_version (version_num) VALUES ('base01')"))
-    assert check(database_url) == Status.UP_TO_DATE
-    migration.expand(engine)  # restamps, then finds nothing to do
-    assert migration.version(engine) == ["contract01", "expand02"]
+    assert check(database_url) == Status.EXPAND_NEEDED
+    migration.expand(engine)  # restamps, then adds only what came after base01
+    assert schema_diff(engine) == []
+    assert migration.version(engine) == ["contract01", "expand03"]
     with engine.connect() as conn:
         assert sorted(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()) == [
             "contract01",
-            "expand02",
+            "expand03",
         ]
