@@ -9,9 +9,11 @@ from glancelite.api import routes
 from glancelite.api.middleware import RequestContextMiddleware
 from glancelite.db import engine as db_engine
 from glancelite.services import Services
+from glancelite.services import cache as image_cache
 from glancelite.services.image_data import ImageDataService
 from glancelite.services.images import ImageService
 from glancelite.services.imports import ImportService
+from glancelite.services.locations import LocationService
 from glancelite.services.members import MemberService
 from glancelite.services.policy import Policy
 from glancelite.services.tasks import TaskService
@@ -27,6 +29,8 @@ def build_services(settings: Settings, conf=None) -> Services:
     services.policy = Policy(conf)
     services.stores = StoreSet(settings)
     services.image_data = ImageDataService(settings, engine, services.stores, services.policy)
+    services.cache = image_cache.build(settings, engine, services.policy, services.stores)
+    services.image_data.cache = services.cache.cache
     services.images = ImageService(services)
     services.members = MemberService(services, services.images)
     # One import runner per process (the taskflow stop-file spec-lite); interrupted imports recovered at start.
@@ -37,6 +41,9 @@ def build_services(settings: Settings, conf=None) -> Services:
     )
     services.imports = ImportService(settings, engine, services.stores, services.policy, services.image_data, runner)
     services.imports.recover()
+    services.locations = LocationService(
+        settings, engine, services.stores, services.policy, services.images, services.imports, runner
+    )
     services.tasks = TaskService(
         settings, engine, services.policy, services.image_data, services.images, services.imports
     )

@@ -19,11 +19,13 @@ class Services:
     image_data: Any = None
     members: Any = None
     imports: Any = None
+    locations: Any = None  # services.locations.LocationService (location API v2.17)
     tasks: Any = None
     info: Any = None
+    cache: Any = None  # services.cache.CacheService
 
     def close(self) -> None:
-        for part in (self.imports, self.stores):
+        for part in (self.cache, self.imports, self.stores):
             closer = getattr(part, "close", None)
             if closer:
                 closer()

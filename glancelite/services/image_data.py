@@ -17,6 +17,7 @@ from glancelite.context import RequestContext
 from glancelite.db import images as images_db
 from glancelite.db import locations as locations_db
 from glancelite.db import members as members_db
+from glancelite.services.cache import tee_into_cache
 from glancelite.services.policy import image_target
 from glancelite.settings import Settings
 from glancelite.store import base
@@ -45,6 +46,9 @@ class Download:
 
 
 class ImageDataService:
+    # services.cache.ImageCache when [DEFAULT] image_cache_dir is set (set by the composition root).
+    cache = None
+
     def __init__(self, settings: Settings, engine, stores: StoreSet, policy):
         self.settings = settings
         self.engine = engine
@@ -172,6 +176,10 @@ class ImageDataService:
             return None
         byte_range = resolve_range(image.size or 0) if resolve_range else None
         offset, length = (byte_range.offset, byte_range.length) if byte_range else (0, None)
+        if self.cache is not None:
+            cached = self.cache.open_stream(image_id, offset, length)
+            if cached is not None:
+                return Download(image=image, stream=cached, byte_range=byte_range)
         failures: list[errors.GlanceliteError] = []
         for location in self._ordered(locations, prefer):
             try:
@@ -180,10 +188,17 @@ class ImageDataService:
                 LOG.warning("image %s: location unreadable, trying the next one: %s", image_id, exc.message)
                 failures.append(exc)
                 continue
+            if self.cache is not None and byte_range is None and image.status == S.ACTIVE:
+                stream = self._into_cache(image, stream)
             return Download(image=image, stream=stream, byte_range=byte_range)
         if all(isinstance(f, base.StoreNotFound) for f in failures):
             return None
         raise next(f for f in failures if not isinstance(f, base.StoreNotFound))
+
+    def _into_cache(self, image: model.Image, stream: base.DataStream) -> base.DataStream:
+        """A whole-image download also fills the cache, unless another request already is."""
+        writer = self.cache.begin_write(image.id)
+        return stream if writer is None else tee_into_cache(stream, writer, image)
 
     def _ordered(self, locations: list[model.Location], prefer: list[str] | None) -> list[model.Location]:
         ordered = self.stores.sort_locations(locations)

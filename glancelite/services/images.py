@@ -274,6 +274,8 @@ class ImageService:
             self._delete_data(image)
             try:
                 repo.delete_image(self.engine, image_id, expected_status=image.status)
+                if self._services.cache is not None:
+                    self._services.cache.forget(image_id)
                 return
             except errors.Conflict:
                 # The image moved on (an upload finished?) while we deleted its data:

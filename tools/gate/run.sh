@@ -138,6 +138,7 @@ enabled_backends = $backends
 enabled_import_methods = [glance-direct,web-download,copy-image]
 show_multiple_locations = $([ "$HTTP_STORE" = 1 ] && echo True || echo False)
 image_cache_dir = $G/cache
+cache_prefetcher_interval = 5
 do_secure_hash = True
 [database]
 connection = sqlite:///$G/glance.sqlite
