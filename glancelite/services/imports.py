@@ -172,6 +172,10 @@ class ImportService:
         member = context.project_id if image.owner != context.project_id else None
         return image_target(image, member)
 
+    def release_dead_lock(self, image: model.Image) -> model.Image:
+        """For other lock users (location API): Conflict if a live task holds the image, else the freed image."""
+        return self._take_over_dead_lock(image)
+
     def _take_over_dead_lock(self, image: model.Image) -> model.Image:
         holder_id = image.properties.get(LOCK_PROPERTY)
         if not holder_id:

@@ -67,6 +67,18 @@ class WebSource:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
+            def do_HEAD(self):  # what an http store asks first (get_size)
+                parts = urllib.parse.urlsplit(self.path)
+                kind, _, arg = parts.path.strip("/").partition("/")
+                if kind not in ("data", "stream", "gated"):
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                if kind != "stream":
+                    self.send_header("Content-Length", arg)
+                self.end_headers()
+
             def log_message(self, *args):
                 pass
 

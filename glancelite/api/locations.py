@@ -1,0 +1,35 @@
+"""POST and GET /v2/images/{id}/locations (Location API v2.17): HTTP only."""
+
+from __future__ import annotations
+
+import falcon
+
+from glancelite import errors
+from glancelite.api import common
+from glancelite.services import Services
+
+
+class LocationsResource:
+    def __init__(self, services: Services):
+        self.locations = services.locations
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        common.check_uuid(image_id)
+        ctx = common.context(req)
+        if ctx.read_only:
+            raise errors.Forbidden("Read-only access")
+        body = common.read_json(req, expect=dict)
+        self.locations.add(ctx, image_id, body)
+        # COMPAT: 202 with an empty body, like import; the task shows in /v2/images/{id}/tasks.
+        resp.status = falcon.HTTP_202
+        resp.text = ""
+        resp.content_type = "text/html; charset=UTF-8"
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        common.reject_body(req)
+        common.check_uuid(image_id)
+        common.send_json(resp, self.locations.list(common.context(req), image_id))
+
+
+def register(app: falcon.App, services: Services) -> None:
+    app.add_route("/v2/images/{image_id}/locations", LocationsResource(services))
