@@ -14,6 +14,7 @@ from glancelite.services.image_data import ImageDataService
 from glancelite.services.images import ImageService
 from glancelite.services.imports import ImportService
 from glancelite.services.members import MemberService
+from glancelite.services.metadefs import MetadefService
 from glancelite.services.policy import Policy
 from glancelite.services.tasks import TaskService
 from glancelite.settings import Settings
@@ -32,6 +33,7 @@ def build_services(settings: Settings, conf=None) -> Services:
     services.image_data.cache = services.cache.cache
     services.images = ImageService(services)
     services.members = MemberService(services, services.images)
+    services.metadefs = MetadefService(engine, services.policy)
     # One import runner per process (the taskflow stop-file spec-lite); interrupted imports recovered at start.
     runner = task_runner.for_process(
         max_workers=settings.taskflow_max_workers,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from glancelite.api import cache, image_data, images, imports, info, tasks, versions
+from glancelite.api import cache, image_data, images, imports, info, metadefs, tasks, versions
 from glancelite.services import Services
 
 
@@ -16,3 +16,4 @@ def register(app: falcon.App, services: Services) -> None:
     imports.register(app, services)
     tasks.register(app, services)
     cache.register(app, services)
+    metadefs.register(app, services)

@@ -22,6 +22,7 @@ class Services:
     tasks: Any = None
     info: Any = None
     cache: Any = None  # services.cache.CacheService
+    metadefs: Any = None  # services.metadefs.MetadefService
 
     def close(self) -> None:
         for part in (self.cache, self.imports, self.stores):

@@ -37,6 +37,25 @@ ADMIN_OR_MEMBER_CREATE = f"{ADMIN} or ({PROJECT_MEMBER} and project_id:%(owner)s
 ADMIN_OR_SHARED_MEMBER = f"{ADMIN} or (role:member and {IMAGE_MEMBER})"
 ADMIN_OR_READER_OR_SHARED_MEMBER = f"{ADMIN} or role:reader and (project_id:%(project_id)s or {IMAGE_MEMBER})"
 SERVICE = "role:service"
+ADMIN_OR_READER_GET_NAMESPACE = f"{ADMIN} or (role:reader and (project_id:%(project_id)s or 'public':%(visibility)s))"
+METADEF_RULES: tuple[tuple[str, str], ...] = (
+    ("get_metadef_namespace", ADMIN_OR_READER_GET_NAMESPACE),
+    ("get_metadef_namespaces", ADMIN_OR_PROJECT_READER),
+    *((f"{verb}_metadef_namespace", "rule:metadef_admin") for verb in ("modify", "add", "delete")),
+    *(
+        (f"get_metadef_{kind}", ADMIN_OR_READER_GET_NAMESPACE)
+        for kind in ("object", "objects", "property", "properties", "tag", "tags")
+    ),
+    *((f"{verb}_metadef_object", "rule:metadef_admin") for verb in ("modify", "add", "delete")),
+    *((f"{verb}_metadef_property", "rule:metadef_admin") for verb in ("modify", "add", "remove")),
+    *((f"{verb}_metadef_tag", "rule:metadef_admin") for verb in ("modify", "add", "delete")),
+    ("add_metadef_tags", "rule:metadef_admin"),
+    ("delete_metadef_tags", "rule:metadef_admin"),
+    ("list_metadef_resource_types", ADMIN_OR_READER_GET_NAMESPACE),
+    ("get_metadef_resource_type", ADMIN_OR_READER_GET_NAMESPACE),
+    ("add_metadef_resource_type_association", "rule:metadef_admin"),
+    ("remove_metadef_resource_type_association", "rule:metadef_admin"),
+)
 
 DEFAULT_RULES: tuple[tuple[str, str], ...] = (
     ("default", ""),
@@ -74,6 +93,10 @@ DEFAULT_RULES: tuple[tuple[str, str], ...] = (
     ("add_task", "rule:default"),
     ("modify_task", "rule:default"),
     ("stores_info_detail", f"{ADMIN} or {SERVICE}"),
+    # metadata definitions (Glance's glance/policies/metadef.py)
+    ("metadef_default", ""),
+    ("metadef_admin", "role:admin"),
+    *METADEF_RULES,
     # cache
     ("manage_image_cache", "role:admin"),
     ("cache_image", "role:admin"),

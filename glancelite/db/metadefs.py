@@ -1,0 +1,496 @@
+"""Metadata definitions: namespaces and what they hold (objects, properties, tags, resource types).
+
+Rows are deleted outright (Glance's metadef tables have no soft delete).
+Who may see a namespace is decided here, in the query, by a ``Viewer``: an
+admin sees every namespace, anyone else the public ones and their own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from glancelite import errors
+from glancelite.db import tables
+from glancelite.db.engine import run_in_transaction
+from glancelite.db.images import utcnow
+
+T_NS = tables.metadef_namespaces
+T_RT = tables.metadef_resource_types
+T_ASSOC = tables.metadef_namespace_resource_types
+T_OBJ = tables.metadef_objects
+T_PROP = tables.metadef_properties
+T_TAG = tables.metadef_tags
+CHILD_TABLES = (T_OBJ, T_PROP, T_TAG, T_ASSOC)
+NAMESPACE_SORT_KEYS = ("created_at", "updated_at", "namespace", "display_name", "owner", "visibility", "id")
+
+
+@dataclasses.dataclass(frozen=True)
+class Viewer:
+    project_id: str | None
+    is_admin: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Namespace:
+    id: int
+    namespace: str
+    display_name: str | None
+    description: str | None
+    visibility: str
+    protected: bool
+    owner: str
+    created_at: datetime
+    updated_at: datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ResourceType:
+    name: str
+    protected: bool
+    created_at: datetime
+    updated_at: datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Association:
+    name: str
+    prefix: str | None
+    properties_target: str | None
+    created_at: datetime
+    updated_at: datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class MetadefObject:
+    name: str
+    description: str | None
+    required: list[str]
+    properties: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Property:
+    name: str
+    schema: dict[str, Any]  # the property's JSON-schema fields (title, type, enum...), without its name
+    created_at: datetime
+    updated_at: datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Tag:
+    name: str
+    created_at: datetime
+    updated_at: datetime | None
+
+
+def namespace_not_found(name: str) -> errors.NotFound:
+    return errors.NotFound(f"Metadata definition namespace={name} was not found.")
+
+
+def _namespace(row) -> Namespace:
+    return Namespace(
+        id=row.id,
+        namespace=row.namespace,
+        display_name=row.display_name,
+        description=row.description,
+        visibility=row.visibility or "private",
+        protected=bool(row.protected),
+        owner=row.owner,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _loads(text: str | None, default):
+    return json.loads(text) if text else default
+
+
+def _object(row) -> MetadefObject:
+    return MetadefObject(
+        name=row.name,
+        description=row.description,
+        required=_loads(row.required, []),
+        properties=_loads(row.json_schema, {}),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _property(row) -> Property:
+    return Property(row.name, _loads(row.json_schema, {}), row.created_at, row.updated_at)
+
+
+def _tag(row) -> Tag:
+    return Tag(row.name, row.created_at, row.updated_at)
+
+
+def _visible(viewer: Viewer) -> list:
+    if viewer.is_admin:
+        return []
+    return [sa.or_(T_NS.c.visibility == "public", T_NS.c.owner == (viewer.project_id or ""))]
+
+
+def _get_namespace(conn: Connection, name: str, viewer: Viewer) -> Namespace:
+    row = conn.execute(sa.select(T_NS).where(T_NS.c.namespace == name, *_visible(viewer))).first()
+    if row is None:
+        raise namespace_not_found(name)
+    return _namespace(row)
+
+
+def get_namespace(engine: Engine, name: str, viewer: Viewer) -> Namespace:
+    return run_in_transaction(engine, _get_namespace, name, viewer)
+
+
+def list_namespaces(
+    engine: Engine,
+    viewer: Viewer,
+    *,
+    visibility: str | None = None,
+    resource_types: list[str] | None = None,
+    marker: str | None = None,
+    limit: int | None = None,
+    sort_key: str = "created_at",
+    sort_dir: str = "desc",
+) -> list[Namespace]:
+    order = sa.desc if sort_dir == "desc" else sa.asc
+
+    def work(conn: Connection) -> list[Namespace]:
+        query = sa.select(T_NS).where(*_visible(viewer))
+        if visibility:
+            query = query.where(T_NS.c.visibility == visibility)
+        if resource_types:
+            with_type = (
+                sa.select(T_ASSOC.c.namespace_id)
+                .join(T_RT, T_RT.c.id == T_ASSOC.c.resource_type_id)
+                .where(T_RT.c.name.in_(resource_types))
+            )
+            query = query.where(T_NS.c.id.in_(with_type))
+        rows = [_namespace(r) for r in conn.execute(query.order_by(order(T_NS.c[sort_key]), order(T_NS.c.id)))]
+        if marker is not None:
+            names = [ns.namespace for ns in rows]
+            if marker not in names:
+                # A marker the caller cannot see is as unknown as one that does not exist.
+                raise namespace_not_found(marker)
+            rows = rows[names.index(marker) + 1 :]
+        return rows if limit is None else rows[:limit]
+
+    return run_in_transaction(engine, work)
+
+
+def _namespace_values(values: dict[str, Any]) -> dict[str, Any]:
+    keys = ("namespace", "display_name", "description", "visibility", "protected", "owner")
+    return {k: values[k] for k in keys if k in values}
+
+
+def _duplicate_namespace(name: str) -> errors.Conflict:
+    return errors.Conflict(f"The metadata definition namespace={name} already exists.")
+
+
+def _insert_namespace(conn: Connection, values: dict[str, Any]) -> int:
+    name = values["namespace"]
+    if conn.execute(sa.select(T_NS.c.id).where(T_NS.c.namespace == name)).first():
+        raise _duplicate_namespace(name)
+    now = utcnow()
+    result = conn.execute(T_NS.insert().values(**_namespace_values(values), created_at=now, updated_at=now))
+    return result.inserted_primary_key[0]
+
+
+def create_namespace(
+    engine: Engine,
+    values: dict[str, Any],
+    *,
+    associations: list[dict[str, Any]] = (),
+    objects: list[dict[str, Any]] = (),
+    properties: dict[str, dict[str, Any]] | None = None,
+    tags: list[str] = (),
+) -> Namespace:
+    """A namespace and its initial content, in one transaction: all of it or none."""
+
+    def work(conn: Connection) -> Namespace:
+        ns_id = _insert_namespace(conn, values)
+        ns = _namespace(conn.execute(sa.select(T_NS).where(T_NS.c.id == ns_id)).one())
+        for assoc in associations:
+            _insert_association(conn, ns, assoc)
+        for obj in objects:
+            _insert_object(conn, ns, obj)
+        for name, schema in (properties or {}).items():
+            _insert_property(conn, ns, name, schema)
+        for tag in tags:
+            _insert_tag(conn, ns, tag)
+        return ns
+
+    return _guard(run_in_transaction, engine, work, conflict=_duplicate_namespace(values["namespace"]))
+
+
+def update_namespace(engine: Engine, ns: Namespace, values: dict[str, Any]) -> Namespace:
+    def work(conn: Connection) -> Namespace:
+        new_name = values.get("namespace", ns.namespace)
+        if new_name != ns.namespace and conn.execute(sa.select(T_NS.c.id).where(T_NS.c.namespace == new_name)).first():
+            raise _duplicate_namespace(new_name)
+        result = conn.execute(
+            T_NS.update().where(T_NS.c.id == ns.id).values(**_namespace_values(values), updated_at=utcnow())
+        )
+        if result.rowcount != 1:
+            raise namespace_not_found(ns.namespace)
+        return _namespace(conn.execute(sa.select(T_NS).where(T_NS.c.id == ns.id)).one())
+
+    return _guard(run_in_transaction, engine, work, conflict=_duplicate_namespace(values.get("namespace", "")))
+
+
+def delete_namespace(engine: Engine, ns: Namespace) -> None:
+    def work(conn: Connection) -> None:
+        for table in CHILD_TABLES:
+            conn.execute(table.delete().where(table.c.namespace_id == ns.id))
+        if conn.execute(T_NS.delete().where(T_NS.c.id == ns.id)).rowcount != 1:
+            raise namespace_not_found(ns.namespace)
+
+    run_in_transaction(engine, work)
+
+
+def _guard(run, engine, work, *, conflict: errors.Conflict):
+    """A unique constraint hit by a concurrent writer is the same 409 as the checked duplicate."""
+    try:
+        return run(engine, work)
+    except sa.exc.IntegrityError as exc:
+        raise conflict from exc
+
+
+# Resource types and their association with namespaces.
+
+
+def list_resource_types(engine: Engine) -> list[ResourceType]:
+    def work(conn: Connection):
+        rows = conn.execute(sa.select(T_RT).order_by(T_RT.c.id))
+        return [ResourceType(r.name, bool(r.protected), r.created_at, r.updated_at) for r in rows]
+
+    return run_in_transaction(engine, work)
+
+
+def _association_query():
+    return sa.select(
+        T_RT.c.name, T_ASSOC.c.prefix, T_ASSOC.c.properties_target, T_ASSOC.c.created_at, T_ASSOC.c.updated_at
+    ).join(T_RT, T_RT.c.id == T_ASSOC.c.resource_type_id)
+
+
+def _association(row) -> Association:
+    return Association(row.name, row.prefix, row.properties_target, row.created_at, row.updated_at)
+
+
+def list_associations(engine: Engine, ns: Namespace) -> list[Association]:
+    def work(conn: Connection):
+        rows = conn.execute(_association_query().where(T_ASSOC.c.namespace_id == ns.id).order_by(T_ASSOC.c.created_at))
+        return [_association(r) for r in rows]
+
+    return run_in_transaction(engine, work)
+
+
+def _insert_association(conn: Connection, ns: Namespace, values: dict[str, Any]) -> Association:
+    name = values["name"]
+    now = utcnow()
+    type_id = conn.execute(sa.select(T_RT.c.id).where(T_RT.c.name == name)).scalar()
+    if type_id is None:
+        # Glance creates an unknown resource type on first association (unprotected).
+        type_id = conn.execute(
+            T_RT.insert().values(name=name, protected=False, created_at=now, updated_at=now)
+        ).inserted_primary_key[0]
+    exists = sa.and_(T_ASSOC.c.namespace_id == ns.id, T_ASSOC.c.resource_type_id == type_id)
+    if conn.execute(sa.select(T_ASSOC.c.namespace_id).where(exists)).first():
+        raise _duplicate_association(name, ns.namespace)
+    conn.execute(
+        T_ASSOC.insert().values(
+            namespace_id=ns.id,
+            resource_type_id=type_id,
+            prefix=values.get("prefix"),
+            properties_target=values.get("properties_target"),
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return _association(conn.execute(_association_query().where(exists)).one())
+
+
+def _duplicate_association(name: str, namespace: str) -> errors.Conflict:
+    return errors.Conflict(
+        f"The metadata definition resource-type association of resource-type={name} to "
+        f"namespace={namespace}, already exists."
+    )
+
+
+def create_association(engine: Engine, ns: Namespace, values: dict[str, Any]) -> Association:
+    conflict = _duplicate_association(values["name"], ns.namespace)
+    return _guard(run_in_transaction, engine, lambda conn: _insert_association(conn, ns, values), conflict=conflict)
+
+
+def delete_association(engine: Engine, ns: Namespace, name: str) -> None:
+    def work(conn: Connection) -> None:
+        type_id = conn.execute(sa.select(T_RT.c.id).where(T_RT.c.name == name)).scalar()
+        deleted = 0
+        if type_id is not None:
+            deleted = conn.execute(
+                T_ASSOC.delete().where(T_ASSOC.c.namespace_id == ns.id, T_ASSOC.c.resource_type_id == type_id)
+            ).rowcount
+        if deleted != 1:
+            raise errors.NotFound(
+                f"The metadata definition resource-type association of resource-type={name} to "
+                f"namespace={ns.namespace}, was not found."
+            )
+
+    run_in_transaction(engine, work)
+
+
+# Objects, properties and tags: rows named uniquely within their namespace.
+
+
+@dataclasses.dataclass(frozen=True)
+class _Kind:
+    table: sa.Table
+    label: str  # Glance's word for it in messages
+    load: Any
+
+    def not_found(self, name: str, namespace: str) -> errors.NotFound:
+        return errors.NotFound(
+            f"The metadata definition {self.label} with name={name} was not found in namespace={namespace}."
+        )
+
+    def duplicate(self, name: str, namespace: str) -> errors.Conflict:
+        return errors.Conflict(
+            f"A metadata definition {self.label} with name={name} already exists in namespace={namespace}."
+        )
+
+
+OBJECTS = _Kind(T_OBJ, "object", _object)
+PROPERTIES = _Kind(T_PROP, "property", _property)
+TAGS = _Kind(T_TAG, "tag", _tag)
+
+
+def _object_row(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": values["name"],
+        "description": values.get("description"),
+        "required": json.dumps(values.get("required") or []),
+        "json_schema": json.dumps(values.get("properties") or {}),
+    }
+
+
+def _insert(conn: Connection, kind: _Kind, ns: Namespace, row: dict[str, Any]):
+    t = kind.table
+    if conn.execute(sa.select(t.c.id).where(t.c.namespace_id == ns.id, t.c.name == row["name"])).first():
+        raise kind.duplicate(row["name"], ns.namespace)
+    now = utcnow()
+    conn.execute(t.insert().values(namespace_id=ns.id, created_at=now, updated_at=now, **row))
+    return kind.load(conn.execute(sa.select(t).where(t.c.namespace_id == ns.id, t.c.name == row["name"])).one())
+
+
+def _insert_object(conn: Connection, ns: Namespace, values: dict[str, Any]) -> MetadefObject:
+    return _insert(conn, OBJECTS, ns, _object_row(values))
+
+
+def _insert_property(conn: Connection, ns: Namespace, name: str, schema: dict[str, Any]) -> Property:
+    return _insert(conn, PROPERTIES, ns, {"name": name, "json_schema": json.dumps(schema)})
+
+
+def _insert_tag(conn: Connection, ns: Namespace, name: str) -> Tag:
+    return _insert(conn, TAGS, ns, {"name": name})
+
+
+def list_children(engine: Engine, kind: _Kind, ns: Namespace) -> list:
+    t = kind.table
+
+    def work(conn: Connection):
+        return [kind.load(r) for r in conn.execute(sa.select(t).where(t.c.namespace_id == ns.id).order_by(t.c.id))]
+
+    return run_in_transaction(engine, work)
+
+
+def get_child(engine: Engine, kind: _Kind, ns: Namespace, name: str):
+    t = kind.table
+
+    def work(conn: Connection):
+        row = conn.execute(sa.select(t).where(t.c.namespace_id == ns.id, t.c.name == name)).first()
+        if row is None:
+            raise kind.not_found(name, ns.namespace)
+        return kind.load(row)
+
+    return run_in_transaction(engine, work)
+
+
+def create_object(engine: Engine, ns: Namespace, values: dict[str, Any]) -> MetadefObject:
+    conflict = OBJECTS.duplicate(values["name"], ns.namespace)
+    return _guard(run_in_transaction, engine, lambda conn: _insert_object(conn, ns, values), conflict=conflict)
+
+
+def create_property(engine: Engine, ns: Namespace, name: str, schema: dict[str, Any]) -> Property:
+    conflict = PROPERTIES.duplicate(name, ns.namespace)
+    return _guard(run_in_transaction, engine, lambda conn: _insert_property(conn, ns, name, schema), conflict=conflict)
+
+
+def create_tag(engine: Engine, ns: Namespace, name: str) -> Tag:
+    conflict = TAGS.duplicate(name, ns.namespace)
+    return _guard(run_in_transaction, engine, lambda conn: _insert_tag(conn, ns, name), conflict=conflict)
+
+
+def create_tags(engine: Engine, ns: Namespace, names: list[str], *, append: bool) -> list[Tag]:
+    """Several tags at once; without ``append`` they replace the namespace's tags."""
+
+    def work(conn: Connection) -> list[Tag]:
+        if not append:
+            conn.execute(T_TAG.delete().where(T_TAG.c.namespace_id == ns.id))
+        return [_insert_tag(conn, ns, name) for name in names]
+
+    conflict = errors.Conflict(f"A metadata tag already exists in namespace={ns.namespace}.")
+    return _guard(run_in_transaction, engine, work, conflict=conflict)
+
+
+def update_child(engine: Engine, kind: _Kind, ns: Namespace, name: str, row: dict[str, Any]):
+    """Replace the named row's fields (``row`` may rename it)."""
+    t = kind.table
+    new_name = row.get("name", name)
+
+    def work(conn: Connection):
+        where = [t.c.namespace_id == ns.id, t.c.name == name]
+        if conn.execute(sa.select(t.c.id).where(*where)).first() is None:
+            raise kind.not_found(name, ns.namespace)
+        if (
+            new_name != name
+            and conn.execute(sa.select(t.c.id).where(t.c.namespace_id == ns.id, t.c.name == new_name)).first()
+        ):
+            raise kind.duplicate(new_name, ns.namespace)
+        conn.execute(t.update().where(*where).values(**row, updated_at=utcnow()))
+        return kind.load(conn.execute(sa.select(t).where(t.c.namespace_id == ns.id, t.c.name == new_name)).one())
+
+    return _guard(run_in_transaction, engine, work, conflict=kind.duplicate(new_name, ns.namespace))
+
+
+def update_object(engine: Engine, ns: Namespace, name: str, values: dict[str, Any]) -> MetadefObject:
+    return update_child(engine, OBJECTS, ns, name, _object_row(values))
+
+
+def update_property(engine: Engine, ns: Namespace, name: str, new_name: str, schema: dict[str, Any]) -> Property:
+    return update_child(engine, PROPERTIES, ns, name, {"name": new_name, "json_schema": json.dumps(schema)})
+
+
+def update_tag(engine: Engine, ns: Namespace, name: str, new_name: str) -> Tag:
+    return update_child(engine, TAGS, ns, name, {"name": new_name})
+
+
+def delete_child(engine: Engine, kind: _Kind, ns: Namespace, name: str) -> None:
+    t = kind.table
+
+    def work(conn: Connection) -> None:
+        if conn.execute(t.delete().where(t.c.namespace_id == ns.id, t.c.name == name)).rowcount != 1:
+            raise kind.not_found(name, ns.namespace)
+
+    run_in_transaction(engine, work)
+
+
+def delete_children(engine: Engine, kind: _Kind, ns: Namespace) -> None:
+    t = kind.table
+    run_in_transaction(engine, lambda conn: conn.execute(t.delete().where(t.c.namespace_id == ns.id)))

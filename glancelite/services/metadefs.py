@@ -1,0 +1,246 @@
+"""Metadata definitions use cases: who may read and change namespaces and their content.
+
+Reading: a namespace is visible when public, owned by the caller's project,
+or the caller is an admin (the repository filters by ``Viewer``); then the
+``get_metadef_*`` rule is checked with the namespace as target. Writing: the
+``*_metadef_*`` rule (Glance's default: ``rule:metadef_admin``), then, for a
+non-admin an operator let through, ownership of the namespace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from glancelite import errors
+from glancelite.context import RequestContext
+from glancelite.db import metadefs as repo
+
+
+@dataclasses.dataclass(frozen=True)
+class NamespaceDetail:
+    namespace: repo.Namespace
+    associations: list[repo.Association]
+    objects: list[repo.MetadefObject]
+    properties: dict[str, dict[str, Any]]
+    tags: list[repo.Tag]
+
+
+class MetadefService:
+    def __init__(self, engine, policy):
+        self.engine = engine
+        self.policy = policy
+
+    # -- helpers
+
+    def _viewer(self, ctx: RequestContext) -> repo.Viewer:
+        return repo.Viewer(ctx.project_id, self.policy.is_admin(ctx))
+
+    @staticmethod
+    def _target(ns: repo.Namespace) -> dict[str, Any]:
+        return {"project_id": ns.owner, "visibility": ns.visibility, "namespace": ns.namespace}
+
+    def _read(self, ctx: RequestContext, name: str, rule: str) -> repo.Namespace:
+        ns = repo.get_namespace(self.engine, name, self._viewer(ctx))
+        self.policy.enforce(ctx, rule, self._target(ns))
+        return ns
+
+    def _write(self, ctx: RequestContext, name: str, rule: str) -> repo.Namespace:
+        ns = repo.get_namespace(self.engine, name, self._viewer(ctx))
+        self.policy.enforce(ctx, rule, self._target(ns))
+        if not self.policy.is_admin(ctx) and ns.owner != ctx.project_id:
+            raise errors.Forbidden(f"You are not permitted to modify namespace {name}.")
+        return ns
+
+    def _check_owner(self, ctx: RequestContext, owner: str | None) -> None:
+        if owner is not None and owner != ctx.project_id and not self.policy.is_admin(ctx):
+            raise errors.Forbidden(f"You are not permitted to create or modify a namespace owned by '{owner}'.")
+
+    @staticmethod
+    def _protected(ns: repo.Namespace) -> None:
+        if ns.protected:
+            raise errors.Forbidden(f"Metadata definition namespace {ns.namespace} is protected and cannot be deleted.")
+
+    # -- namespaces
+
+    def list_namespaces(self, ctx: RequestContext, **filters) -> list[tuple[repo.Namespace, list[repo.Association]]]:
+        self.policy.enforce(ctx, "get_metadef_namespaces", {"project_id": ctx.project_id})
+        found = repo.list_namespaces(self.engine, self._viewer(ctx), **filters)
+        return [(ns, repo.list_associations(self.engine, ns)) for ns in found]
+
+    def show_namespace(self, ctx: RequestContext, name: str, resource_type: str | None = None) -> NamespaceDetail:
+        ns = self._read(ctx, name, "get_metadef_namespace")
+        return self._detail(ns, resource_type)
+
+    def _detail(self, ns: repo.Namespace, resource_type: str | None = None) -> NamespaceDetail:
+        associations = repo.list_associations(self.engine, ns)
+        objects = repo.list_children(self.engine, repo.OBJECTS, ns)
+        properties = {p.name: p.schema for p in repo.list_children(self.engine, repo.PROPERTIES, ns)}
+        prefix = next((a.prefix for a in associations if a.name == resource_type), None) if resource_type else None
+        if prefix:
+            # Names as the resource type spells them (e.g. hw_ for OS::Glance::Image).
+            properties = {prefix + k: v for k, v in properties.items()}
+            objects = [
+                dataclasses.replace(
+                    o,
+                    properties={prefix + k: v for k, v in o.properties.items()},
+                    required=[prefix + r for r in o.required],
+                )
+                for o in objects
+            ]
+        tags = repo.list_children(self.engine, repo.TAGS, ns)
+        return NamespaceDetail(ns, associations, objects, properties, tags)
+
+    def create_namespace(self, ctx: RequestContext, body: dict[str, Any]) -> NamespaceDetail:
+        owner = body.get("owner") or ctx.project_id or ""
+        values = {
+            "namespace": body["namespace"],
+            "display_name": body.get("display_name"),
+            "description": body.get("description"),
+            "visibility": body.get("visibility") or "private",
+            "protected": bool(body.get("protected", False)),
+            "owner": owner,
+        }
+        self.policy.enforce(ctx, "add_metadef_namespace", {"project_id": owner, "visibility": values["visibility"]})
+        self._check_owner(ctx, body.get("owner"))
+        ns = repo.create_namespace(
+            self.engine,
+            values,
+            associations=body.get("resource_type_associations") or [],
+            objects=body.get("objects") or [],
+            properties=_property_schemas(body.get("properties") or {}),
+            tags=[t["name"] for t in body.get("tags") or []],
+        )
+        return self._detail(ns)
+
+    def update_namespace(self, ctx: RequestContext, name: str, body: dict[str, Any]) -> repo.Namespace:
+        ns = self._write(ctx, name, "modify_metadef_namespace")
+        self._check_owner(ctx, body.get("owner"))
+        # COMPAT: PUT replaces; visibility, protected and owner fall back to create's defaults.
+        values = {
+            "namespace": body.get("namespace", ns.namespace),
+            "display_name": body.get("display_name"),
+            "description": body.get("description"),
+            "visibility": body.get("visibility") or "private",
+            "protected": bool(body.get("protected", False)),
+            "owner": body.get("owner") or ctx.project_id or ns.owner,
+        }
+        return repo.update_namespace(self.engine, ns, values)
+
+    def delete_namespace(self, ctx: RequestContext, name: str) -> None:
+        ns = self._write(ctx, name, "delete_metadef_namespace")
+        self._protected(ns)
+        repo.delete_namespace(self.engine, ns)
+
+    # -- objects
+
+    def list_objects(self, ctx: RequestContext, namespace: str) -> list[repo.MetadefObject]:
+        return repo.list_children(self.engine, repo.OBJECTS, self._read(ctx, namespace, "get_metadef_objects"))
+
+    def show_object(self, ctx: RequestContext, namespace: str, name: str) -> repo.MetadefObject:
+        return repo.get_child(self.engine, repo.OBJECTS, self._read(ctx, namespace, "get_metadef_object"), name)
+
+    def create_object(self, ctx: RequestContext, namespace: str, body: dict[str, Any]) -> repo.MetadefObject:
+        ns = self._write(ctx, namespace, "add_metadef_object")
+        return repo.create_object(self.engine, ns, body)
+
+    def update_object(self, ctx: RequestContext, namespace: str, name: str, body: dict[str, Any]):
+        ns = self._write(ctx, namespace, "modify_metadef_object")
+        return repo.update_object(self.engine, ns, name, body)
+
+    def delete_object(self, ctx: RequestContext, namespace: str, name: str) -> None:
+        ns = self._write(ctx, namespace, "delete_metadef_object")
+        repo.delete_child(self.engine, repo.OBJECTS, ns, name)
+
+    def delete_objects(self, ctx: RequestContext, namespace: str) -> None:
+        ns = self._write(ctx, namespace, "delete_metadef_object")
+        # COMPAT: emptying a namespace counts as deleting it, so a protected one refuses.
+        self._protected(ns)
+        repo.delete_children(self.engine, repo.OBJECTS, ns)
+
+    # -- properties
+
+    def list_properties(self, ctx: RequestContext, namespace: str) -> dict[str, dict[str, Any]]:
+        ns = self._read(ctx, namespace, "get_metadef_properties")
+        return {p.name: p.schema for p in repo.list_children(self.engine, repo.PROPERTIES, ns)}
+
+    def show_property(self, ctx: RequestContext, namespace: str, name: str) -> repo.Property:
+        ns = self._read(ctx, namespace, "get_metadef_property")
+        return repo.get_child(self.engine, repo.PROPERTIES, ns, name)
+
+    def create_property(self, ctx: RequestContext, namespace: str, body: dict[str, Any]) -> repo.Property:
+        ns = self._write(ctx, namespace, "add_metadef_property")
+        return repo.create_property(self.engine, ns, body["name"], _property_schema(body))
+
+    def update_property(self, ctx: RequestContext, namespace: str, name: str, body: dict[str, Any]) -> repo.Property:
+        ns = self._write(ctx, namespace, "modify_metadef_property")
+        return repo.update_property(self.engine, ns, name, body["name"], _property_schema(body))
+
+    def delete_property(self, ctx: RequestContext, namespace: str, name: str) -> None:
+        ns = self._write(ctx, namespace, "remove_metadef_property")
+        repo.delete_child(self.engine, repo.PROPERTIES, ns, name)
+
+    def delete_properties(self, ctx: RequestContext, namespace: str) -> None:
+        ns = self._write(ctx, namespace, "remove_metadef_property")
+        self._protected(ns)
+        repo.delete_children(self.engine, repo.PROPERTIES, ns)
+
+    # -- tags
+
+    def list_tags(self, ctx: RequestContext, namespace: str) -> list[repo.Tag]:
+        return repo.list_children(self.engine, repo.TAGS, self._read(ctx, namespace, "get_metadef_tags"))
+
+    def show_tag(self, ctx: RequestContext, namespace: str, name: str) -> repo.Tag:
+        return repo.get_child(self.engine, repo.TAGS, self._read(ctx, namespace, "get_metadef_tag"), name)
+
+    def create_tag(self, ctx: RequestContext, namespace: str, name: str) -> repo.Tag:
+        ns = self._write(ctx, namespace, "add_metadef_tag")
+        return repo.create_tag(self.engine, ns, name)
+
+    def create_tags(self, ctx: RequestContext, namespace: str, names: list[str], append: bool) -> list[repo.Tag]:
+        ns = self._write(ctx, namespace, "add_metadef_tags")
+        seen = set()
+        for name in names:
+            if name in seen:
+                raise errors.Conflict(f"Duplicate tag {name} in the request.")
+            seen.add(name)
+        return repo.create_tags(self.engine, ns, names, append=append)
+
+    def update_tag(self, ctx: RequestContext, namespace: str, name: str, new_name: str) -> repo.Tag:
+        ns = self._write(ctx, namespace, "modify_metadef_tag")
+        return repo.update_tag(self.engine, ns, name, new_name)
+
+    def delete_tag(self, ctx: RequestContext, namespace: str, name: str) -> None:
+        ns = self._write(ctx, namespace, "delete_metadef_tag")
+        repo.delete_child(self.engine, repo.TAGS, ns, name)
+
+    def delete_tags(self, ctx: RequestContext, namespace: str) -> None:
+        ns = self._write(ctx, namespace, "delete_metadef_tags")
+        self._protected(ns)
+        repo.delete_children(self.engine, repo.TAGS, ns)
+
+    # -- resource types
+
+    def list_resource_types(self, ctx: RequestContext) -> list[repo.ResourceType]:
+        self.policy.enforce(ctx, "list_metadef_resource_types", {"project_id": ctx.project_id})
+        return repo.list_resource_types(self.engine)
+
+    def list_associations(self, ctx: RequestContext, namespace: str) -> list[repo.Association]:
+        return repo.list_associations(self.engine, self._read(ctx, namespace, "get_metadef_resource_type"))
+
+    def create_association(self, ctx: RequestContext, namespace: str, body: dict[str, Any]) -> repo.Association:
+        ns = self._write(ctx, namespace, "add_metadef_resource_type_association")
+        return repo.create_association(self.engine, ns, body)
+
+    def delete_association(self, ctx: RequestContext, namespace: str, name: str) -> None:
+        ns = self._write(ctx, namespace, "remove_metadef_resource_type_association")
+        repo.delete_association(self.engine, ns, name)
+
+
+def _property_schema(body: dict[str, Any]) -> dict[str, Any]:
+    """What is stored for a property: its JSON-schema fields; the name is the row's."""
+    return {k: v for k, v in body.items() if k != "name"}
+
+
+def _property_schemas(properties: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: _property_schema(schema) for name, schema in properties.items()}
