@@ -246,13 +246,20 @@ class SetHashValues(_Step):
 
 
 class Activate(_Step):
-    def __init__(self, env, plan):
+    """``active``; when the hash comes after, ``os_hash_algo`` is set in the same write, so nobody
+    sees an active image that will be hashed without knowing by which algorithm."""
+
+    def __init__(self, env, plan, *, hash_follows: bool = False):
         super().__init__(env, plan, "activate")
+        self.hash_follows = hash_follows
 
     def execute(self):
         image = self.image()
+        values: dict[str, Any] = {"status": S.ACTIVE}
+        if self.hash_follows:
+            values["os_hash_algo"] = self.plan.hashing_algorithm
         if image.status != S.ACTIVE:
-            images_db.update_image(self.env.engine, image.id, expected_status=image.status, values={"status": S.ACTIVE})
+            images_db.update_image(self.env.engine, image.id, expected_status=image.status, values=values)
 
 
 class Complete(_Step):
@@ -278,7 +285,7 @@ def build(env: ImportEnv, plan: LocationPlan):
     if plan.do_secure_hash and plan.validation_data:
         flow.add(CalculateHash(env, plan, importing=True), VerifyValidationData(env, plan), Activate(env, plan))
     elif plan.do_secure_hash:
-        flow.add(Activate(env, plan), CalculateHash(env, plan, importing=False))
+        flow.add(Activate(env, plan, hash_follows=True), CalculateHash(env, plan, importing=False))
     elif plan.validation_data:
         flow.add(SetHashValues(env, plan), Activate(env, plan))
     else:
