@@ -179,7 +179,26 @@ def _build(session_dir: str) -> dict[str, _Backend]:
                 "CEPH_MEMSTORE_BYTES": str(3 << 30),
             },
         ),
+        # A cluster of its own for the test that freezes an OSD: the shared one stays healthy.
+        "ceph-outage": _Backend(
+            "ceph-outage",
+            "ceph-start.sh",
+            "ceph-stop.sh",
+            "CEPH_TEST_DIR",
+            {
+                "CEPH_TEST_DIR": f"{session_dir}/ceph-outage",
+                "CEPH_MON_PORT": str(_free_port()),
+                "CEPH_MON_V2_PORT": str(_free_port()),
+                "CEPH_WITH_RGW": "0",
+                "CEPH_POOLS": "images",
+                "CEPH_MEMSTORE_BYTES": str(1 << 30),
+            },
+        ),
     }
+
+
+# Started only when a test asks for them (ensure), not with the others.
+ON_DEMAND = ("ceph-outage",)
 
 
 def _reap_orphans() -> None:
@@ -221,14 +240,24 @@ def _launch_all() -> None:
         _session_dir = tempfile.mkdtemp(prefix=SESSION_PREFIX, dir="/tmp")
         Path(_session_dir, "owner").write_text(str(os.getpid()))
         BACKENDS.update(_build(_session_dir))
-        for backend in BACKENDS.values():
-            backend.launch()
+        for name, backend in BACKENDS.items():
+            if name not in ON_DEMAND:
+                backend.launch()
 
 
 def ensure(name: str) -> dict[str, str]:
     """The env.sh values of a running backend (started on first use); BackendUnavailable otherwise."""
     _launch_all()
     return BACKENDS[name].wait()
+
+
+def stop(name: str) -> None:
+    """Stop one backend now (its start script may run again later)."""
+    backend = BACKENDS.get(name)
+    if backend is not None:
+        backend.stop()
+        with backend.lock:
+            backend.values, backend.error, backend.proc = None, None, None
 
 
 def restart(name: str) -> dict[str, str]:

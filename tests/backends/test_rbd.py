@@ -14,6 +14,7 @@ import pytest
 from glancelite import errors
 from glancelite.store import base
 from glancelite.store.capabilities import Capability, contains
+from tests.backends import servers
 from tests.backends.factories import make_rbd, rbd_leftovers, rbd_options, settings
 
 rados = pytest.importorskip(
@@ -151,10 +152,29 @@ def test_unreachable_cluster_drops_access_within_timeout(ceph_env, tmp_path):
     assert time.monotonic() - started < 30
 
 
-def test_osd_stopped_mid_upload(ceph_env, tmp_path):
+@pytest.fixture
+def outage_cluster():
+    """A Ceph cluster of its own (no radosgw): freezing its OSD cannot disturb the other tests."""
+    env = servers.require("ceph-outage")
+    yield env
+    servers.stop("ceph-outage")
+
+
+def test_osd_stopped_mid_upload(outage_cluster, tmp_path):
     """The OSD freezes mid-write: a 503-class error after rados_connect_timeout, access back after."""
-    pid = int(ceph_env["CEPH_OSD_PID"])
-    driver = make_rbd(tmp_path, "frozen", rados_connect_timeout=3, rbd_store_chunk_size=1)
+    env = outage_cluster
+    pid = int(env["CEPH_OSD_PID"])
+    driver = RbdDriver(
+        settings(
+            "frozen",
+            "rbd",
+            rbd_store_pool=env["CEPH_RBD_POOL"],
+            rbd_store_user=env["CEPH_GLANCE_USER"],
+            rbd_store_ceph_conf=env["CEPH_CONF"],
+            rbd_store_chunk_size=1,
+            rados_connect_timeout=3,
+        )
+    )
     image_id = str(uuid.uuid4())
 
     class Freeze:

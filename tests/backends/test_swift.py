@@ -70,7 +70,7 @@ def test_token_expiring_mid_upload_is_refreshed(swift_env, tmp_path):
     first_url, first_token = driver.credentials.get(driver.expire_soon)
     data = os.urandom(6 * MiB)
     started = time.monotonic()
-    stored = driver.add(str(uuid.uuid4()), SlowReader(data, delay=0.2), None)
+    stored = driver.add(str(uuid.uuid4()), SlowReader(data, delay=0.07), None)
     assert time.monotonic() - started > life + 1, "the upload must outlive one token"
     # The first token really expired meanwhile: without a refresh the upload would have got 401s.
     with pytest.raises(sc.ClientException) as info:
