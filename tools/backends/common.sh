@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 T0=${T0:-$(date +%s.%N)}
 log() { printf "[%s %5.1fs] %s\n" "${LOG_NAME:-backends}" "$(awk -v a="$(date +%s.%N)" -v b="$T0" 'BEGIN{print a-b}')" "$*"; }
-die() { echo "[${LOG_NAME:-backends}] ERROR: $*" >&2; exit "${2:-1}"; }
+die() { echo "[${LOG_NAME:-backends}] ERROR: $1" >&2; exit "${2:-1}"; }
 # alive PIDFILE: the PID recorded there is running
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 # start_bg PIDFILE LOGFILE CMD...: run CMD in the background and record its PID
