@@ -85,7 +85,21 @@ def test_single_put_longer_than_declared_is_refused_and_removed(s3_env, tmp_path
 def test_large_upload_uses_bounded_multipart(s3_env, tmp_path):
     driver = make_s3("moto")(tmp_path, "multi", s3_store_thread_pools=2)
     data = os.urandom(23 * MiB)
-    stored = driver.add(str(uuid.uuid4()), io.BytesIO(data), None)
+    part = 5 * MiB
+    uploaded = []
+    # botocore's own event hooks count the parts S3 acknowledged.
+    driver._client.meta.events.register("after-call.s3.UploadPart", lambda **kw: uploaded.append(1))
+    held = []
+
+    class Watched(io.BytesIO):
+        def read(self, n=-1):
+            # Bytes taken from the client but not yet acknowledged by S3 = what the driver holds.
+            held.append(self.tell() - len(uploaded) * part)
+            return super().read(n)
+
+    stored = driver.add(str(uuid.uuid4()), Watched(data), None)
+    # At most thread_pools parts in flight plus the one being read.
+    assert max(held) <= (2 + 1) * part, max(held) / MiB
     key = stored.url.rsplit("/", 1)[1]
     head = driver._client.head_object(Bucket=driver.bucket, Key=key)
     # A multipart object's ETag is "<md5 of part md5s>-<part count>": 5 parts of 5 MiB.
