@@ -18,7 +18,7 @@ from tests.functional._import_support import MIB, WebSource, create_image, get_i
 JSON = {"Accept": "application/json"}
 OWNER = identity("project-a", "reader,member", "alice")
 OTHER = identity("project-b", "reader,member", "bob")
-SERVICE = identity("service", "service", "nova")
+SERVICE = identity("project-a", "reader,service", "nova")
 SIZE = 3 * MIB + 17
 
 
@@ -162,7 +162,8 @@ def test_policy(svc, http, web):
     assert add_location(svc, http, image_id, url, headers=reader).status_code == 403
     # GET /locations is for the service role (or admin) only.
     assert locations(svc, http, image_id, headers=OWNER).status_code == 403
-    assert locations(svc, http, image_id, headers=SERVICE).status_code in (200, 404)
+    listed = locations(svc, http, image_id, headers=SERVICE)
+    assert listed.status_code == 200 and listed.json() == []
     assert locations(svc, http, image_id, headers=ADMIN).json() == []
     # A normal user may only add http locations.
     resp = add_location(svc, http, image_id, "s3://bucket/obj")
@@ -179,6 +180,8 @@ def test_delete_during_hash_calculation_cancels_it(svc, http, web):
     image = get_image(svc, http, image_id)
     assert image["status"] == "active" and image["os_hash_algo"] == "sha512" and image["os_hash_value"] is None
     (task,) = image_tasks(svc, http, image_id)
+    # One location operation at a time: the image is locked (and no longer queued).
+    assert add_location(svc, http, image_id, web.url("/data/64")).status_code == 409
     resp = http.delete(f"{svc.url}/v2/images/{image_id}", headers=OWNER)
     assert resp.status_code == 204, resp.text
     assert http.get(f"{svc.url}/v2/images/{image_id}", headers=OWNER).status_code == 404
