@@ -84,12 +84,15 @@ def finish_upload(
     os_hash_value: str,
     expected_status: str = "saving",
     target_status: str = "active",
+    virtual_size: int | None = None,
 ) -> model.Image:
     """Record the first copy of an image's data and make it ``target_status``, atomically.
 
     ImageGone (410) if the image was deleted meanwhile, Conflict if its status moved.
     """
     values = dict(size=size, checksum=checksum, os_hash_algo=os_hash_algo, os_hash_value=os_hash_value)
+    if virtual_size is not None:  # what the format inspector read from the image's header
+        values["virtual_size"] = virtual_size
     return run_in_transaction(engine, _finish, image_id, expected_status, target_status, url, metadata, values)
 
 

@@ -20,7 +20,7 @@ from glancelite.db import members as members_db
 from glancelite.services.cache import tee_into_cache
 from glancelite.services.policy import image_target
 from glancelite.settings import Settings
-from glancelite.store import base
+from glancelite.store import base, format_inspector
 from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
 
@@ -100,9 +100,12 @@ class ImageDataService:
         images_db.update_image(self.engine, image_id, expected_status=S.QUEUED, values={"status": S.SAVING})
 
         stored: base.StoredObject | None = None
+        inspection = format_inspector.for_image(
+            image.disk_format, image.container_format, require_match=self.settings.require_image_format_match
+        )
         try:
             with HashingReader(
-                body,
+                body if inspection is None else format_inspector.InspectingReader(body, inspection),
                 hashing_algorithm=self.settings.hashing_algorithm,
                 size_cap=self.settings.image_size_cap,
                 quota_remaining=quota_remaining,
@@ -110,6 +113,7 @@ class ImageDataService:
             ) as reader:
                 stored = self.stores.write(target, image_id, reader, size)
                 digests = reader.digests()
+            verdict = inspection.finish() if inspection is not None else None
             return locations_db.finish_upload(
                 self.engine,
                 image_id,
@@ -119,6 +123,7 @@ class ImageDataService:
                 checksum=digests.checksum,
                 os_hash_algo=digests.os_hash_algo,
                 os_hash_value=digests.os_hash_value,
+                virtual_size=verdict.virtual_size if verdict is not None else None,
             )
         except BaseException as exc:
             if stored is not None:

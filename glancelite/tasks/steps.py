@@ -21,7 +21,7 @@ from glancelite.db import images as images_db
 from glancelite.db import locations as locations_db
 from glancelite.db import tasks as tasks_db
 from glancelite.settings import Settings
-from glancelite.store import base
+from glancelite.store import base, format_inspector
 from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
 from glancelite.tasks.areas import StagingArea, WorkArea
@@ -188,6 +188,24 @@ class VerifyStaged(tf_task.Task):
             raise errors.TooLarge(f"Staged data of image {image.id} exceeds the image size cap")
         if self.plan.method != "web-download" and image.size is not None and image.size != staged_size:
             raise errors.Invalid(f"Staged data of image {image.id} is {staged_size} bytes, expected {image.size}")
+        if not self.plan.is_copy:  # a copy's data was checked when the image got it
+            self._check_format(image, staged_size)
+
+    def _check_format(self, image, staged_size: int) -> None:
+        """The staged data is what disk_format says (FormatMismatch otherwise); records its virtual size."""
+        inspection = format_inspector.for_image(
+            image.disk_format, image.container_format, require_match=self.env.settings.require_image_format_match
+        )
+        if inspection is None:
+            return
+        with self.env.staging.open(image.id) as staged:
+            for chunk in staged:
+                inspection.feed(chunk)
+                if inspection.decided:
+                    break
+        verdict = inspection.finish(total=staged_size)
+        if verdict.virtual_size is not None:
+            images_db.update_image(self.env.engine, image.id, values={"virtual_size": verdict.virtual_size})
 
 
 class ImportToStore(tf_task.Task):
