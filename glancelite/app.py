@@ -32,6 +32,7 @@ def build_services(settings: Settings, conf=None) -> Services:
     services.cache = image_cache.build(settings, engine, services.policy, services.stores)
     services.image_data.cache = services.cache.cache
     services.images = ImageService(services)
+    services.image_data.images = services.images
     services.members = MemberService(services, services.images)
     services.metadefs = MetadefService(engine, services.policy)
     # One import runner per process (the taskflow stop-file spec-lite); interrupted imports recovered at start.
