@@ -182,7 +182,10 @@ class ImageDataService:
         numbers once the size is known (raises 416 itself).
         """
         image = self.visible_image(context, image_id)
-        self.policy.enforce(context, "download_image", self._target(context, image))
+        target = self._target(context, image)
+        self.policy.enforce(context, "download_image", target)
+        if prefer:
+            self.policy.enforce(context, "download_from_store", target)
         if image.status == S.DEACTIVATED and not (context.is_admin or self.policy.is_admin(context)):
             raise errors.Forbidden("The requested image has been deactivated. Image data download is forbidden.")
         locations = [loc for loc in image.locations if loc.status == "active"]
