@@ -2,6 +2,8 @@
 
     glancelite-manage --config-file glance-api.conf db sync|version|expand|migrate|contract|check
     glancelite-manage --config-file glance-api.conf db sync --check
+    glancelite-manage --config-file glance-api.conf db load_metadefs [--path DIR] [--merge [--prefer_new] [--overwrite]]
+    glancelite-manage --config-file glance-api.conf db unload_metadefs | export_metadefs [--path DIR]
     glancelite-manage --config-file glance-api.conf config check
 
 Glance's legacy spellings (``db_sync``, ``db_version``, ...) are accepted.
@@ -17,7 +19,7 @@ import sys
 from glancelite import errors
 from glancelite.cmd import common
 from glancelite.db import engine as db_engine
-from glancelite.db import migration
+from glancelite.db import metadef_files, migration
 
 USAGE_ERROR = 2
 
@@ -76,6 +78,30 @@ def _db_contract(loaded, args) -> int:
     return 0
 
 
+def _db_load_metadefs(loaded, args) -> int:
+    outcomes = metadef_files.load(
+        _engine(loaded),
+        args.path or metadef_files.DEFAULT_PATH,
+        merge=args.merge,
+        prefer_new=args.prefer_new,
+        overwrite=args.overwrite,
+    )
+    for namespace, outcome in outcomes.items():
+        print(f"{outcome}: {namespace}")
+    return 0
+
+
+def _db_unload_metadefs(loaded, args) -> int:
+    print(f"Deleted {metadef_files.unload(_engine(loaded))} namespaces")
+    return 0
+
+
+def _db_export_metadefs(loaded, args) -> int:
+    for file in metadef_files.export(_engine(loaded), args.path or metadef_files.DEFAULT_PATH):
+        print(f"exported: {file}")
+    return 0
+
+
 def _config_check(loaded, args) -> int:
     # Loading already ran the start-up validation; reaching here means it passed.
     print("Configuration is valid.")
@@ -89,6 +115,9 @@ COMMANDS = {
     ("db", "migrate"): _db_migrate,
     ("db", "contract"): _db_contract,
     ("db", "check"): _db_check,
+    ("db", "load_metadefs"): _db_load_metadefs,
+    ("db", "unload_metadefs"): _db_unload_metadefs,
+    ("db", "export_metadefs"): _db_export_metadefs,
     ("config", "check"): _config_check,
 }
 # COMPAT: glance-manage's legacy one-word spellings.
@@ -106,6 +135,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("category", help="db or config (or a legacy name such as db_sync)")
     parser.add_argument("action", nargs="?")
     parser.add_argument("--check", action="store_true", help="with 'db sync': only report, as 'db check'")
+    # db load_metadefs / export_metadefs, as glance-manage spells them.
+    parser.add_argument("--path", help="metadef JSON folder (default /etc/glance/metadefs)")
+    parser.add_argument("--merge", action="store_true", help="load_metadefs: merge into existing namespaces")
+    parser.add_argument("--prefer_new", action="store_true", help="with --merge: the files win over the database")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="with --merge: drop existing objects, properties, tags"
+    )
     return parser
 
 
