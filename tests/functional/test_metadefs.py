@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import jsonschema
 import pytest
 
 from tests.conftest import ADMIN, identity
@@ -344,3 +345,30 @@ def test_protected_namespace_keeps_its_content(url, http):
     finally:
         http.put(f"{url}/namespaces/{name}", json={"namespace": name, "protected": False}, headers=ADMIN_H)
         assert http.delete(f"{url}/namespaces/{name}", headers=ADMIN_H).status_code == 204
+
+
+def test_responses_match_the_served_schemas(service, url, http, namespace):
+    """What we serve validates against the schemas we publish (as python-glanceclient assumes)."""
+
+    def check(schema_path, document):
+        schema = http.get(f"{service.url}/v2/schemas/metadefs/{schema_path}").json()
+        jsonschema.Draft4Validator(schema).validate(document)
+
+    ns_url = f"{url}/namespaces/{namespace}"
+    assoc = http.post(f"{ns_url}/resource_types", json={"name": "OS::Glance::Image", "prefix": "hw_"}, headers=ADMIN_H)
+    check("resource_type", assoc.json())
+    obj = http.post(
+        f"{ns_url}/objects", json={"name": "o", "properties": {"a": {"title": "A", "type": "string"}}}, headers=ADMIN_H
+    )
+    check("object", obj.json())
+    prop = http.post(
+        f"{ns_url}/properties", json={"name": "p", "title": "P", "type": "integer", "minimum": 1}, headers=ADMIN_H
+    )
+    check("property", prop.json())
+    check("tag", http.post(f"{ns_url}/tags/t", headers=ADMIN_H).json())
+    check("namespace", http.get(ns_url, headers=ADMIN_H).json())
+    check("namespaces", http.get(f"{url}/namespaces?limit=1", headers=ADMIN_H).json())
+    check("objects", http.get(f"{ns_url}/objects", headers=ADMIN_H).json())
+    check("properties", http.get(f"{ns_url}/properties", headers=ADMIN_H).json())
+    check("tags", http.get(f"{ns_url}/tags", headers=ADMIN_H).json())
+    check("resource_types", http.get(f"{ns_url}/resource_types", headers=ADMIN_H).json())
