@@ -143,14 +143,14 @@ def namespace() -> dict[str, Any]:
             "items": {
                 "type": "object",
                 "properties": {
-                    "name": {"type": "string"},
+                    "name": _string(max_length=80),
                     "description": {"type": "string"},
                     "required": {"$ref": "#/definitions/stringArray"},
                     "properties": {"$ref": "#/definitions/property"},
                 },
             },
         },
-        "tags": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}}}},
+        "tags": {"type": "array", "items": {"type": "object", "properties": {"name": _string(max_length=80)}}},
     }
     return _item("namespace", properties, ["namespace"])
 
@@ -158,10 +158,11 @@ def namespace() -> dict[str, Any]:
 def _association_fields() -> dict[str, Any]:
     return {
         "type": "object",
+        # glancelite: the column widths as maxLength, so a long name is a 400 on every database.
         "properties": {
-            "name": {"type": "string"},
-            "prefix": {"type": "string"},
-            "properties_target": {"type": "string"},
+            "name": _string(max_length=80),
+            "prefix": _string(max_length=80),
+            "properties_target": _string(max_length=80),
         },
     }
 

@@ -85,6 +85,15 @@ def detail_view(detail) -> dict[str, Any]:
     return namespace_view(detail.namespace, detail.associations, detail.objects, detail.properties, detail.tags)
 
 
+def _check_path(req, resp, resource, params) -> None:
+    """Names in the URL go into queries: a NUL is a 400 here, not a database error."""
+    for key, value in params.items():
+        common.check_text(value, key)
+    for key, value in req.params.items():
+        for item in value if isinstance(value, list) else [value]:
+            common.check_text(item, key)
+
+
 def _int_param(req, name: str, default: int) -> int:
     raw = req.get_param(name)
     if raw is None:
@@ -98,6 +107,7 @@ def _int_param(req, name: str, default: int) -> int:
     return value
 
 
+@falcon.before(_check_path)
 class NamespacesResource:
     def __init__(self, services: Services):
         self.services = services
@@ -143,6 +153,7 @@ class NamespacesResource:
         common.send_json(resp, detail_view(detail), falcon.HTTP_201)
 
 
+@falcon.before(_check_path)
 class NamespaceResource:
     def __init__(self, services: Services):
         self.services = services
@@ -164,6 +175,7 @@ class NamespaceResource:
         resp.status = falcon.HTTP_204
 
 
+@falcon.before(_check_path)
 class ObjectsResource:
     def __init__(self, services: Services):
         self.metadefs = services.metadefs
@@ -188,6 +200,7 @@ class ObjectsResource:
         resp.status = falcon.HTTP_204
 
 
+@falcon.before(_check_path)
 class ObjectResource:
     def __init__(self, services: Services):
         self.metadefs = services.metadefs
@@ -208,6 +221,7 @@ class ObjectResource:
         resp.status = falcon.HTTP_204
 
 
+@falcon.before(_check_path)
 class PropertiesResource:
     def __init__(self, services: Services):
         self.metadefs = services.metadefs
@@ -229,6 +243,7 @@ class PropertiesResource:
         resp.status = falcon.HTTP_204
 
 
+@falcon.before(_check_path)
 class PropertyResource:
     def __init__(self, services: Services):
         self.metadefs = services.metadefs
@@ -262,6 +277,7 @@ def _tag_names(body: dict[str, Any]) -> list[str]:
     return names
 
 
+@falcon.before(_check_path)
 class TagsResource:
     def __init__(self, services: Services):
         self.metadefs = services.metadefs
@@ -285,6 +301,7 @@ class TagsResource:
         resp.status = falcon.HTTP_204
 
 
+@falcon.before(_check_path)
 class TagResource:
     def __init__(self, services: Services):
         self.metadefs = services.metadefs
@@ -310,6 +327,7 @@ class TagResource:
         resp.status = falcon.HTTP_204
 
 
+@falcon.before(_check_path)
 class ResourceTypesResource:
     def __init__(self, services: Services):
         self.metadefs = services.metadefs
@@ -320,6 +338,7 @@ class ResourceTypesResource:
         common.send_json(resp, {"resource_types": [_compact({"name": t.name, **_times(t)}) for t in types]})
 
 
+@falcon.before(_check_path)
 class AssociationsResource:
     def __init__(self, services: Services):
         self.metadefs = services.metadefs
@@ -336,6 +355,7 @@ class AssociationsResource:
         common.send_json(resp, association_view(assoc), falcon.HTTP_201)
 
 
+@falcon.before(_check_path)
 class AssociationResource:
     def __init__(self, services: Services):
         self.metadefs = services.metadefs

@@ -16,6 +16,8 @@ from glancelite import errors
 from glancelite.context import RequestContext
 from glancelite.db import metadefs as repo
 
+MAX_NAME = 80  # metadef_*.name columns
+
 
 @dataclasses.dataclass(frozen=True)
 class NamespaceDetail:
@@ -92,6 +94,9 @@ class MetadefService:
         return NamespaceDetail(ns, associations, objects, properties, tags)
 
     def create_namespace(self, ctx: RequestContext, body: dict[str, Any]) -> NamespaceDetail:
+        for name in body.get("properties") or {}:
+            if not name or len(name) > MAX_NAME:
+                raise errors.Invalid(f"Property name must be 1 to {MAX_NAME} characters: {name[:MAX_NAME]}...")
         owner = body.get("owner") or ctx.project_id or ""
         values = {
             "namespace": body["namespace"],

@@ -372,3 +372,25 @@ def test_responses_match_the_served_schemas(service, url, http, namespace):
     check("properties", http.get(f"{ns_url}/properties", headers=ADMIN_H).json())
     check("tags", http.get(f"{ns_url}/tags", headers=ADMIN_H).json())
     check("resource_types", http.get(f"{ns_url}/resource_types", headers=ADMIN_H).json())
+
+
+def test_long_names_and_nul_are_400(url, http, namespace):
+    long = "x" * 81
+    ns_url = f"{url}/namespaces/{namespace}"
+    assert http.post(f"{url}/namespaces", json={"namespace": long}, headers=ADMIN_H).status_code == 400
+    for body in (
+        {"namespace": unique("n"), "tags": [{"name": long}]},
+        {"namespace": unique("n"), "objects": [{"name": long}]},
+        {"namespace": unique("n"), "resource_type_associations": [{"name": long}]},
+        {"namespace": unique("n"), "properties": {long: {"title": "t", "type": "string"}}},
+    ):
+        resp = http.post(f"{url}/namespaces", json=body, headers=ADMIN_H)
+        assert resp.status_code == 400, (body, resp.text)
+        assert http.get(f"{url}/namespaces/{body['namespace']}", headers=ADMIN_H).status_code == 404
+    assert http.post(f"{ns_url}/tags/{long}", headers=ADMIN_H).status_code == 400
+    assert http.post(f"{ns_url}/objects", json={"name": long}, headers=ADMIN_H).status_code == 400
+    assert http.post(f"{ns_url}/resource_types", json={"name": long}, headers=ADMIN_H).status_code == 400
+    assert http.get(f"{url}/namespaces/bad%00name", headers=ADMIN_H).status_code == 400
+    assert http.get(f"{ns_url}/tags/bad%00tag", headers=ADMIN_H).status_code == 400
+    assert http.get(f"{url}/namespaces?marker=bad%00marker", headers=ADMIN_H).status_code == 400
+    assert http.get(f"{ns_url}/tags/{long}", headers=ADMIN_H).status_code == 404
