@@ -216,3 +216,14 @@ def test_do_secure_hash_false_activates_at_once(svc_no_hash, http, web):
     assert wait_task(svc, http, other)["status"] == "success"
     image = get_image(svc, http, other)
     assert (image["status"], image["os_hash_algo"], image["os_hash_value"]) == ("active", "sha256", "cd" * 32)
+
+
+def test_without_an_http_store_only_service_users_may_add_locations(service, http, web):
+    """conftest's service has file stores only: Glance's 403 for members, 400 (no store serves http) for admin."""
+    image_id = create_image(service, http, OWNER)
+    url = web.url("/data/16")
+    resp = add_location(service, http, image_id, url)
+    assert resp.status_code == 403 and "http store must be enabled" in resp.text, resp.text
+    resp = add_location(service, http, image_id, url, headers=ADMIN)
+    assert resp.status_code == 400 and "no configured store serves http" in resp.text, resp.text
+    assert image_tasks(service, http, image_id) == []
