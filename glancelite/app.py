@@ -13,6 +13,7 @@ from glancelite.services import cache as image_cache
 from glancelite.services.image_data import ImageDataService
 from glancelite.services.images import ImageService
 from glancelite.services.imports import ImportService
+from glancelite.services.locations import LocationService
 from glancelite.services.members import MemberService
 from glancelite.services.metadefs import MetadefService
 from glancelite.services.policy import Policy
@@ -43,6 +44,9 @@ def build_services(settings: Settings, conf=None) -> Services:
     )
     services.imports = ImportService(settings, engine, services.stores, services.policy, services.image_data, runner)
     services.imports.recover()
+    services.locations = LocationService(
+        settings, engine, services.stores, services.policy, services.images, services.imports, runner
+    )
     services.tasks = TaskService(
         settings, engine, services.policy, services.image_data, services.images, services.imports
     )

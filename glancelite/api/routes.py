@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from glancelite.api import cache, image_data, images, imports, info, metadefs, tasks, versions
+from glancelite.api import cache, image_data, images, imports, info, locations, metadefs, tasks, versions
 from glancelite.services import Services
 
 
@@ -14,6 +14,7 @@ def register(app: falcon.App, services: Services) -> None:
     image_data.register(app, services)
     info.register(app, services)
     imports.register(app, services)
+    locations.register(app, services)
     tasks.register(app, services)
     cache.register(app, services)
     metadefs.register(app, services)

@@ -19,6 +19,7 @@ class Services:
     image_data: Any = None
     members: Any = None
     imports: Any = None
+    locations: Any = None  # services.locations.LocationService (location API v2.17)
     tasks: Any = None
     info: Any = None
     cache: Any = None  # services.cache.CacheService
