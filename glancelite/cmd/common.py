@@ -28,6 +28,20 @@ def load_or_exit(files: list[str]) -> config.LoadedConfig:
         raise SystemExit(1) from None
 
 
+def check_collaborators_or_exit(loaded: config.LoadedConfig) -> None:
+    """Build what start-up builds from the configuration (stores, policy) once, before any fork,
+    so a bad driver option or policy file stops the service with one line instead of a traceback per worker."""
+    from glancelite.services.policy import Policy
+    from glancelite.store.stores import StoreSet
+
+    try:
+        Policy(loaded.conf)
+        StoreSet(loaded.settings).close()
+    except ConfigError as exc:
+        print(f"glancelite: invalid configuration: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def setup_logging(debug: bool, log_file: str | None = None) -> None:
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO,

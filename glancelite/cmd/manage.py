@@ -103,7 +103,8 @@ def _db_export_metadefs(loaded, args) -> int:
 
 
 def _config_check(loaded, args) -> int:
-    # Loading already ran the start-up validation; reaching here means it passed.
+    # The same verdict glancelite-api gives before it serves: options, then stores and policy.
+    common.check_collaborators_or_exit(loaded)
     print("Configuration is valid.")
     return 0
 

@@ -119,3 +119,14 @@ def test_config_check(tmp_path):
     assert (proc.returncode, proc.stdout.strip()) == (0, "Configuration is valid.")
     bad = write_config(tmp_path / "bad", {"glance_store": {"default_backend": "nowhere"}})
     assert_one_line_failure(run(bad, "config", "check"), "[glance_store] default_backend", "nowhere")
+
+
+def test_config_check_builds_the_stores_like_the_api(tmp_path):
+    """A driver option only the driver can judge (file_perm 999 is not octal) fails `config check` in one line."""
+    from tests.support.server import manage, write_config
+
+    conf = write_config(tmp_path, {"fast": {"filesystem_store_file_perm": "999"}})
+    result = manage(conf, "config", "check", check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "[fast] filesystem_store_file_perm" in lines[0], result.stderr
