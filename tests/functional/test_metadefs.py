@@ -394,3 +394,42 @@ def test_long_names_and_nul_are_400(url, http, namespace):
     assert http.get(f"{ns_url}/tags/bad%00tag", headers=ADMIN_H).status_code == 400
     assert http.get(f"{url}/namespaces?marker=bad%00marker", headers=ADMIN_H).status_code == 400
     assert http.get(f"{ns_url}/tags/{long}", headers=ADMIN_H).status_code == 404
+
+
+@pytest.fixture(scope="module")
+def member_writes(request, tmp_path_factory):
+    """A service whose operator lets project members write metadefs (policy file), as some clouds do."""
+    from tests.functional._image_servers import serve
+
+    root = tmp_path_factory.mktemp("metadef-policy")
+    rules = "\n".join(
+        f'"{rule}": "role:member"'
+        for rule in ("add_metadef_namespace", "modify_metadef_namespace", "delete_metadef_namespace", "add_metadef_tag")
+    )
+    (root / "policy.yaml").write_text(rules + "\n")
+    yield from serve(
+        request, tmp_path_factory, "metadef-members", {"oslo_policy": {"policy_file": str(root / "policy.yaml")}}
+    )
+
+
+def test_members_allowed_by_policy_change_only_their_own_namespaces(member_writes, http):
+    url = f"{member_writes.url}/v2/metadefs/namespaces"
+    mine = unique("mine")
+    resp = http.post(url, json={"namespace": mine, "visibility": "public"}, headers=READER)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["owner"] == "project-r"
+    # Not on behalf of another project.
+    resp = http.post(url, json={"namespace": unique("theirs"), "owner": "project-o"}, headers=READER)
+    assert resp.status_code == 403
+    # Another project's member reads the public namespace but cannot change or delete it.
+    assert http.get(f"{url}/{mine}", headers=OTHER).status_code == 200
+    assert http.put(f"{url}/{mine}", json={"namespace": mine}, headers=OTHER).status_code == 403
+    assert http.post(f"{url}/{mine}/tags/x", headers=OTHER).status_code == 403
+    assert http.delete(f"{url}/{mine}", headers=OTHER).status_code == 403
+    # The owner can; objects stay admin-only (their rules were not changed).
+    assert http.post(f"{url}/{mine}/tags/x", headers=READER).status_code == 201
+    assert http.post(f"{url}/{mine}/objects", json={"name": "o"}, headers=READER).status_code == 403
+    resp = http.put(f"{url}/{mine}", json={"namespace": mine, "visibility": "private"}, headers=READER)
+    assert resp.status_code == 200 and resp.json()["owner"] == "project-r"
+    assert http.get(f"{url}/{mine}", headers=OTHER).status_code == 404
+    assert http.delete(f"{url}/{mine}", headers=READER).status_code == 204
