@@ -31,7 +31,7 @@ KNOWN_DRIVERS: dict[str, tuple[str, str | None]] = dict(
             "rbd": (
                 "glancelite.store.drivers.rbd:RbdDriver",
                 "the rbd store needs the Ceph bindings: apt install python3-rados python3-rbd "
-                "(tools/install-backends.sh links them into the venv)",
+                "(tools/backends/install-backends.sh links them into the venv)",
             ),
             "s3": ("glancelite.store.drivers.s3:S3Driver", "the s3 store needs boto3: pip install 'glancelite[s3]'"),
             "swift": (
