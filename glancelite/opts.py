@@ -239,6 +239,11 @@ IMAGE_FORMAT_OPTS = [
         default=True,
         help="Refuse image data whose format does not match the image's disk_format.",
     ),
+    cfg.ListOpt(
+        "vmdk_allowed_types",
+        default=["streamOptimized", "monolithicSparse"],
+        help="VMDK createType values accepted in uploads and imports; others are refused.",
+    ),
 ]
 
 # The reserved stores glancelite injects in multi-store mode.

@@ -70,6 +70,7 @@ class Settings:
     image_cache_stall_time: int = 86400
     cache_prefetcher_interval: int = 300
     require_image_format_match: bool = True
+    vmdk_allowed_types: tuple[str, ...] = ("streamOptimized", "monolithicSparse")
 
     # Stores: one list for multi-store and legacy mode alike (legacy becomes a
     # one-store set with the reserved areas taken from node_staging_uri/work_dir).

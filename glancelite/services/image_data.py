@@ -110,7 +110,10 @@ class ImageDataService:
 
         stored: base.StoredObject | None = None
         inspection = format_inspector.for_image(
-            image.disk_format, image.container_format, require_match=self.settings.require_image_format_match
+            image.disk_format,
+            image.container_format,
+            require_match=self.settings.require_image_format_match,
+            vmdk_allowed_types=self.settings.vmdk_allowed_types,
         )
         try:
             with HashingReader(

@@ -82,7 +82,8 @@ class Inspection:
     still reports what the data is and its virtual size, but refuses nothing.
     """
 
-    def __init__(self, disk_format: str | None, *, enforce: bool = True):
+    def __init__(self, disk_format: str | None, *, enforce: bool = True, vmdk_allowed_types=VMDK_ALLOWED_TYPES):
+        self.vmdk_allowed_types = frozenset(vmdk_allowed_types)
         self.disk_format = disk_format or "raw"
         self.enforce = enforce and self.disk_format in KNOWN
         self.position = 0
@@ -202,7 +203,7 @@ class Inspection:
         text = descriptor.split(b"\x00", 1)[0].decode("latin-1")
         match = re.search(r'^\s*createType\s*=\s*"([^"]*)"', text, re.MULTILINE)
         create_type = match[1] if match else None
-        if create_type not in VMDK_ALLOWED_TYPES:
+        if create_type not in self.vmdk_allowed_types:
             self.problem = f"vmdk createType {create_type!r} is not allowed"
             return
         extents = re.findall(r'^\s*(?:RW|RDONLY|NOACCESS)\s+\d+\s+\w+\s+"([^"]*)"', text, re.MULTILINE)
@@ -274,10 +275,16 @@ class InspectingReader:
             closer()
 
 
-def for_image(disk_format: str | None, container_format: str | None, *, require_match: bool) -> Inspection | None:
+def for_image(
+    disk_format: str | None,
+    container_format: str | None,
+    *,
+    require_match: bool,
+    vmdk_allowed_types=VMDK_ALLOWED_TYPES,
+) -> Inspection | None:
     """The inspection an upload of this image needs, or None (formats that are raw bytes by definition)."""
     if disk_format in UNCHECKED_DISK_FORMATS:
         return None
     # COMPAT: Glance inspects only bare images; other containers wrap the disk.
     enforce = require_match and (container_format or "bare") == "bare"
-    return Inspection(disk_format, enforce=enforce)
+    return Inspection(disk_format, enforce=enforce, vmdk_allowed_types=vmdk_allowed_types)

@@ -194,7 +194,10 @@ class VerifyStaged(tf_task.Task):
     def _check_format(self, image, staged_size: int) -> None:
         """The staged data is what disk_format says (FormatMismatch otherwise); records its virtual size."""
         inspection = format_inspector.for_image(
-            image.disk_format, image.container_format, require_match=self.env.settings.require_image_format_match
+            image.disk_format,
+            image.container_format,
+            require_match=self.env.settings.require_image_format_match,
+            vmdk_allowed_types=self.env.settings.vmdk_allowed_types,
         )
         if inspection is None:
             return

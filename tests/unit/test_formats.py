@@ -120,6 +120,10 @@ def test_hand_built_vmdk():
         inspect(vmdk("vmfs"), "vmdk", enforce=True)
     with pytest.raises(fi.FormatMismatch, match="extents in other files"):
         inspect(vmdk("monolithicSparse", extents=2), "vmdk", enforce=True)
+    # [image_format] vmdk_allowed_types narrows (or widens) the accepted createType values.
+    relaxed = fi.for_image("vmdk", "bare", require_match=True, vmdk_allowed_types=["vmfs"])
+    relaxed.feed(vmdk("vmfs"))
+    assert relaxed.finish().format == "vmdk"
 
 
 def test_vhd_and_iso_headers():
