@@ -56,14 +56,14 @@ def _namespace_values(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _find(conn: Connection, name: str) -> repo.Namespace | None:
     row = conn.execute(sa.select(repo.T_NS).where(repo.T_NS.c.namespace == name)).first()
-    return repo._namespace(row) if row else None
+    return repo.namespace_from_row(row) if row else None
 
 
 def _upsert(conn: Connection, kind, ns: repo.Namespace, name: str, row: dict[str, Any], prefer_new: bool) -> None:
     t = kind.table
     where = [t.c.namespace_id == ns.id, t.c.name == name]
     if conn.execute(sa.select(t.c.id).where(*where)).first() is None:
-        repo._insert(conn, kind, ns, {"name": name, **row})
+        repo.insert_row(conn, kind, ns, {"name": name, **row})
     elif prefer_new:
         conn.execute(t.update().where(*where).values(**row, updated_at=utcnow()))
 
@@ -72,8 +72,8 @@ def _load_one(conn: Connection, doc: dict[str, Any], merge: bool, prefer_new: bo
     values = _namespace_values(doc)
     ns = _find(conn, values["namespace"])
     if ns is None:
-        ns_id = repo._insert_namespace(conn, values)
-        ns = repo._namespace(conn.execute(sa.select(repo.T_NS).where(repo.T_NS.c.id == ns_id)).one())
+        ns_id = repo.insert_namespace(conn, values)
+        ns = repo.namespace_from_row(conn.execute(sa.select(repo.T_NS).where(repo.T_NS.c.id == ns_id)).one())
         outcome = "created"
     elif not merge:
         return "skipped"
@@ -87,9 +87,9 @@ def _load_one(conn: Connection, doc: dict[str, Any], merge: bool, prefer_new: bo
     known = {a.name for a in _associations(conn, ns)}
     for assoc in doc.get("resource_type_associations") or []:
         if assoc["name"] not in known:
-            repo._insert_association(conn, ns, assoc)
+            repo.insert_association(conn, ns, assoc)
     for obj in doc.get("objects") or []:
-        row = repo._object_row(obj)
+        row = repo.object_row(obj)
         _upsert(conn, repo.OBJECTS, ns, row.pop("name"), row, prefer_new)
     for name, schema in (doc.get("properties") or {}).items():
         row = {"json_schema": json.dumps({k: v for k, v in schema.items() if k != "name"})}
@@ -100,8 +100,8 @@ def _load_one(conn: Connection, doc: dict[str, Any], merge: bool, prefer_new: bo
 
 
 def _associations(conn: Connection, ns: repo.Namespace) -> list[repo.Association]:
-    rows = conn.execute(repo._association_query().where(repo.T_ASSOC.c.namespace_id == ns.id))
-    return [repo._association(r) for r in rows]
+    rows = conn.execute(repo.association_query().where(repo.T_ASSOC.c.namespace_id == ns.id))
+    return [repo.association_from_row(r) for r in rows]
 
 
 def load(

@@ -95,7 +95,7 @@ def namespace_not_found(name: str) -> errors.NotFound:
     return errors.NotFound(f"Metadata definition namespace={name} was not found.")
 
 
-def _namespace(row) -> Namespace:
+def namespace_from_row(row) -> Namespace:
     return Namespace(
         id=row.id,
         namespace=row.namespace,
@@ -142,7 +142,7 @@ def _get_namespace(conn: Connection, name: str, viewer: Viewer) -> Namespace:
     row = conn.execute(sa.select(T_NS).where(T_NS.c.namespace == name, *_visible(viewer))).first()
     if row is None:
         raise namespace_not_found(name)
-    return _namespace(row)
+    return namespace_from_row(row)
 
 
 def get_namespace(engine: Engine, name: str, viewer: Viewer) -> Namespace:
@@ -173,7 +173,7 @@ def list_namespaces(
                 .where(T_RT.c.name.in_(resource_types))
             )
             query = query.where(T_NS.c.id.in_(with_type))
-        rows = [_namespace(r) for r in conn.execute(query.order_by(order(T_NS.c[sort_key]), order(T_NS.c.id)))]
+        rows = [namespace_from_row(r) for r in conn.execute(query.order_by(order(T_NS.c[sort_key]), order(T_NS.c.id)))]
         if marker is not None:
             names = [ns.namespace for ns in rows]
             if marker not in names:
@@ -194,7 +194,7 @@ def _duplicate_namespace(name: str) -> errors.Conflict:
     return errors.Conflict(f"The metadata definition namespace={name} already exists.")
 
 
-def _insert_namespace(conn: Connection, values: dict[str, Any]) -> int:
+def insert_namespace(conn: Connection, values: dict[str, Any]) -> int:
     name = values["namespace"]
     if conn.execute(sa.select(T_NS.c.id).where(T_NS.c.namespace == name)).first():
         raise _duplicate_namespace(name)
@@ -215,10 +215,10 @@ def create_namespace(
     """A namespace and its initial content, in one transaction: all of it or none."""
 
     def work(conn: Connection) -> Namespace:
-        ns_id = _insert_namespace(conn, values)
-        ns = _namespace(conn.execute(sa.select(T_NS).where(T_NS.c.id == ns_id)).one())
+        ns_id = insert_namespace(conn, values)
+        ns = namespace_from_row(conn.execute(sa.select(T_NS).where(T_NS.c.id == ns_id)).one())
         for assoc in associations:
-            _insert_association(conn, ns, assoc)
+            insert_association(conn, ns, assoc)
         for obj in objects:
             _insert_object(conn, ns, obj)
         for name, schema in (properties or {}).items():
@@ -240,7 +240,7 @@ def update_namespace(engine: Engine, ns: Namespace, values: dict[str, Any]) -> N
         )
         if result.rowcount != 1:
             raise namespace_not_found(ns.namespace)
-        return _namespace(conn.execute(sa.select(T_NS).where(T_NS.c.id == ns.id)).one())
+        return namespace_from_row(conn.execute(sa.select(T_NS).where(T_NS.c.id == ns.id)).one())
 
     return _guard(run_in_transaction, engine, work, conflict=_duplicate_namespace(values.get("namespace", "")))
 
@@ -274,25 +274,25 @@ def list_resource_types(engine: Engine) -> list[ResourceType]:
     return run_in_transaction(engine, work)
 
 
-def _association_query():
+def association_query():
     return sa.select(
         T_RT.c.name, T_ASSOC.c.prefix, T_ASSOC.c.properties_target, T_ASSOC.c.created_at, T_ASSOC.c.updated_at
     ).join(T_RT, T_RT.c.id == T_ASSOC.c.resource_type_id)
 
 
-def _association(row) -> Association:
+def association_from_row(row) -> Association:
     return Association(row.name, row.prefix, row.properties_target, row.created_at, row.updated_at)
 
 
 def list_associations(engine: Engine, ns: Namespace) -> list[Association]:
     def work(conn: Connection):
-        rows = conn.execute(_association_query().where(T_ASSOC.c.namespace_id == ns.id).order_by(T_ASSOC.c.created_at))
-        return [_association(r) for r in rows]
+        rows = conn.execute(association_query().where(T_ASSOC.c.namespace_id == ns.id).order_by(T_ASSOC.c.created_at))
+        return [association_from_row(r) for r in rows]
 
     return run_in_transaction(engine, work)
 
 
-def _insert_association(conn: Connection, ns: Namespace, values: dict[str, Any]) -> Association:
+def insert_association(conn: Connection, ns: Namespace, values: dict[str, Any]) -> Association:
     name = values["name"]
     now = utcnow()
     type_id = conn.execute(sa.select(T_RT.c.id).where(T_RT.c.name == name)).scalar()
@@ -314,7 +314,7 @@ def _insert_association(conn: Connection, ns: Namespace, values: dict[str, Any])
             updated_at=now,
         )
     )
-    return _association(conn.execute(_association_query().where(exists)).one())
+    return association_from_row(conn.execute(association_query().where(exists)).one())
 
 
 def _duplicate_association(name: str, namespace: str) -> errors.Conflict:
@@ -326,7 +326,7 @@ def _duplicate_association(name: str, namespace: str) -> errors.Conflict:
 
 def create_association(engine: Engine, ns: Namespace, values: dict[str, Any]) -> Association:
     conflict = _duplicate_association(values["name"], ns.namespace)
-    return _guard(run_in_transaction, engine, lambda conn: _insert_association(conn, ns, values), conflict=conflict)
+    return _guard(run_in_transaction, engine, lambda conn: insert_association(conn, ns, values), conflict=conflict)
 
 
 def delete_association(engine: Engine, ns: Namespace, name: str) -> None:
@@ -350,7 +350,7 @@ def delete_association(engine: Engine, ns: Namespace, name: str) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Kind:
+class ChildKind:
     table: sa.Table
     label: str  # Glance's word for it in messages
     load: Any
@@ -366,12 +366,12 @@ class _Kind:
         )
 
 
-OBJECTS = _Kind(T_OBJ, "object", _object)
-PROPERTIES = _Kind(T_PROP, "property", _property)
-TAGS = _Kind(T_TAG, "tag", _tag)
+OBJECTS = ChildKind(T_OBJ, "object", _object)
+PROPERTIES = ChildKind(T_PROP, "property", _property)
+TAGS = ChildKind(T_TAG, "tag", _tag)
 
 
-def _object_row(values: dict[str, Any]) -> dict[str, Any]:
+def object_row(values: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": values["name"],
         "description": values.get("description"),
@@ -380,7 +380,7 @@ def _object_row(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _insert(conn: Connection, kind: _Kind, ns: Namespace, row: dict[str, Any]):
+def insert_row(conn: Connection, kind: ChildKind, ns: Namespace, row: dict[str, Any]):
     t = kind.table
     if conn.execute(sa.select(t.c.id).where(t.c.namespace_id == ns.id, t.c.name == row["name"])).first():
         raise kind.duplicate(row["name"], ns.namespace)
@@ -390,18 +390,18 @@ def _insert(conn: Connection, kind: _Kind, ns: Namespace, row: dict[str, Any]):
 
 
 def _insert_object(conn: Connection, ns: Namespace, values: dict[str, Any]) -> MetadefObject:
-    return _insert(conn, OBJECTS, ns, _object_row(values))
+    return insert_row(conn, OBJECTS, ns, object_row(values))
 
 
 def _insert_property(conn: Connection, ns: Namespace, name: str, schema: dict[str, Any]) -> Property:
-    return _insert(conn, PROPERTIES, ns, {"name": name, "json_schema": json.dumps(schema)})
+    return insert_row(conn, PROPERTIES, ns, {"name": name, "json_schema": json.dumps(schema)})
 
 
 def _insert_tag(conn: Connection, ns: Namespace, name: str) -> Tag:
-    return _insert(conn, TAGS, ns, {"name": name})
+    return insert_row(conn, TAGS, ns, {"name": name})
 
 
-def list_children(engine: Engine, kind: _Kind, ns: Namespace) -> list:
+def list_children(engine: Engine, kind: ChildKind, ns: Namespace) -> list:
     t = kind.table
 
     def work(conn: Connection):
@@ -410,7 +410,7 @@ def list_children(engine: Engine, kind: _Kind, ns: Namespace) -> list:
     return run_in_transaction(engine, work)
 
 
-def get_child(engine: Engine, kind: _Kind, ns: Namespace, name: str):
+def get_child(engine: Engine, kind: ChildKind, ns: Namespace, name: str):
     t = kind.table
 
     def work(conn: Connection):
@@ -449,7 +449,7 @@ def create_tags(engine: Engine, ns: Namespace, names: list[str], *, append: bool
     return _guard(run_in_transaction, engine, work, conflict=conflict)
 
 
-def update_child(engine: Engine, kind: _Kind, ns: Namespace, name: str, row: dict[str, Any]):
+def update_child(engine: Engine, kind: ChildKind, ns: Namespace, name: str, row: dict[str, Any]):
     """Replace the named row's fields (``row`` may rename it)."""
     t = kind.table
     new_name = row.get("name", name)
@@ -470,7 +470,7 @@ def update_child(engine: Engine, kind: _Kind, ns: Namespace, name: str, row: dic
 
 
 def update_object(engine: Engine, ns: Namespace, name: str, values: dict[str, Any]) -> MetadefObject:
-    return update_child(engine, OBJECTS, ns, name, _object_row(values))
+    return update_child(engine, OBJECTS, ns, name, object_row(values))
 
 
 def update_property(engine: Engine, ns: Namespace, name: str, new_name: str, schema: dict[str, Any]) -> Property:
@@ -481,7 +481,7 @@ def update_tag(engine: Engine, ns: Namespace, name: str, new_name: str) -> Tag:
     return update_child(engine, TAGS, ns, name, {"name": new_name})
 
 
-def delete_child(engine: Engine, kind: _Kind, ns: Namespace, name: str) -> None:
+def delete_child(engine: Engine, kind: ChildKind, ns: Namespace, name: str) -> None:
     t = kind.table
 
     def work(conn: Connection) -> None:
@@ -491,6 +491,6 @@ def delete_child(engine: Engine, kind: _Kind, ns: Namespace, name: str) -> None:
     run_in_transaction(engine, work)
 
 
-def delete_children(engine: Engine, kind: _Kind, ns: Namespace) -> None:
+def delete_children(engine: Engine, kind: ChildKind, ns: Namespace) -> None:
     t = kind.table
     run_in_transaction(engine, lambda conn: conn.execute(t.delete().where(t.c.namespace_id == ns.id)))
