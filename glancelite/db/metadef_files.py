@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from glancelite import errors
+from glancelite.db import metadef_records as records
 from glancelite.db import metadefs as repo
 from glancelite.db.engine import run_in_transaction
 from glancelite.db.images import utcnow
@@ -55,8 +56,8 @@ def _namespace_values(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _find(conn: Connection, name: str) -> repo.Namespace | None:
-    row = conn.execute(sa.select(repo.T_NS).where(repo.T_NS.c.namespace == name)).first()
-    return repo.namespace_from_row(row) if row else None
+    row = conn.execute(sa.select(records.T_NS).where(records.T_NS.c.namespace == name)).first()
+    return records.namespace_from_row(row) if row else None
 
 
 def _upsert(conn: Connection, kind, ns: repo.Namespace, name: str, row: dict[str, Any], prefer_new: bool) -> None:
@@ -73,15 +74,15 @@ def _load_one(conn: Connection, doc: dict[str, Any], merge: bool, prefer_new: bo
     ns = _find(conn, values["namespace"])
     if ns is None:
         ns_id = repo.insert_namespace(conn, values)
-        ns = repo.namespace_from_row(conn.execute(sa.select(repo.T_NS).where(repo.T_NS.c.id == ns_id)).one())
+        ns = records.namespace_from_row(conn.execute(sa.select(records.T_NS).where(records.T_NS.c.id == ns_id)).one())
         outcome = "created"
     elif not merge:
         return "skipped"
     else:
         if prefer_new:
-            conn.execute(repo.T_NS.update().where(repo.T_NS.c.id == ns.id).values(**values, updated_at=utcnow()))
+            conn.execute(records.T_NS.update().where(records.T_NS.c.id == ns.id).values(**values, updated_at=utcnow()))
         if overwrite:
-            for table in (repo.T_OBJ, repo.T_PROP, repo.T_TAG):
+            for table in (records.T_OBJ, records.T_PROP, records.T_TAG):
                 conn.execute(table.delete().where(table.c.namespace_id == ns.id))
         outcome = "merged"
     known = {a.name for a in _associations(conn, ns)}
@@ -89,7 +90,7 @@ def _load_one(conn: Connection, doc: dict[str, Any], merge: bool, prefer_new: bo
         if assoc["name"] not in known:
             repo.insert_association(conn, ns, assoc)
     for obj in doc.get("objects") or []:
-        row = repo.object_row(obj)
+        row = records.object_row(obj)
         _upsert(conn, repo.OBJECTS, ns, row.pop("name"), row, prefer_new)
     for name, schema in (doc.get("properties") or {}).items():
         row = {"json_schema": json.dumps({k: v for k, v in schema.items() if k != "name"})}
@@ -100,8 +101,8 @@ def _load_one(conn: Connection, doc: dict[str, Any], merge: bool, prefer_new: bo
 
 
 def _associations(conn: Connection, ns: repo.Namespace) -> list[repo.Association]:
-    rows = conn.execute(repo.association_query().where(repo.T_ASSOC.c.namespace_id == ns.id))
-    return [repo.association_from_row(r) for r in rows]
+    rows = conn.execute(records.association_query().where(records.T_ASSOC.c.namespace_id == ns.id))
+    return [records.association_from_row(r) for r in rows]
 
 
 def load(
@@ -127,8 +128,8 @@ def unload(engine: Engine) -> int:
     def work(conn: Connection) -> int:
         for table in repo.CHILD_TABLES:
             conn.execute(table.delete())
-        count = conn.execute(repo.T_NS.delete()).rowcount
-        conn.execute(repo.T_RT.delete().where(repo.T_RT.c.protected == sa.false()))
+        count = conn.execute(records.T_NS.delete()).rowcount
+        conn.execute(records.T_RT.delete().where(records.T_RT.c.protected == sa.false()))
         return count
 
     return run_in_transaction(engine, work)
