@@ -37,25 +37,6 @@ def _section(options: dict, **extra) -> dict[str, str]:
     return {k: str(v) for k, v in {**options, **extra}.items()}
 
 
-class PatientServer(Server):
-    """Server whose first answer may take more than Server's 1 s poll (it probes three remote stores)."""
-
-    def start(self, deadline: float = 60.0) -> Server:
-        try:
-            return super().start(deadline)
-        except requests.Timeout:
-            pass  # running, just slow to answer: keep polling with a longer timeout
-        end = time.monotonic() + deadline
-        while time.monotonic() < end:
-            try:
-                if requests.get(self.url + "/versions", timeout=10).status_code == 200:
-                    return self
-            except requests.RequestException:
-                time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(f"glancelite-api did not answer within {deadline}s: {self.output()}")
-
-
 @pytest.fixture(scope="module")
 def backends():
     return {"s3": servers.require("s3"), "swift": servers.require("swift"), "ceph": servers.require("ceph")}
@@ -78,7 +59,7 @@ def service(tmp_path_factory, backends):
             "glance_store": {"default_backend": "fast", "store_capability_refresh_interval": "0"},
         },
     )
-    server = PatientServer(config).start(deadline=60)
+    server = Server(config).start(deadline=60)
     server.sections = {"cheap": s3, "archive": swift, "ceph": ceph}
     yield server
     server.stop()

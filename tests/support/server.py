@@ -114,7 +114,7 @@ class Server:
             try:
                 if requests.get(self.url + "/versions", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # refused, or a slow first answer while stores are probed
                 pass
             time.sleep(0.1)
         self.stop()
