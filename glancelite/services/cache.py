@@ -139,11 +139,23 @@ class Prefetcher:
 class CacheService:
     """The cache API's use cases (admin only by default). ``cache`` is None without image_cache_dir."""
 
-    def __init__(self, engine, policy, cache: ImageCache | None, prefetcher: Prefetcher | None = None):
+    def __init__(
+        self,
+        engine,
+        policy,
+        cache: ImageCache | None,
+        prefetcher: Prefetcher | None = None,
+        *,
+        serves_downloads: bool = False,
+    ):
         self.engine = engine
         self.policy = policy
         self.cache = cache
         self.prefetcher = prefetcher
+        # COMPAT: Glance serves and fills the cache on downloads only with its ``cache`` filter,
+        # i.e. a paste flavor with "caching" or "cachemanagement"; image_cache_dir alone gives
+        # the cache API and the prefetcher.
+        self.download_cache = cache if serves_downloads else None
 
     def _enforce(self, ctx: RequestContext, rule: str, image: model.Image | None = None) -> ImageCache:
         target = image_target(image) if image is not None else {"project_id": ctx.project_id}
@@ -225,4 +237,7 @@ def build(settings, engine, policy, stores) -> CacheService:
     )
     prefetcher = Prefetcher(cache, engine, stores, settings.cache_prefetcher_interval)
     prefetcher.start()
-    return CacheService(engine, policy, cache, prefetcher)
+    flavor = settings.auth_flavor or ""
+    return CacheService(
+        engine, policy, cache, prefetcher, serves_downloads=flavor.endswith(("caching", "cachemanagement"))
+    )

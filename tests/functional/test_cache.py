@@ -16,11 +16,26 @@ OCTET = {"Content-Type": "application/octet-stream"}
 MEMBER = identity("project-a", "reader,member", "user-a")
 
 
+def start_cached(tmp_path_factory, name: str, flavor: str | None = None) -> Server:
+    root = tmp_path_factory.mktemp(name)
+    sections = {"DEFAULT": {"image_cache_dir": str(root / "cache"), "cache_prefetcher_interval": "1"}}
+    if flavor:
+        sections["paste_deploy"] = {"flavor": flavor}
+    return Server(write_config(root, sections)).start()
+
+
 @pytest.fixture(scope="module")
 def cached_service(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cache")
-    config = write_config(root, {"DEFAULT": {"image_cache_dir": str(root / "cache"), "cache_prefetcher_interval": "1"}})
-    server = Server(config).start()
+    """image_cache_dir alone (the gate's set-up): the cache API and the prefetcher."""
+    server = start_cached(tmp_path_factory, "cache")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def caching_flavor_service(tmp_path_factory):
+    """Glance's ``caching`` paste flavor: downloads are also served from and fill the cache."""
+    server = start_cached(tmp_path_factory, "caching", flavor="caching")
     yield server
     server.stop()
 
@@ -100,7 +115,15 @@ def test_cache_cycle_as_tempest_runs_it(cached_service, http):
     assert http.get(f"{url}/v2/cache", headers=MEMBER).status_code == 403
 
 
-def test_download_is_served_from_and_fills_the_cache(cached_service, http):
+def test_without_the_caching_flavor_downloads_leave_the_cache_alone(cached_service, http):
+    data = os.urandom(100_000)
+    image_id = active_image(cached_service, http, data)
+    assert http.get(f"{cached_service.url}/v2/images/{image_id}/file", headers=ADMIN).content == data
+    assert image_id not in cached_ids(cached_service, http)
+
+
+def test_download_is_served_from_and_fills_the_cache(caching_flavor_service, http):
+    cached_service = caching_flavor_service
     data = os.urandom(2 * 1024 * 1024 + 5)
     image_id = active_image(cached_service, http, data)
     # A ranged download does not fill the cache; a whole one does, only once complete.
@@ -133,7 +156,8 @@ def test_download_is_served_from_and_fills_the_cache(cached_service, http):
     assert not (cache_dir(cached_service) / image_id).exists()
 
 
-def test_delete_one_entry_and_clear_targets(cached_service, http):
+def test_delete_one_entry_and_clear_targets(caching_flavor_service, http):
+    cached_service = caching_flavor_service
     url = cached_service.url
     first = active_image(cached_service, http, b"first image")
     second = active_image(cached_service, http, b"second image")
