@@ -52,11 +52,3 @@ class CachePruneResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         common.send_json(resp, self.cache.prune(common.context(req)))
-
-
-def register(app: falcon.App, services: Services) -> None:
-    app.add_route("/v2/cache", CacheResource(services))
-    # Static segments win over the {image_id} field in falcon's router.
-    app.add_route("/v2/cache/clean", CacheCleanResource(services))
-    app.add_route("/v2/cache/prune", CachePruneResource(services))
-    app.add_route("/v2/cache/{image_id}", CachedImageResource(services))

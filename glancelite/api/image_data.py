@@ -196,8 +196,3 @@ class StoreImageResource:
         common.reject_body(req)
         self.data.delete_from_store(common.context(req), store_id, image_id)
         resp.status = falcon.HTTP_204
-
-
-def register(app: falcon.App, services: Services) -> None:
-    app.add_route("/v2/images/{image_id}/file", ImageFileResource(services))
-    app.add_route("/v2/stores/{store_id}/{image_id}", StoreImageResource(services))

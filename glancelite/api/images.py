@@ -111,19 +111,3 @@ class UsageResource:
     def on_get(self, req, resp):
         common.reject_body(req)
         common.send_json(resp, {"usage": {}})
-
-
-def register(app: falcon.App, services: Services) -> None:
-    """Images, actions, tags, members, schemas and usage."""
-    from glancelite.api import members, tags
-
-    app.add_route("/v2/images", ImagesResource(services))
-    app.add_route("/v2/images/{image_id}", ImageResource(services))
-    app.add_route("/v2/images/{image_id}/actions/deactivate", ActionResource(services, "deactivate"))
-    app.add_route("/v2/images/{image_id}/actions/reactivate", ActionResource(services, "reactivate"))
-    app.add_route("/v2/images/{image_id}/tags/{tag}", tags.TagResource(services))
-    app.add_route("/v2/images/{image_id}/members", members.MembersResource(services))
-    app.add_route("/v2/images/{image_id}/members/{member_id}", members.MemberResource(services))
-    for name in schemas.SCHEMAS:
-        app.add_route(f"/v2/schemas/{name}", schemas.SchemaResource(name))
-    app.add_route("/v2/info/usage", UsageResource())

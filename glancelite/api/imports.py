@@ -58,9 +58,3 @@ class ImportInfoResource:
             }
         }
         common.send_json(resp, body)
-
-
-def register(app: falcon.App, services: Services) -> None:
-    app.add_route("/v2/images/{image_id}/stage", StageResource(services))
-    app.add_route("/v2/images/{image_id}/import", ImportResource(services))
-    app.add_route("/v2/info/import", ImportInfoResource(services))

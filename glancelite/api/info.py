@@ -34,8 +34,3 @@ class StoresDetailResource:
         if self.policy is not None:
             self.policy.enforce(common.context(req), "stores_info_detail")
         common.send_json(resp, {"stores": self.stores.detail()})
-
-
-def register(app: falcon.App, services: Services) -> None:
-    app.add_route("/v2/info/stores", StoresInfoResource(services))
-    app.add_route("/v2/info/stores/detail", StoresDetailResource(services))

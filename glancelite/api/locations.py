@@ -29,7 +29,3 @@ class LocationsResource:
         common.reject_body(req)
         common.check_uuid(image_id)
         common.send_json(resp, self.locations.list(common.context(req), image_id))
-
-
-def register(app: falcon.App, services: Services) -> None:
-    app.add_route("/v2/images/{image_id}/locations", LocationsResource(services))

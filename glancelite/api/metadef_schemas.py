@@ -259,8 +259,3 @@ class MetadefSchemaResource:
     def on_get(self, req, resp):
         common.reject_body(req)
         common.send_json(resp, SCHEMAS[self.path]())
-
-
-def register(app) -> None:
-    for path in SCHEMAS:
-        app.add_route(f"/v2/schemas/metadefs/{path}", MetadefSchemaResource(path))

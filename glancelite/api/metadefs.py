@@ -365,19 +365,3 @@ class AssociationResource:
         common.reject_body(req)
         self.metadefs.delete_association(ctx, namespace, name)
         resp.status = falcon.HTTP_204
-
-
-def register(app: falcon.App, services: Services) -> None:
-    ns = NS_URL + "/{namespace}"
-    app.add_route(NS_URL, NamespacesResource(services))
-    app.add_route(ns, NamespaceResource(services))
-    app.add_route(ns + "/objects", ObjectsResource(services))
-    app.add_route(ns + "/objects/{name}", ObjectResource(services))
-    app.add_route(ns + "/properties", PropertiesResource(services))
-    app.add_route(ns + "/properties/{name}", PropertyResource(services))
-    app.add_route(ns + "/tags", TagsResource(services))
-    app.add_route(ns + "/tags/{name}", TagResource(services))
-    app.add_route(ns + "/resource_types", AssociationsResource(services))
-    app.add_route(ns + "/resource_types/{name}", AssociationResource(services))
-    app.add_route("/v2/metadefs/resource_types", ResourceTypesResource(services))
-    metadef_schemas.register(app)

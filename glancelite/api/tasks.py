@@ -110,9 +110,3 @@ class ImageTasksResource:
         common.check_uuid(image_id)
         rows = self.tasks.image_tasks(common.context(req), image_id)
         common.send_json(resp, {"tasks": [{k: _raw(v) for k, v in row.items()} for row in rows]})
-
-
-def register(app: falcon.App, services: Services) -> None:
-    app.add_route("/v2/tasks", TasksResource(services))
-    app.add_route("/v2/tasks/{task_id}", TaskResource(services))
-    app.add_route("/v2/images/{image_id}/tasks", ImageTasksResource(services))

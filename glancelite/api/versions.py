@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import falcon
-
 from glancelite.api import common
 from glancelite.settings import Settings
 
@@ -77,8 +75,3 @@ class VersionRouter:
             if token in self.tokens and first not in ("v2", "versions", "healthcheck"):
                 environ["PATH_INFO"] = "/v2" + path
         return self.app(environ, start_response)
-
-
-def register(app: falcon.App, settings: Settings) -> None:
-    app.add_route("/", VersionsResource(settings, falcon.HTTP_300))
-    app.add_route("/versions", VersionsResource(settings, falcon.HTTP_200))
