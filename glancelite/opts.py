@@ -8,6 +8,22 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
+
+class GlanceList(cfg.types.List):
+    """A list option as Glance declares it (bounds=True, written ``[a, b]``), also read without brackets."""
+
+    def __call__(self, value):
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("[") and value.endswith("]"):
+                value = value[1:-1]
+        return super().__call__(value)
+
+
+def glance_list_opt(name: str, *, item_type=None, **kwargs) -> cfg.Opt:
+    return cfg.Opt(name, type=GlanceList(item_type=item_type), **kwargs)
+
+
 DEFAULT_OPTS = [
     cfg.HostAddressOpt("bind_host", default="0.0.0.0", help="Address the API server binds to."),
     cfg.PortOpt("bind_port", default=9292, help="Port the API server binds to."),
@@ -17,7 +33,7 @@ DEFAULT_OPTS = [
         help="Store identifiers and their types, 'id:type,...'. When set, glancelite runs multi-store "
         "and adds the reserved stores os_glance_staging_store and os_glance_tasks_store.",
     ),
-    cfg.ListOpt(
+    glance_list_opt(
         "enabled_import_methods",
         item_type=cfg.types.String(choices=["glance-direct", "web-download", "copy-image", "glance-download"]),
         default=["glance-direct", "web-download", "copy-image"],
@@ -127,17 +143,17 @@ TASKFLOW_OPTS = [
 ]
 
 IMPORT_FILTERING_OPTS = [
-    cfg.ListOpt("allowed_schemes", default=["http", "https"], help="URI schemes web-download may use."),
-    cfg.ListOpt("disallowed_schemes", default=[], help="URI schemes web-download may not use."),
-    cfg.ListOpt("allowed_hosts", default=[], help="Hosts web-download may use; empty means any public host."),
-    cfg.ListOpt("disallowed_hosts", default=[], help="Hosts web-download may not use."),
-    cfg.ListOpt(
+    glance_list_opt("allowed_schemes", default=["http", "https"], help="URI schemes web-download may use."),
+    glance_list_opt("disallowed_schemes", default=[], help="URI schemes web-download may not use."),
+    glance_list_opt("allowed_hosts", default=[], help="Hosts web-download may use; empty means any public host."),
+    glance_list_opt("disallowed_hosts", default=[], help="Hosts web-download may not use."),
+    glance_list_opt(
         "allowed_ports",
         item_type=cfg.types.Integer(min=1, max=65535),
         default=[80, 443],
         help="Ports web-download may use.",
     ),
-    cfg.ListOpt(
+    glance_list_opt(
         "disallowed_ports",
         item_type=cfg.types.Integer(min=1, max=65535),
         default=[],

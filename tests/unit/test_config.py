@@ -198,3 +198,20 @@ def test_storage_quota_units(tmp_path):
     assert settings.user_storage_quota == 2 * 1024**3
     error = config_error(write_config(tmp_path, {"DEFAULT": {"user_storage_quota": "lots"}}))
     assert (error.group, error.option) == ("DEFAULT", "user_storage_quota")
+
+
+def test_list_options_take_glances_bracketed_form_and_the_plain_one(tmp_path):
+    """Glance declares these with bounds=True, so operators write '[a, b]' (gate.md gotcha 5)."""
+    from glancelite import config
+
+    path = tmp_path / "glance-api.conf"
+    path.write_text(
+        "[DEFAULT]\nenabled_import_methods = [glance-direct,web-download]\n"
+        "[import_filtering_opts]\nallowed_hosts = [127.0.0.1]\nallowed_ports = [80, 443, 8000]\n"
+        "disallowed_hosts = a.example, b.example\n"
+    )
+    settings = config.load([str(path)]).settings
+    assert settings.enabled_import_methods == ("glance-direct", "web-download")
+    assert settings.import_filter.allowed_hosts == ("127.0.0.1",)
+    assert settings.import_filter.allowed_ports == (80, 443, 8000)
+    assert settings.import_filter.disallowed_hosts == ("a.example", "b.example")

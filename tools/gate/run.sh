@@ -180,15 +180,9 @@ enforce_new_defaults = True
 [healthcheck]
 disable_by_file_path = $G/healthcheck_disable
 EOF
-# Glance declares these list options with bounds=True, so its documented form is bracketed
-# (gate.md gotcha 5). If this glancelite does not take that form yet, fall back to plain lists
-# and say so: it is a drop-in gap to fix in glancelite/opts.py, not in the gate.
-if ! "$VENV/bin/glancelite-manage" --config-file "$G/glance-api.conf" config check >"$G/config-check.log" 2>&1; then
-  if grep -q "found '\[" "$G/config-check.log"; then
-    log "WARNING: glancelite rejects Glance's bracketed list options; using plain lists ($G/config-check.log)"
-    sed -i -E 's/^(enabled_import_methods|allowed_hosts|allowed_ports) = \[(.*)\]$/\1 = \2/' "$G/glance-api.conf"
-  fi
-fi
+# The same verdict glancelite-api gives at start, with Glance's bracketed list options as written.
+"$VENV/bin/glancelite-manage" --config-file "$G/glance-api.conf" config check >"$G/config-check.log" 2>&1 \
+  || die "glancelite-manage config check failed; see $G/config-check.log"
 "$VENV/bin/glancelite-manage" --config-file "$G/glance-api.conf" db sync >>"$G/manage.log" 2>&1 \
   || die "glancelite-manage db sync failed; see $G/manage.log"
 
