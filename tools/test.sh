@@ -12,4 +12,9 @@ bash tools/pg-start.sh --install || echo "test.sh: PostgreSQL server not install
 bash tools/backends/install-backends.sh || echo "test.sh: object-store backends not installable; their tests will skip (fail under CI=true)" >&2
 "$VENV/bin/ruff" check glancelite tests
 "$VENV/bin/lint-imports"
-"$VENV/bin/pytest" -q -ra "$@"
+if [ $# -gt 0 ]; then
+  exec "$VENV/bin/pytest" -q -ra "$@"
+fi
+"$VENV/bin/pytest" -q -ra
+# The API again on PostgreSQL: every functional test's `service` runs on the session's private cluster.
+GLANCELITE_TEST_DATABASE=postgresql "$VENV/bin/pytest" -q -ra tests/functional

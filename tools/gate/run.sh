@@ -289,4 +289,8 @@ log "results: $W/tempest-summary.txt (per class, failures with their error), $W/
 echo "tempest ${REGEX}: ran ${ran}"
 echo "tempest: ${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
 [ "$keystone_tests" = 0 ] || log "tests/gate failed; see $W/pytest-gate.log"
-[ "${failed:-1}" = 0 ] && [ "${passed:-0}" -gt 0 ] && [ "$keystone_tests" = 0 ]
+# GATE_MIN_PASSED guards against a run that "passes" because tests quietly turned into skips
+# (CI sets it to Glance 33's count in this setup, 69).
+min_passed=${GATE_MIN_PASSED:-1}
+[ "${passed:-0}" -ge "$min_passed" ] || log "only ${passed:-0} passed; at least $min_passed expected"
+[ "${failed:-1}" = 0 ] && [ "${passed:-0}" -ge "$min_passed" ] && [ "$keystone_tests" = 0 ]
