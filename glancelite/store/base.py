@@ -187,6 +187,31 @@ class BadStoreUri(errors.Invalid):
 # --- the contract ----------------------------------------------------------------
 
 
+class TranslatedErrors:
+    """A ``with`` block that turns an SDK's errors into typed store errors at the driver edge.
+
+    Subclasses implement ``translate(exc, where)``: the store error to raise, or None to
+    let ``exc`` through. glancelite's own errors and non-Exceptions pass unchanged.
+    """
+
+    def __init__(self, store_id: str, what: str, missing: bool = False):
+        self.store_id, self.what, self.missing = store_id, what, missing
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or isinstance(exc, errors.GlanceliteError) or not isinstance(exc, Exception):
+            return False
+        translated = self.translate(exc, f"store {self.store_id} could not {self.what}")
+        if translated is None:
+            return False
+        raise translated from exc
+
+    def translate(self, exc: Exception, where: str) -> errors.GlanceliteError | None:
+        raise NotImplementedError
+
+
 class Driver(abc.ABC):
     TYPE: ClassVar[str]
     SCHEMES: ClassVar[tuple[str, ...]] = ()

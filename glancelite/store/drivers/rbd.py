@@ -331,29 +331,20 @@ class StoreConnectionLost(base.StoreUnavailable):
     """The cluster connection failed; the reusable handle must be rebuilt."""
 
 
-class _Translate:
+class _Translate(base.TranslatedErrors):
     """rados/rbd errors -> store errors at the driver edge."""
 
-    def __init__(self, store_id: str, what: str, missing: bool):
-        self.store_id, self.what, self.missing = store_id, what, missing
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc is None or isinstance(exc, errors.GlanceliteError) or not isinstance(exc, Exception):
-            return False
-        where = f"store {self.store_id} could not {self.what}"
+    def translate(self, exc: Exception, where: str) -> errors.GlanceliteError | None:
         if isinstance(exc, (rbd.ImageNotFound, rados.ObjectNotFound)) and self.missing:
-            raise base.StoreNotFound(f"Image data not found: {where}.") from exc
+            return base.StoreNotFound(f"Image data not found: {where}.")
         if isinstance(exc, (rbd.NoSpace, rbd.DiskQuotaExceeded, rados.NoSpace)):
-            raise base.StoreFull(f"Image storage media is full: {where}.") from exc
+            return base.StoreFull(f"Image storage media is full: {where}.")
         if isinstance(exc, (rbd.PermissionError, rados.PermissionError, rados.PermissionDeniedError)):
-            raise base.StoreWriteDenied(f"Ceph refused the request: {where} ({exc}).") from exc
+            return base.StoreWriteDenied(f"Ceph refused the request: {where} ({exc}).")
         if isinstance(exc, (rados.TimedOut, rados.ConnectionShutdown, rbd.ConnectionShutdown, rbd.Timeout)):
-            raise StoreConnectionLost(f"Ceph cluster unreachable: {where} ({type(exc).__name__}).") from exc
+            return StoreConnectionLost(f"Ceph cluster unreachable: {where} ({type(exc).__name__}).")
         if isinstance(exc, rbd.ImageBusy):
-            raise base.InUse(f"Image is in use: {where}.") from exc
+            return base.InUse(f"Image is in use: {where}.")
         if isinstance(exc, (rados.Error, rbd.Error)):
-            raise base.StoreUnavailable(f"Ceph error: {where} ({type(exc).__name__}: {exc}).") from exc
-        return False
+            return base.StoreUnavailable(f"Ceph error: {where} ({type(exc).__name__}: {exc}).")
+        return None

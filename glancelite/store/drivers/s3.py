@@ -362,31 +362,22 @@ class S3Driver(base.Driver):
         return _Translate(self.store.id, what, missing)
 
 
-class _Translate:
+class _Translate(base.TranslatedErrors):
     """Turn botocore errors into store errors at the driver edge (never with credentials in them)."""
 
-    def __init__(self, store_id: str, what: str, missing: bool):
-        self.store_id, self.what, self.missing = store_id, what, missing
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc is None or isinstance(exc, errors.GlanceliteError) or not isinstance(exc, Exception):
-            return False
-        where = f"store {self.store_id} could not {self.what}"
+    def translate(self, exc: Exception, where: str) -> errors.GlanceliteError | None:
         if isinstance(exc, botocore.exceptions.ClientError):
             status, code = _status(exc), _code(exc)
             if status == 404 and self.missing:
-                raise base.StoreNotFound(f"Image data not found: {where} ({code}).") from exc
+                return base.StoreNotFound(f"Image data not found: {where} ({code}).")
             if code in ("EntityTooLarge", "QuotaExceeded") or status == 507:
-                raise base.StoreFull(f"Image storage media is full: {where} ({code}).") from exc
+                return base.StoreFull(f"Image storage media is full: {where} ({code}).")
             if status in (401, 403):
-                raise base.StoreWriteDenied(f"S3 refused the request: {where} ({code}).") from exc
-            raise base.StoreUnavailable(f"S3 error: {where} ({code}, HTTP {status}).") from exc
+                return base.StoreWriteDenied(f"S3 refused the request: {where} ({code}).")
+            return base.StoreUnavailable(f"S3 error: {where} ({code}, HTTP {status}).")
         if isinstance(exc, _CONNECTION_ERRORS) or isinstance(exc, botocore.exceptions.BotoCoreError):
-            raise base.StoreUnavailable(f"S3 endpoint unreachable: {where} ({type(exc).__name__}).") from exc
-        return False
+            return base.StoreUnavailable(f"S3 endpoint unreachable: {where} ({type(exc).__name__}).")
+        return None
 
 
 class _ExactReader:
