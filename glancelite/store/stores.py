@@ -334,6 +334,17 @@ class StoreSet:
             result.append(detail)
         return result
 
+    def remove_orphaned_partials(self) -> int:
+        """Temp files of uploads whose process died, in every store that keeps such files (file stores)."""
+        removed = 0
+        for entry in self._entries.values():
+            cleaner = getattr(entry.driver, "remove_orphaned_partials", None)
+            if cleaner is not None:
+                removed += cleaner()
+        if removed:
+            LOG.warning("removed %d partial image files left by processes that died mid-upload", removed)
+        return removed
+
     def close(self) -> None:
         for entry in self._entries.values():
             with contextlib.suppress(Exception):

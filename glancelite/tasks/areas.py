@@ -17,10 +17,10 @@ import contextlib
 import errno
 import json
 import os
-import socket
 import time
 
 from glancelite.model import Location
+from glancelite.processes import current_owner, owner_alive  # noqa: F401  (re-exported for tasks)
 from glancelite.settings import StoreSettings
 from glancelite.store.base import DataStream, Readable, StoredObject
 from glancelite.store.stores import StoreSet
@@ -77,48 +77,6 @@ class StagingArea:
         except FileNotFoundError:
             return False
         return True
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """/proc/<pid>/stat fields after the command name (Linux), None elsewhere or when gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            stat = fh.read()
-    except OSError:
-        return None
-    # The command name is parenthesised and may contain spaces: split after it.
-    return stat.rsplit(")", 1)[1].split()
-
-
-def _process_start(pid: int) -> str | None:
-    """Start time of ``pid`` in clock ticks since boot (field 22), to tell a reused pid apart."""
-    fields = _proc_stat(pid)
-    return fields[19] if fields else None
-
-
-def current_owner() -> dict:
-    pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "start": _process_start(pid)}
-
-
-def owner_alive(owner: dict) -> bool | None:
-    """True/False for a process on this host; None when it runs elsewhere (cannot tell)."""
-    if owner.get("host") != socket.gethostname():
-        return None
-    pid = owner.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    fields = _proc_stat(pid)
-    if fields and fields[0] in ("Z", "X"):
-        return False  # a zombie: killed, not yet reaped by its (possibly dead) parent
-    started = owner.get("start")
-    return started is None or fields is None or fields[19] == started
 
 
 class WorkArea:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
+import socket
 import stat
+import subprocess
+import time
 
 import pytest
 
@@ -122,12 +126,51 @@ def test_no_partial_name_ever_visible_as_an_image(tmp_path):
     assert os.listdir(tmp_path / "d") == ["img"]
 
 
-def test_stale_partials_removed(tmp_path):
+def test_stale_partials_of_unknown_writers_removed_by_age(tmp_path):
     driver = make(filesystem_store_datadir=str(tmp_path / "d"))
     stale = tmp_path / "d" / f"{PARTIAL_PREFIX}old"
     stale.write_text("x")
     os.utime(stale, (0, 0))
     fresh = tmp_path / "d" / f"{PARTIAL_PREFIX}new"
     fresh.write_text("x")
-    assert driver.remove_stale_partials() == 1
+    assert driver.remove_orphaned_partials() == 1
     assert fresh.exists() and not stale.exists()
+
+
+def test_orphaned_partials_of_dead_writers_are_removed(tmp_path):
+    """A worker SIGKILLed mid-upload leaves its temp file; the next worker to start removes it, and only it."""
+    driver = make(filesystem_store_datadir=str(tmp_path))
+    host = socket.gethostname()
+    dead = subprocess.Popen(["sleep", "30"])
+    dead.send_signal(signal.SIGKILL)
+    dead.wait()
+    names = {
+        "dead": f"{PARTIAL_PREFIX}img1.{host}.{dead.pid}.aaaa",
+        "live": f"{PARTIAL_PREFIX}img2.{host}.{os.getpid()}.bbbb",
+        "other_host": f"{PARTIAL_PREFIX}img3.elsewhere.example.{dead.pid}.cccc",
+        "old_other_host": f"{PARTIAL_PREFIX}img4.elsewhere.{dead.pid}.dddd",
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"partial")
+    week_ago = time.time() - 7 * 24 * 3600
+    os.utime(tmp_path / names["old_other_host"], (week_ago, week_ago))
+    (tmp_path / "img5").write_bytes(b"a finished image")
+
+    assert driver.remove_orphaned_partials() == 2
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {names["live"], names["other_host"], "img5"}
+
+
+def test_an_add_names_its_partial_after_its_writer(tmp_path):
+    """While bytes arrive, the temp file carries this host and pid, so it is never taken for an orphan."""
+    driver = make(filesystem_store_datadir=str(tmp_path))
+    seen = []
+
+    class Watching(io.BytesIO):
+        def read(self, n=-1):
+            seen.extend(p.name for p in tmp_path.iterdir() if p.name.startswith(PARTIAL_PREFIX))
+            return super().read(n)
+
+    driver.add("0b5b2bd6-0000-4000-8000-000000000001", Watching(b"x" * 200_000), 200_000)
+    assert seen and all(f".{socket.gethostname()}.{os.getpid()}." in name for name in seen)
+    assert driver.remove_orphaned_partials() == 0

@@ -12,12 +12,13 @@ import errno
 import json
 import logging
 import os
+import socket
 import time
 import urllib.parse
 import uuid
 from typing import Any
 
-from glancelite import errors
+from glancelite import errors, processes
 from glancelite.settings import StoreSettings
 from glancelite.store import base
 from glancelite.store.capabilities import Capability, without
@@ -202,7 +203,7 @@ class FileDriver(base.Driver):
         final = os.path.join(datadir, image_id)
         if os.path.lexists(final):
             raise base.Duplicate(f"Image {image_id} already exists in store {self.store.id}.")
-        partial = os.path.join(datadir, f"{PARTIAL_PREFIX}{image_id}-{uuid.uuid4().hex[:8]}")
+        partial = os.path.join(datadir, _partial_name(image_id))
         written = 0
         try:
             with base.removing_on_failure(lambda: os.unlink(partial)):
@@ -275,18 +276,38 @@ class FileDriver(base.Driver):
         except OSError as exc:
             raise errors.Forbidden(f"Cannot delete image file {path}: {exc.strerror}") from exc
 
-    def remove_stale_partials(self, older_than: float = 24 * 3600) -> int:
-        """Delete temp files a crashed process left (old enough not to be a live upload)."""
+    def remove_orphaned_partials(self, older_than: float = 24 * 3600) -> int:
+        """Delete temp files whose writer is gone: a dead process of this host, or any older than ``older_than``.
+
+        A worker killed mid-upload (SIGKILL, OOM) never runs its cleanup; the next worker to start calls this.
+        """
         removed = 0
         horizon = time.time() - older_than
         for _, datadir in self.datadirs:
             with contextlib.suppress(OSError):
                 for entry in os.scandir(datadir):
-                    if entry.name.startswith(PARTIAL_PREFIX) and entry.stat().st_mtime < horizon:
-                        with contextlib.suppress(OSError):
+                    if not entry.name.startswith(PARTIAL_PREFIX):
+                        continue
+                    with contextlib.suppress(OSError):
+                        if _writer_is_dead(entry.name) or entry.stat().st_mtime < horizon:
                             os.unlink(entry.path)
                             removed += 1
         return removed
+
+
+def _partial_name(image_id: str) -> str:
+    """``.partial-<image id>.<host>.<pid>.<random>``: who writes it, so orphans can be told from live uploads."""
+    return f"{PARTIAL_PREFIX}{image_id}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+
+
+def _writer_is_dead(name: str) -> bool:
+    """True only when the writer was a process of this host that no longer runs."""
+    writer = name[len(PARTIAL_PREFIX) :].partition(".")[2]  # "<host>.<pid>.<random>"
+    host, pid, _ = writer.rsplit(".", 2) if writer.count(".") >= 2 else ("", "", "")
+    if not pid.isdigit():
+        return False  # a name from before writers were recorded: age decides
+    # Another host's writer gives None (cannot tell): age decides there too.
+    return processes.owner_alive({"host": host, "pid": int(pid), "start": None}) is False
 
 
 def _file_chunks(fh, remaining: int, chunk_size: int):
