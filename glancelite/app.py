@@ -44,6 +44,9 @@ def build_services(settings: Settings, conf=None) -> Services:
     )
     services.imports = ImportService(settings, engine, services.stores, services.policy, services.image_data, runner)
     services.imports.recover()
+    # A worker that died mid-upload (SIGKILL, OOM) left its image saving and its temp file behind.
+    services.image_data.recover_dead_uploads()
+    services.stores.remove_orphaned_partials()
     services.locations = LocationService(
         settings, engine, services.stores, services.policy, services.images, services.imports, runner
     )

@@ -144,6 +144,23 @@ def get_images(engine: Engine, image_ids: Iterable[str]) -> list[model.Image]:
     return [by_id[i] for i in ids if i in by_id]
 
 
+def images_with_property(engine: Engine, name: str, *, status: str) -> list[model.Image]:
+    """Live images in ``status`` that carry the (live) property ``name``."""
+
+    def work(conn):
+        has_property = (
+            sa.select(T_PROP.c.image_id).where(T_PROP.c.name == name, T_PROP.c.deleted == sa.false()).scalar_subquery()
+        )
+        rows = conn.execute(
+            sa.select(T_IMG).where(
+                T_IMG.c.status == status, T_IMG.c.deleted == sa.false(), T_IMG.c.id.in_(has_property)
+            )
+        ).all()
+        return load_images(conn, rows)
+
+    return run_in_transaction(engine, work)
+
+
 # ---------------------------------------------------------------- writes
 
 

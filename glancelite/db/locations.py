@@ -9,7 +9,7 @@ status the upload started from.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from glancelite import errors, model
 from glancelite.db import tables
 from glancelite.db.engine import run_in_transaction
-from glancelite.db.images import get_image_in, utcnow
+from glancelite.db.images import _remove_properties, get_image_in, utcnow
 
 T_IMG = tables.images
 T_LOC = tables.image_locations
@@ -51,6 +51,7 @@ def _finish(
     url: str,
     metadata: Mapping[str, Any],
     values: Mapping[str, Any],
+    properties_removed: Iterable[str] = (),
 ) -> model.Image:
     now = utcnow()
     model.check_transition(expected_status, target_status)
@@ -69,6 +70,7 @@ def _finish(
             )
         raise errors.Conflict(f"Image status transition from {row.status} to {target_status} is not allowed")
     _insert(conn, image_id, url, metadata, now)
+    _remove_properties(conn, image_id, properties_removed, now)
     return get_image_in(conn, image_id)
 
 
@@ -85,6 +87,7 @@ def finish_upload(
     expected_status: str = "saving",
     target_status: str = "active",
     virtual_size: int | None = None,
+    properties_removed: Iterable[str] = (),
 ) -> model.Image:
     """Record the first copy of an image's data and make it ``target_status``, atomically.
 
@@ -93,7 +96,9 @@ def finish_upload(
     values = dict(size=size, checksum=checksum, os_hash_algo=os_hash_algo, os_hash_value=os_hash_value)
     if virtual_size is not None:  # what the format inspector read from the image's header
         values["virtual_size"] = virtual_size
-    return run_in_transaction(engine, _finish, image_id, expected_status, target_status, url, metadata, values)
+    return run_in_transaction(
+        engine, _finish, image_id, expected_status, target_status, url, metadata, values, tuple(properties_removed)
+    )
 
 
 def add_location(engine: Engine, image_id: str, url: str, metadata: Mapping[str, Any]) -> int:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 
-from glancelite import errors, model
+from glancelite import errors, model, processes
 from glancelite.context import RequestContext
 from glancelite.db import images as images_db
 from glancelite.db import locations as locations_db
@@ -27,6 +28,8 @@ from glancelite.store.streams import HashingReader
 LOG = logging.getLogger(__name__)
 
 S = model.ImageStatus
+# Hidden image property: the process an upload runs in, while the image is saving.
+UPLOAD_OWNER = "os_glance_upload_owner"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +109,15 @@ class ImageDataService:
         if not image.disk_format or not image.container_format:
             raise errors.Invalid("Properties disk_format, container_format must be set prior to saving data.")
         quota_remaining = self._quota_remaining(image.owner)
-        images_db.update_image(self.engine, image_id, expected_status=S.QUEUED, values={"status": S.SAVING})
+        # The uploading process is recorded so a worker that starts after it was killed can
+        # return the image to queued (recover_dead_uploads); hidden from the API.
+        images_db.update_image(
+            self.engine,
+            image_id,
+            expected_status=S.QUEUED,
+            values={"status": S.SAVING},
+            properties_set={UPLOAD_OWNER: json.dumps(processes.current_owner())},
+        )
 
         stored: base.StoredObject | None = None
         inspection = format_inspector.for_image(
@@ -136,6 +147,7 @@ class ImageDataService:
                 os_hash_algo=digests.os_hash_algo,
                 os_hash_value=digests.os_hash_value,
                 virtual_size=verdict.virtual_size if verdict is not None else None,
+                properties_removed=(UPLOAD_OWNER,),
             )
         except BaseException as exc:
             if stored is not None:
@@ -169,7 +181,21 @@ class ImageDataService:
                     "os_hash_algo": None,
                     "os_hash_value": None,
                 },
+                properties_removed=(UPLOAD_OWNER,),
             )
+
+    def recover_dead_uploads(self) -> list[str]:
+        """Images left in ``saving`` by a process of this host that died mid-upload go back to queued (at start)."""
+        recovered = []
+        for image in images_db.images_with_property(self.engine, UPLOAD_OWNER, status=S.SAVING):
+            try:
+                owner = json.loads(image.properties[UPLOAD_OWNER])
+            except (ValueError, TypeError):
+                continue
+            if processes.owner_alive(owner) is False:
+                self._back_to_queued(image.id, RuntimeError("its uploading process died"))
+                recovered.append(image.id)
+        return recovered
 
     # -- download --------------------------------------------------------------------
 

@@ -82,7 +82,7 @@ READ_ONLY_ON_PATCH = frozenset(
 )
 RESERVED = frozenset({"location", "deleted", "deleted_at"})
 # Properties the service hides from every view (worker bookkeeping).
-HIDDEN_PROPERTIES = frozenset({"os_glance_stage_host", "os_glance_hash_op_host"})
+HIDDEN_PROPERTIES = frozenset({"os_glance_stage_host", "os_glance_hash_op_host", "os_glance_upload_owner"})
 DELETE_ATTEMPTS = 3
 FORMAT_CHANGE_STATES = frozenset({model.ImageStatus.QUEUED, model.ImageStatus.IMPORTING})
 
