@@ -58,7 +58,7 @@ def build_services(settings: Settings, conf=None) -> Services:
 
 def create_app(settings: Settings, services: Services) -> falcon.App:
     app = falcon.App(
-        middleware=[RequestContextMiddleware(settings.auth_flavor)],
+        middleware=[RequestContextMiddleware(settings.auth_flavor, services.policy.is_admin)],
         cors_enable=False,
     )
     # Image data is streamed by the resources themselves; never let falcon buffer forms.

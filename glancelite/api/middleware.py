@@ -8,6 +8,8 @@ as Glance's unauthenticated pipeline does.
 
 from __future__ import annotations
 
+import dataclasses
+
 from glancelite import errors
 from glancelite.context import RequestContext, new_request_id
 
@@ -20,9 +22,11 @@ def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip().lower() for v in (value or "").split(",") if v.strip())
 
 
-def context_from_headers(req, request_id: str) -> RequestContext:
+def context_from_headers(req, request_id: str, is_admin=None) -> RequestContext:
+    """The caller from identity headers; ``is_admin(context) -> bool`` decides admin (the policy's
+    ``context_is_admin`` rule, as Glance does), else the ``admin`` role does."""
     roles = _csv(req.get_header("X-Roles") or req.get_header("X-Role"))
-    return RequestContext(
+    context = RequestContext(
         project_id=req.get_header("X-Project-Id") or req.get_header("X-Tenant-Id") or req.get_header("X-Tenant"),
         user_id=req.get_header("X-User-Id") or req.get_header("X-User"),
         roles=roles,
@@ -33,13 +37,17 @@ def context_from_headers(req, request_id: str) -> RequestContext:
         system_scope=req.get_header("OpenStack-System-Scope"),
         domain_id=req.get_header("X-Domain-Id"),
     )
+    if is_admin is None:
+        return context
+    return dataclasses.replace(context, is_admin=is_admin(dataclasses.replace(context, is_admin=False)))
 
 
 class RequestContextMiddleware:
     """Sets ``req.context.request`` (a RequestContext) and the request-id response header."""
 
-    def __init__(self, auth_flavor: str | None):
+    def __init__(self, auth_flavor: str | None, is_admin=None):
         self.keystone = auth_flavor is not None and auth_flavor.startswith("keystone")
+        self.is_admin = is_admin
 
     def process_request(self, req, resp):
         incoming = req.get_header("X-Openstack-Request-Id")
@@ -64,7 +72,9 @@ class RequestContextMiddleware:
             # keystonemiddleware (delay_auth_decision) stripped any client-sent
             # identity headers and adds WWW-Authenticate to this 401 itself.
             raise errors.Unauthorized()
-        req.context.request = context_from_headers(req, request_id) if confirmed else RequestContext.admin(request_id)
+        req.context.request = (
+            context_from_headers(req, request_id, self.is_admin) if confirmed else RequestContext.admin(request_id)
+        )
 
     def process_response(self, req, resp, resource, req_succeeded):
         resp.set_header("x-openstack-request-id", getattr(req.context, "request_id", None) or new_request_id())
