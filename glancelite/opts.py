@@ -177,6 +177,18 @@ HEALTHCHECK_OPTS = [
     ),
 ]
 
+# oslo.policy 6 dropped enforce_scope (scope is always checked); glancelite
+# keeps the switch Glance operators know. Registered only where oslo.policy
+# does not declare it itself.
+POLICY_OPTS = [
+    cfg.BoolOpt(
+        "enforce_scope",
+        default=True,
+        help="Refuse tokens whose scope (system, domain) the rule does not allow: image, member, task, "
+        "cache and metadef rules are project-scoped.",
+    ),
+]
+
 STORE_COMMON_OPTS = [
     cfg.StrOpt("store_description", help="Description shown in /v2/info/stores."),
     cfg.IntOpt("weight", default=0, help="Stores with a higher weight are listed and read first."),
@@ -286,6 +298,7 @@ def list_opts():
         ("paste_deploy", PASTE_DEPLOY_OPTS),
         ("healthcheck", HEALTHCHECK_OPTS),
         ("image_format", IMAGE_FORMAT_OPTS),
+        ("oslo_policy", POLICY_OPTS),
         # Each store id in enabled_backends is a group holding these.
         ("<store id>", store_opts),
     ]

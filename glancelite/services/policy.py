@@ -15,7 +15,7 @@ from typing import Any
 
 from oslo_policy import policy as oslo_policy
 
-from glancelite import errors
+from glancelite import errors, opts
 from glancelite.context import RequestContext
 
 LOG = logging.getLogger(__name__)
@@ -107,6 +107,50 @@ DEFAULT_RULES: tuple[tuple[str, str], ...] = (
     ("list_cached_nodes", "role:admin"),
 )
 
+# Rules other rules refer to: they carry no scope of their own.
+UNSCOPED_RULES = frozenset({"default", "context_is_admin", "service_api", "metadef_default", "metadef_admin"})
+
+# What a rule was before secure RBAC (Wallaby/Xena). With enforce_new_defaults
+# False, oslo.policy ORs it with the new default, so an upgrade keeps working.
+LEGACY_RULES: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "get_images", "get_image", "add_image", "modify_image", "delete_image", "upload_image",
+            "download_image", "communitize_image", "deactivate", "reactivate", "get_image_location",
+            "set_image_location", "delete_image_location", "get_member", "get_members", "add_member",
+            "delete_member", "modify_member",
+        ),
+        "rule:default",
+    ),
+    **dict.fromkeys(("cache_image", "cache_list", "cache_delete"), "rule:manage_image_cache"),
+}  # fmt: skip
+
+# Under the legacy rules these are owner-or-admin whatever the policy says:
+# Glance's check_is_image_mutable, which stood where its DB layer used to check.
+OWNER_ONLY_WHEN_LEGACY = frozenset(
+    {"modify_image", "delete_image", "upload_image", "deactivate", "reactivate", "delete_image_location"}
+)
+
+
+def default_rules(*, scoped: bool) -> list[oslo_policy.RuleDefault]:
+    """Glance's defaults as oslo.policy rules; ``scoped`` marks them project-scoped as Glance does."""
+    rules = []
+    for name, check in DEFAULT_RULES:
+        legacy = LEGACY_RULES.get(name)
+        rules.append(
+            oslo_policy.RuleDefault(
+                name,
+                check,
+                scope_types=["project"] if scoped and name not in UNSCOPED_RULES else None,
+                deprecated_rule=oslo_policy.DeprecatedRule(
+                    name, legacy, deprecated_reason="Secure RBAC defaults", deprecated_since="Wallaby"
+                )
+                if legacy
+                else None,
+            )
+        )
+    return rules
+
 
 def image_target(image, member_project: str | None = None) -> dict[str, Any]:
     """Glance's ImageTarget: the image owner as ``project_id``; ``member_id`` when the caller is a member."""
@@ -130,8 +174,16 @@ class Policy:
             # Defaults only: never pick up a stray /etc/glance file.
             conf([], project="glance", default_config_files=[], default_config_dirs=[])
         self._enforcer = oslo_policy.Enforcer(conf, use_conf=True)
+        if "enforce_scope" not in conf.oslo_policy:
+            conf.register_opts(opts.POLICY_OPTS, group="oslo_policy")
+        scoped = conf.oslo_policy.enforce_scope
+        # Without the new defaults oslo.policy ORs in the pre-RBAC rules, which let anyone
+        # change an image; Glance then checks ownership in code (only when scope is off too,
+        # which leaves a hole with scope on: glancelite checks in both cases).
+        self.legacy = not conf.oslo_policy.enforce_new_defaults
+        self._defaults = default_rules(scoped=scoped)
         self._default_cache: tuple[Any, set[str]] = (None, set())
-        self._enforcer.register_defaults([oslo_policy.RuleDefault(n, c) for n, c in DEFAULT_RULES])
+        self._enforcer.register_defaults(self._defaults)
         try:
             self._enforcer.load_rules()
         except Exception as exc:  # a broken policy file must stop the start-up, not a request
@@ -147,14 +199,19 @@ class Policy:
             return True
         creds = context.to_policy_values()
         target = dict(target) if target else {"project_id": context.project_id}
-        return bool(self._enforcer.enforce(rule, target, creds, do_raise=False))
+        if not self._enforcer.enforce(rule, target, creds, do_raise=False):
+            return False
+        if self.legacy and rule in OWNER_ONLY_WHEN_LEGACY and "owner" in target:
+            owns = target["owner"] is not None and target["owner"] == context.project_id
+            return owns or self.is_admin(context)
+        return True
 
     def is_default(self, rule: str) -> bool:
         """True while the operator has not overridden ``rule`` (nor anything it refers to)."""
         self._enforcer.load_rules()
         current = self._enforcer.rules
         if current is not self._default_cache[0]:
-            defaults = {name: str(oslo_policy.RuleDefault(name, check).check) for name, check in DEFAULT_RULES}
+            defaults = {rule.name: str(rule.check) for rule in self._defaults}
             same = {name for name, text in defaults.items() if name in current and str(current[name]) == text}
             self._default_cache = (current, same)
         same = self._default_cache[1]

@@ -102,3 +102,66 @@ def test_is_default_follows_overrides(tmp_path):
     assert not policy.is_default("get_image") and policy.is_default("get_images")
     targets = [image_target(image(owner=o, visibility="public")) for o in ("A", "B", "A")]
     assert policy.check_many(OWNER, "get_image", targets) == [True, False, True]
+
+
+def _policy_with(tmp_path, oslo_policy_section: str) -> Policy:
+    conf_file = tmp_path / "glance-api.conf"
+    conf_file.write_text(
+        f"[DEFAULT]\n[database]\nconnection = sqlite:///{tmp_path / 'g.sqlite'}\n"
+        f"[glance_store]\nfilesystem_store_datadir = {tmp_path / 'images'}\n"
+        f"[oslo_policy]\n{oslo_policy_section}\n"
+    )
+    return Policy(config.load([str(conf_file)]).conf)
+
+
+SYSTEM_ADMIN = RequestContext(user_id="s", roles=("admin", "member", "reader"), system_scope="all")
+DOMAIN_ADMIN = RequestContext(user_id="d", roles=("admin", "member", "reader"), domain_id="default")
+
+
+@pytest.mark.parametrize("caller", [SYSTEM_ADMIN, DOMAIN_ADMIN], ids=["system", "domain"])
+@pytest.mark.parametrize("rule", ["get_images", "get_image", "add_image", "copy_image", "cache_list", "get_task"])
+def test_project_rules_refuse_system_and_domain_tokens(policy, caller, rule):
+    # Glance 33 marks these project-scoped; oslo.policy refuses other scopes whatever the roles.
+    assert not policy.check(caller, rule, image_target(image()))
+
+
+def test_project_token_passes_scope(policy):
+    project_admin = RequestContext(project_id="Z", roles=("admin",))
+    assert policy.check(project_admin, "get_images", {"project_id": "Z"})
+    assert policy.check(project_admin, "copy_image", image_target(image()))
+
+
+def test_enforce_scope_false_lets_other_scopes_through(tmp_path):
+    policy = _policy_with(tmp_path, "enforce_scope = false")
+    assert policy.check(SYSTEM_ADMIN, "copy_image", image_target(image()))
+    assert not policy.legacy  # enforce_new_defaults is still on
+
+
+def test_secure_rbac_is_the_default(policy):
+    assert not policy.legacy
+    # A reader of the owning project may look but not change.
+    assert not policy.check(READER, "modify_image", image_target(image()))
+
+
+@pytest.mark.parametrize("scope", ["true", "false"])
+def test_legacy_rules_keep_changes_with_the_owner(tmp_path, scope):
+    policy = _policy_with(tmp_path, f"enforce_new_defaults = false\nenforce_scope = {scope}")
+    assert policy.legacy
+    no_roles_owner = RequestContext(project_id="A", user_id="u")
+    # The pre-RBAC default ("rule:default", i.e. anyone) is ORed in: no reader role needed ...
+    assert policy.check(no_roles_owner, "get_images", {"project_id": "A"})
+    assert policy.check(no_roles_owner, "modify_image", image_target(image()))
+    # ... but changing an image stays the owner's or an admin's (Glance's check_is_image_mutable).
+    assert not policy.check(STRANGER, "modify_image", image_target(image()))
+    assert not policy.check(STRANGER, "delete_image", image_target(image(visibility="public")))
+    assert policy.check(ADMIN, "delete_image", image_target(image()))
+    assert not policy.check(no_roles_owner, "upload_image", image_target(image(owner=None)))
+    # Reading is not owner-only: visibility is the DB layer's business.
+    assert policy.check(STRANGER, "get_image", image_target(image(visibility="public")))
+
+
+def test_policy_file_still_wins_in_legacy_mode(tmp_path):
+    rules = tmp_path / "policy.yaml"
+    rules.write_text('"get_images": "!"\n')
+    policy = _policy_with(tmp_path, f"enforce_new_defaults = false\npolicy_file = {rules}")
+    assert not policy.check(OWNER, "get_images", {"project_id": "A"})
