@@ -48,19 +48,17 @@ def failure_message(exc: BaseException) -> str:
     return f"Task failed due to Internal Error: {exc}"
 
 
-class ImportFlows:
-    """The runner's FlowFactory for api_image_import tasks."""
+class TaskFlows:
+    """What the runner's FlowFactory does for every task kind: claim the task's work area,
+    record a failure on the task, and release the image lock and the work area at the end."""
 
     def __init__(self, env: ImportEnv):
         self.env = env
 
-    def started(self, plan: ImportPlan) -> None:
+    def started(self, plan) -> None:
         self.env.work.claim(plan.task_id)
 
-    def build(self, plan: ImportPlan):
-        return build(self.env, plan)
-
-    def failed(self, plan: ImportPlan, exc: BaseException) -> None:
+    def failed(self, plan, exc: BaseException) -> None:
         with contextlib.suppress(errors.Conflict, errors.NotFound):
             tasks_db.update_task(
                 self.env.engine,
@@ -70,13 +68,24 @@ class ImportFlows:
                 message=failure_message(exc),
                 ttl_hours=self.env.settings.task_time_to_live_hours,
             )
+
+    def finished(self, plan) -> None:
+        with contextlib.suppress(errors.NotFound):  # the image was deleted: its lock went with it
+            images_db.release_property_lock(self.env.engine, plan.image_id, LOCK_PROPERTY, plan.task_id)
+        self.env.work.release(plan.task_id)
+
+
+class ImportFlows(TaskFlows):
+    """The runner's FlowFactory for api_image_import tasks."""
+
+    def build(self, plan: ImportPlan):
+        return build(self.env, plan)
+
+    def failed(self, plan: ImportPlan, exc: BaseException) -> None:
+        super().failed(plan, exc)
         # Reverts already removed staged data; a failure before the flow started did not run them.
         if not steps.owns_lock(self.env, plan):
             return
         if not plan.is_copy:
             steps.back_to_queued(self.env, plan.image_id, (steps.S.UPLOADING, steps.S.IMPORTING))
         self.env.staging.delete(plan.image_id)
-
-    def finished(self, plan: ImportPlan) -> None:
-        images_db.release_property_lock(self.env.engine, plan.image_id, LOCK_PROPERTY, plan.task_id)
-        self.env.work.release(plan.task_id)

@@ -32,7 +32,7 @@ from glancelite.db import locations as locations_db
 from glancelite.db import tasks as tasks_db
 from glancelite.store import base
 from glancelite.store.streams import HashingReader
-from glancelite.tasks.import_flow import failure_message
+from glancelite.tasks.import_flow import TaskFlows
 from glancelite.tasks.plan import LOCK_PROPERTY
 from glancelite.tasks.steps import ImportEnv
 
@@ -294,30 +294,8 @@ def build(env: ImportEnv, plan: LocationPlan):
     return flow
 
 
-class LocationFlows:
+class LocationFlows(TaskFlows):
     """The runner's FlowFactory for location_import tasks."""
-
-    def __init__(self, env: ImportEnv):
-        self.env = env
-
-    def started(self, plan: LocationPlan) -> None:
-        self.env.work.claim(plan.task_id)
 
     def build(self, plan: LocationPlan):
         return build(self.env, plan)
-
-    def failed(self, plan: LocationPlan, exc: BaseException) -> None:
-        with contextlib.suppress(errors.Conflict, errors.NotFound):
-            tasks_db.update_task(
-                self.env.engine,
-                plan.task_id,
-                status="failure",
-                expected_status=("pending", "processing"),
-                message=failure_message(exc),
-                ttl_hours=self.env.settings.task_time_to_live_hours,
-            )
-
-    def finished(self, plan: LocationPlan) -> None:
-        with contextlib.suppress(errors.NotFound):
-            images_db.release_property_lock(self.env.engine, plan.image_id, LOCK_PROPERTY, plan.task_id)
-        self.env.work.release(plan.task_id)
