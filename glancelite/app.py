@@ -58,7 +58,11 @@ def build_services(settings: Settings, conf=None) -> Services:
 
 def create_app(settings: Settings, services: Services) -> falcon.App:
     app = falcon.App(
-        middleware=[RequestContextMiddleware(settings.auth_flavor, services.policy.is_admin)],
+        middleware=[
+            RequestContextMiddleware(
+                settings.auth_flavor, services.policy.is_admin, anonymous=settings.allow_anonymous_access
+            )
+        ],
         cors_enable=False,
     )
     # Image data is streamed by the resources themselves; never let falcon buffer forms.

@@ -28,6 +28,12 @@ DEFAULT_OPTS = [
     cfg.HostAddressOpt("bind_host", default="0.0.0.0", help="Address the API server binds to."),
     cfg.PortOpt("bind_port", default=9292, help="Port the API server binds to."),
     cfg.IntOpt("workers", min=0, help="Number of API worker processes; unset or 0 means the CPU count."),
+    cfg.BoolOpt(
+        "allow_anonymous_access",
+        default=False,
+        help="Under keystone, serve a request without a valid token as an anonymous, read-only caller "
+        "(no project, no roles: the policy decides what it may read) instead of answering 401.",
+    ),
     cfg.DictOpt(
         "enabled_backends",
         help="Store identifiers and their types, 'id:type,...'. When set, glancelite runs multi-store "

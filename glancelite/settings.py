@@ -87,6 +87,7 @@ class Settings:
     import_filter: ImportFilter = ImportFilter()
 
     auth_flavor: str | None = None
+    allow_anonymous_access: bool = False
     keystone: KeystoneSettings = KeystoneSettings({})
     healthcheck_disable_file: str | None = None
 

@@ -30,11 +30,11 @@ class CachedImageResource:
         self.cache = services.cache
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
-        self.cache.queue(common.context(req), image_id)
+        self.cache.queue(common.mutating_context(req), image_id)
         resp.status = falcon.HTTP_202
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
-        self.cache.delete(common.context(req), image_id)
+        self.cache.delete(common.mutating_context(req), image_id)
         resp.status = falcon.HTTP_204
 
 

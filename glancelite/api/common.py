@@ -15,6 +15,15 @@ def context(req) -> RequestContext:
     return req.context.request
 
 
+def mutating_context(req) -> RequestContext:
+    """The caller's context for a request that changes something; refused when read-only
+    (Glance's anonymous access)."""
+    ctx = req.context.request
+    if ctx.read_only:
+        raise errors.Forbidden("Read-only access")
+    return ctx
+
+
 def reject_body(req) -> None:
     """Glance's body_reject routes: a body is an error, not something to ignore."""
     chunked = (req.get_header("Transfer-Encoding") or "").lower() in (

@@ -134,7 +134,7 @@ class ImageFileResource:
             sock.settimeout(BODY_READ_TIMEOUT)
         try:
             self.data.upload(
-                common.context(req),
+                common.mutating_context(req),
                 image_id,
                 req.stream,
                 size=declared_size(req),
@@ -194,5 +194,5 @@ class StoreImageResource:
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, store_id: str, image_id: str) -> None:
         common.reject_body(req)
-        self.data.delete_from_store(common.context(req), store_id, image_id)
+        self.data.delete_from_store(common.mutating_context(req), store_id, image_id)
         resp.status = falcon.HTTP_204

@@ -6,7 +6,6 @@ import falcon
 
 from glancelite import errors
 from glancelite.api import common, image_query, patch, schemas, views
-from glancelite.context import RequestContext
 from glancelite.services import Services
 
 
@@ -14,14 +13,6 @@ def exact_path(req) -> None:
     """COMPAT: Glance's router does not match a trailing slash: /v2/images/ is a 404 (tempest relies on it)."""
     if (req.env.get("PATH_INFO") or "").endswith("/"):
         raise errors.NotFound("The resource could not be found.")
-
-
-def mutating(req) -> RequestContext:
-    """The caller's context, refused when it is read-only (Glance's anonymous access)."""
-    ctx = common.context(req)
-    if ctx.read_only:
-        raise errors.Forbidden("Read-only access")
-    return ctx
 
 
 class ImagesResource:
@@ -42,7 +33,7 @@ class ImagesResource:
 
     def on_post(self, req, resp):
         exact_path(req)
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         body = common.read_json(req, expect=dict)
         self.services.images.check_create_attributes(body)
         schemas.validate("image", body)
@@ -74,7 +65,7 @@ class ImageResource:
         common.send_json(resp, views.image(image, self.settings))
 
     def on_patch(self, req, resp, image_id):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         dialect = patch.media_type(req.content_type)
         body = common.read_json(req)
         changes = patch.parse(body, dialect)
@@ -83,7 +74,7 @@ class ImageResource:
         common.send_json(resp, views.image(image, self.settings))
 
     def on_delete(self, req, resp, image_id):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         common.reject_body(req)
         common.check_uuid(image_id)
         self.services.images.delete(ctx, image_id)
@@ -98,7 +89,7 @@ class ActionResource:
         self.action = action
 
     def on_post(self, req, resp, image_id):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         common.reject_body(req)
         common.check_uuid(image_id)
         getattr(self.services.images, self.action)(ctx, image_id)

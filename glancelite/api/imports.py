@@ -19,9 +19,7 @@ class StageResource:
         if media != "application/octet-stream":
             raise errors.UnsupportedMedia(f"Invalid content type {req.content_type}")
         common.check_uuid(image_id)
-        ctx = common.context(req)
-        if ctx.read_only:
-            raise errors.Forbidden("Read-only access")
+        ctx = common.mutating_context(req)
         self.imports.stage(ctx, image_id, req.stream, size=declared_size(req))
         resp.status = falcon.HTTP_204
 
@@ -32,9 +30,7 @@ class ImportResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         common.check_uuid(image_id)
-        ctx = common.context(req)
-        if ctx.read_only:
-            raise errors.Forbidden("Read-only access")
+        ctx = common.mutating_context(req)
         body = common.read_json(req, expect=dict)
         self.imports.import_image(ctx, image_id, body, header_store=req.get_header("X-Image-Meta-Store"))
         # COMPAT: Glance answers 202 with an empty body; the task is found via /v2/images/{id}/tasks.

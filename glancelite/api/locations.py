@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import falcon
 
-from glancelite import errors
 from glancelite.api import common
 from glancelite.services import Services
 
@@ -15,9 +14,7 @@ class LocationsResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         common.check_uuid(image_id)
-        ctx = common.context(req)
-        if ctx.read_only:
-            raise errors.Forbidden("Read-only access")
+        ctx = common.mutating_context(req)
         body = common.read_json(req, expect=dict)
         self.locations.add(ctx, image_id, body)
         # COMPAT: 202 with an empty body, like import; the task shows in /v2/images/{id}/tasks.

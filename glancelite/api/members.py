@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from glancelite import errors
 from glancelite.api import common, views
-from glancelite.api.images import mutating
 from glancelite.services import Services
 
 MAX_MEMBER_LENGTH = 255
@@ -41,7 +40,7 @@ class MembersResource:
         common.send_json(resp, {"members": [views.member(m) for m in members], "schema": "/v2/schemas/members"})
 
     def on_post(self, req, resp, image_id):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         body = common.read_json(req, expect=dict)
         member_id = _member_from(body)
         common.check_uuid(image_id)
@@ -60,7 +59,7 @@ class MemberResource:
         common.send_json(resp, views.member(self.services.members.show(common.context(req), image_id, member_id)))
 
     def on_put(self, req, resp, image_id, member_id):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         body = common.read_json(req, expect=dict)
         status = _status_from(body)
         common.check_uuid(image_id)
@@ -68,7 +67,7 @@ class MemberResource:
         common.send_json(resp, views.member(self.services.members.update(ctx, image_id, member_id, status)))
 
     def on_delete(self, req, resp, image_id, member_id):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         common.reject_body(req)
         common.check_uuid(image_id)
         common.check_text(member_id, "member")

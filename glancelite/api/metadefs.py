@@ -9,7 +9,6 @@ import falcon
 
 from glancelite import errors
 from glancelite.api import common, metadef_schemas
-from glancelite.api.images import mutating
 from glancelite.api.views import isotime
 from glancelite.services import Services
 
@@ -146,7 +145,7 @@ class NamespacesResource:
         common.send_json(resp, body)
 
     def on_post(self, req, resp):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         body = metadef_schemas.validate("namespace", common.read_json(req, expect=dict))
         detail = self.services.metadefs.create_namespace(ctx, body)
         resp.location = f"{NS_URL}/{detail.namespace.namespace}"
@@ -164,12 +163,12 @@ class NamespaceResource:
         common.send_json(resp, detail_view(detail))
 
     def on_put(self, req, resp, namespace):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         body = metadef_schemas.validate("namespace", common.read_json(req, expect=dict))
         common.send_json(resp, namespace_view(self.services.metadefs.update_namespace(ctx, namespace, body)))
 
     def on_delete(self, req, resp, namespace):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         common.reject_body(req)
         self.services.metadefs.delete_namespace(ctx, namespace)
         resp.status = falcon.HTTP_204
@@ -188,13 +187,13 @@ class ObjectsResource:
         common.send_json(resp, body)
 
     def on_post(self, req, resp, namespace):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         body = metadef_schemas.validate("object", common.read_json(req, expect=dict))
         obj = self.metadefs.create_object(ctx, namespace, body)
         common.send_json(resp, object_view(namespace, obj), falcon.HTTP_201)
 
     def on_delete(self, req, resp, namespace):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         common.reject_body(req)
         self.metadefs.delete_objects(ctx, namespace)
         resp.status = falcon.HTTP_204
@@ -210,12 +209,12 @@ class ObjectResource:
         common.send_json(resp, object_view(namespace, self.metadefs.show_object(common.context(req), namespace, name)))
 
     def on_put(self, req, resp, namespace, name):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         body = metadef_schemas.validate("object", common.read_json(req, expect=dict))
         common.send_json(resp, object_view(namespace, self.metadefs.update_object(ctx, namespace, name, body)))
 
     def on_delete(self, req, resp, namespace, name):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         common.reject_body(req)
         self.metadefs.delete_object(ctx, namespace, name)
         resp.status = falcon.HTTP_204
@@ -232,12 +231,12 @@ class PropertiesResource:
         common.send_json(resp, {"properties": properties})
 
     def on_post(self, req, resp, namespace):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         body = metadef_schemas.validate("property", common.read_json(req, expect=dict))
         common.send_json(resp, property_view(self.metadefs.create_property(ctx, namespace, body)), falcon.HTTP_201)
 
     def on_delete(self, req, resp, namespace):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         common.reject_body(req)
         self.metadefs.delete_properties(ctx, namespace)
         resp.status = falcon.HTTP_204
@@ -253,12 +252,12 @@ class PropertyResource:
         common.send_json(resp, property_view(self.metadefs.show_property(common.context(req), namespace, name)))
 
     def on_put(self, req, resp, namespace, name):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         body = metadef_schemas.validate("property", common.read_json(req, expect=dict))
         common.send_json(resp, property_view(self.metadefs.update_property(ctx, namespace, name, body)))
 
     def on_delete(self, req, resp, namespace, name):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         common.reject_body(req)
         self.metadefs.delete_property(ctx, namespace, name)
         resp.status = falcon.HTTP_204
@@ -288,14 +287,14 @@ class TagsResource:
         common.send_json(resp, {"tags": [tag_view(t) for t in tags]})
 
     def on_post(self, req, resp, namespace):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         names = _tag_names(common.read_json(req, expect=dict))
         append = (req.get_header(APPEND_HEADER) or "").lower() == "true"
         tags = self.metadefs.create_tags(ctx, namespace, names, append)
         common.send_json(resp, {"tags": [{"name": t.name} for t in tags]}, falcon.HTTP_201)
 
     def on_delete(self, req, resp, namespace):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         common.reject_body(req)
         self.metadefs.delete_tags(ctx, namespace)
         resp.status = falcon.HTTP_204
@@ -311,17 +310,17 @@ class TagResource:
         common.send_json(resp, tag_view(self.metadefs.show_tag(common.context(req), namespace, name)))
 
     def on_post(self, req, resp, namespace, name):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         metadef_schemas.validate("tag", {"name": name})
         common.send_json(resp, tag_view(self.metadefs.create_tag(ctx, namespace, name)), falcon.HTTP_201)
 
     def on_put(self, req, resp, namespace, name):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         body = metadef_schemas.validate("tag", common.read_json(req, expect=dict))
         common.send_json(resp, tag_view(self.metadefs.update_tag(ctx, namespace, name, body["name"])))
 
     def on_delete(self, req, resp, namespace, name):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         common.reject_body(req)
         self.metadefs.delete_tag(ctx, namespace, name)
         resp.status = falcon.HTTP_204
@@ -349,7 +348,7 @@ class AssociationsResource:
         common.send_json(resp, {"resource_type_associations": [association_view(a) for a in assocs]})
 
     def on_post(self, req, resp, namespace):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         body = metadef_schemas.validate("resource_type", common.read_json(req, expect=dict))
         assoc = self.metadefs.create_association(ctx, namespace, body)
         common.send_json(resp, association_view(assoc), falcon.HTTP_201)
@@ -361,7 +360,7 @@ class AssociationResource:
         self.metadefs = services.metadefs
 
     def on_delete(self, req, resp, namespace, name):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         common.reject_body(req)
         self.metadefs.delete_association(ctx, namespace, name)
         resp.status = falcon.HTTP_204

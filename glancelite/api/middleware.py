@@ -45,9 +45,10 @@ def context_from_headers(req, request_id: str, is_admin=None) -> RequestContext:
 class RequestContextMiddleware:
     """Sets ``req.context.request`` (a RequestContext) and the request-id response header."""
 
-    def __init__(self, auth_flavor: str | None, is_admin=None):
+    def __init__(self, auth_flavor: str | None, is_admin=None, *, anonymous: bool = False):
         self.keystone = auth_flavor is not None and auth_flavor.startswith("keystone")
         self.is_admin = is_admin
+        self.anonymous = anonymous
 
     def process_request(self, req, resp):
         incoming = req.get_header("X-Openstack-Request-Id")
@@ -69,6 +70,10 @@ class RequestContextMiddleware:
             req.context.request = RequestContext(request_id=request_id)
             return
         if self.keystone and not confirmed:
+            if self.anonymous:
+                # Glance's allow_anonymous_access: no identity, and nothing it may change.
+                req.context.request = RequestContext(request_id=request_id, read_only=True)
+                return
             # keystonemiddleware (delay_auth_decision) stripped any client-sent
             # identity headers and adds WWW-Authenticate to this 401 itself.
             raise errors.Unauthorized()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import falcon
 
 from glancelite.api import common
-from glancelite.api.images import mutating
 from glancelite.services import Services
 
 
@@ -14,7 +13,7 @@ class TagResource:
         self.services = services
 
     def on_put(self, req, resp, image_id, tag):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         common.reject_body(req)
         common.check_uuid(image_id, "image")
         common.check_text(tag, "tag")
@@ -22,7 +21,7 @@ class TagResource:
         resp.status = falcon.HTTP_204
 
     def on_delete(self, req, resp, image_id, tag):
-        ctx = mutating(req)
+        ctx = common.mutating_context(req)
         common.reject_body(req)
         common.check_uuid(image_id, "image")
         common.check_text(tag, "tag")

@@ -9,6 +9,8 @@ token paths are in test_keystone.py, against the gate's real keystone.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
@@ -18,10 +20,9 @@ from tests.support.server import Server, free_port, write_config
 KEYSTONE = f"http://127.0.0.1:{free_port()}"
 
 
-@pytest.fixture(scope="module")
-def keystone_service(tmp_path_factory):
+def _keystone_flavor(root, **sections) -> Server:
     config = write_config(
-        tmp_path_factory.mktemp("keystone-flavor"),
+        root,
         {
             "paste_deploy": {"flavor": "keystone"},
             "keystone_authtoken": {
@@ -34,9 +35,28 @@ def keystone_service(tmp_path_factory):
                 "user_domain_id": "default",
                 "project_domain_id": "default",
             },
+            **sections,
         },
     )
-    server = Server(config).start()
+    return Server(config).start()
+
+
+@pytest.fixture(scope="module")
+def keystone_service(tmp_path_factory):
+    server = _keystone_flavor(tmp_path_factory.mktemp("keystone-flavor"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def anonymous_service(tmp_path_factory):
+    """allow_anonymous_access, with a policy file that lets anyone list (the defaults need a reader)."""
+    root = tmp_path_factory.mktemp("keystone-anonymous")
+    policy = root / "policy.json"
+    policy.write_text(json.dumps({"get_images": "", "get_image": ""}))
+    server = _keystone_flavor(
+        root, DEFAULT={"allow_anonymous_access": "true"}, oslo_policy={"policy_file": str(policy)}
+    )
     yield server
     server.stop()
 
@@ -68,3 +88,27 @@ def test_client_sent_identity_headers_are_stripped(keystone_service, path):
     spoofed = {"X-Identity-Status": "Confirmed", "X-Roles": "admin", "X-Project-Id": "p1", "X-User-Id": "u1"}
     resp = requests.get(f"{keystone_service.url}{path}", headers=spoofed, timeout=10)
     assert resp.status_code == 401
+
+
+def test_anonymous_access_reads_but_changes_nothing(anonymous_service):
+    url = anonymous_service.url
+    listing = requests.get(f"{url}/v2/images", timeout=10)
+    assert listing.status_code == 200, listing.text
+    assert listing.json()["images"] == []
+    body = {"name": "anon", "disk_format": "raw", "container_format": "bare"}
+    create = requests.post(f"{url}/v2/images", json=body, headers={"Accept": "application/json"}, timeout=10)
+    assert create.status_code == 403, create.text
+    assert "Read-only access" in create.json()["message"]
+    # Spoofed identity is still stripped: the caller stays anonymous, not admin.
+    spoofed = {"X-Identity-Status": "Confirmed", "X-Roles": "admin", "X-Project-Id": "p1", "Accept": "application/json"}
+    assert requests.post(f"{url}/v2/images", json=body, headers=spoofed, timeout=10).status_code == 403
+
+
+def test_anonymous_caller_is_held_to_the_default_rules(tmp_path):
+    """Without a policy file granting it, an anonymous caller (no roles) may not even list."""
+    server = _keystone_flavor(tmp_path, DEFAULT={"allow_anonymous_access": "true"})
+    try:
+        resp = requests.get(f"{server.url}/v2/images", timeout=10)
+        assert resp.status_code == 403, resp.text
+    finally:
+        server.stop()
