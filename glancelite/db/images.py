@@ -430,5 +430,37 @@ def release_property_lock(engine: Engine, image_id: str, name: str, value: str) 
     return run_in_transaction(engine, _release, image_id, name, value)
 
 
+# What a queued image carries of its data: nothing.
+_NO_DATA = {
+    "status": model.ImageStatus.QUEUED,
+    "size": None,
+    "virtual_size": None,
+    "checksum": None,
+    "os_hash_algo": None,
+    "os_hash_value": None,
+}
+
+
+def back_to_queued(
+    engine: Engine, image_id: str, from_statuses: Iterable[str], *, properties_removed: Iterable[str] = ()
+) -> bool:
+    """Return an image that is in one of ``from_statuses`` to ``queued``, without size or checksums.
+
+    Glance's undo for a failed upload or import. False when the image is in
+    none of them (another writer moved it on) or is gone.
+    """
+    for status in from_statuses:
+        try:
+            update_image(
+                engine, image_id, expected_status=status, values=_NO_DATA, properties_removed=properties_removed
+            )
+            return True
+        except errors.Conflict:
+            continue
+        except errors.NotFound:
+            return False
+    return False
+
+
 # Listing lives in its own module; re-exported here for callers of the repository.
 from glancelite.db.image_listing import SORT_KEYS, list_images  # noqa: E402, F401

@@ -8,7 +8,6 @@ any store.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -169,20 +168,7 @@ class ImageDataService:
 
     def _back_to_queued(self, image_id: str, cause: BaseException) -> None:
         LOG.info("upload of image %s failed (%s); back to queued", image_id, type(cause).__name__)
-        with contextlib.suppress(errors.NotFound, errors.Conflict):
-            images_db.update_image(
-                self.engine,
-                image_id,
-                expected_status=S.SAVING,
-                values={
-                    "status": S.QUEUED,
-                    "size": None,
-                    "checksum": None,
-                    "os_hash_algo": None,
-                    "os_hash_value": None,
-                },
-                properties_removed=(UPLOAD_OWNER,),
-            )
+        images_db.back_to_queued(self.engine, image_id, (S.SAVING,), properties_removed=(UPLOAD_OWNER,))
 
     def recover_dead_uploads(self) -> list[str]:
         """Images left in ``saving`` by a process of this host that died mid-upload go back to queued (at start)."""

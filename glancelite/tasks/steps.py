@@ -154,25 +154,8 @@ def owns_lock(env: ImportEnv, plan: ImportPlan) -> bool:
 
 
 def back_to_queued(env: ImportEnv, image_id: str, from_statuses) -> None:
-    """Glance restores ``queued`` after a failed import; queued carries no size or checksum."""
-    for status in from_statuses:
-        try:
-            images_db.update_image(
-                env.engine,
-                image_id,
-                expected_status=status,
-                values={
-                    "status": S.QUEUED,
-                    "size": None,
-                    "virtual_size": None,
-                    "checksum": None,
-                    "os_hash_algo": None,
-                    "os_hash_value": None,
-                },
-            )
-            return
-        except (errors.Conflict, errors.NotFound):
-            continue
+    """Glance restores ``queued`` after a failed import."""
+    images_db.back_to_queued(env.engine, image_id, from_statuses)
 
 
 class VerifyStaged(tf_task.Task):
