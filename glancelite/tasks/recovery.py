@@ -93,10 +93,12 @@ def fail_dead_task(env: ImportEnv, task: model.Task, reason: str) -> bool:
         image = images_db.get_image(env.engine, image_id) if image_id else None
     except errors.NotFound:
         image = None
-    if image is not None and image.properties.get(LOCK_PROPERTY) == task.id:
+    locked = image is not None and image.properties.get(LOCK_PROPERTY) == task.id
+    if locked:
         _undo(env, image, stores, is_copy=_method(task) == Method.COPY_IMAGE)
-        images_db.release_property_lock(env.engine, image.id, LOCK_PROPERTY, task.id)
     env.work.release(task.id)
+    if locked:  # last: once the lock is gone, everything else is settled
+        images_db.release_property_lock(env.engine, image.id, LOCK_PROPERTY, task.id)
     return True
 
 
