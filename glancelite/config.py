@@ -330,6 +330,7 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
         ),
         auth_flavor=(conf.paste_deploy.flavor or None),
         allow_anonymous_access=conf.allow_anonymous_access,
+        client_socket_timeout=conf.client_socket_timeout,
         keystone=KeystoneSettings(_raw_group(files, "keystone_authtoken")),
         healthcheck_disable_file=conf.healthcheck.disable_by_file_path,
     )

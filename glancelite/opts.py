@@ -28,6 +28,13 @@ DEFAULT_OPTS = [
     cfg.HostAddressOpt("bind_host", default="0.0.0.0", help="Address the API server binds to."),
     cfg.PortOpt("bind_port", default=9292, help="Port the API server binds to."),
     cfg.IntOpt("workers", min=0, help="Number of API worker processes; unset or 0 means the CPU count."),
+    cfg.IntOpt(
+        "client_socket_timeout",
+        default=900,
+        min=0,
+        help="Seconds an upload or stage may go without a byte from the client before it fails "
+        "(the image goes back to queued); 0 waits for ever.",
+    ),
     cfg.BoolOpt(
         "allow_anonymous_access",
         default=False,

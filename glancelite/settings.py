@@ -88,6 +88,7 @@ class Settings:
 
     auth_flavor: str | None = None
     allow_anonymous_access: bool = False
+    client_socket_timeout: int = 900
     keystone: KeystoneSettings = KeystoneSettings({})
     healthcheck_disable_file: str | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 
@@ -22,6 +23,26 @@ def mutating_context(req) -> RequestContext:
     if ctx.read_only:
         raise errors.Forbidden("Read-only access")
     return ctx
+
+
+@contextlib.contextmanager
+def body_read_timeout(req, seconds: int):
+    """Reads of the request body fail after ``seconds`` of client silence (0: never).
+
+    A client that stops sending must not hold a worker thread, nor leave its
+    image saving for ever (Glance's client_socket_timeout).
+    """
+    sock = req.env.get("gunicorn.socket")
+    if sock is None:
+        yield
+        return
+    previous = sock.gettimeout()
+    sock.settimeout(seconds or None)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            sock.settimeout(previous)
 
 
 def reject_body(req) -> None:

@@ -83,7 +83,6 @@ def _range_resolver(req: falcon.Request):
     return resolve
 
 
-BODY_READ_TIMEOUT = 900.0  # seconds without a byte from the client
 DRAIN_LIMIT = 64 * 1024 * 1024
 DRAIN_SECONDS = 10.0
 
@@ -117,6 +116,7 @@ class _Chunks:
 class ImageFileResource:
     def __init__(self, services: Services):
         self.data = services.image_data
+        self.settings = services.settings
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         media = (req.content_type or "").split(";", 1)[0].strip().lower()
@@ -125,30 +125,20 @@ class ImageFileResource:
         common.check_uuid(image_id)
         # req.stream is the server's wsgi.input: bounded by Content-Length, or
         # de-chunked by gunicorn for Transfer-Encoding: chunked (glanceclient).
-        sock = req.env.get("gunicorn.socket")
-        previous_timeout = sock.gettimeout() if sock is not None else None
-        if sock is not None:
-            # A client that stops sending must not hold a worker thread and leave the
-            # image in "saving" for ever: a silent socket fails the upload (Glance's
-            # client_socket_timeout default).
-            sock.settimeout(BODY_READ_TIMEOUT)
-        try:
-            self.data.upload(
-                common.mutating_context(req),
-                image_id,
-                req.stream,
-                size=declared_size(req),
-                store_id=req.get_header("X-Image-Meta-Store"),
-            )
-        except BaseException:
-            # Not a translation: a client still sending cannot read our error
-            # response unless we take (a bounded amount of) what it sends.
-            _drain(req.stream)
-            raise
-        finally:
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.settimeout(previous_timeout)
+        with common.body_read_timeout(req, self.settings.client_socket_timeout):
+            try:
+                self.data.upload(
+                    common.mutating_context(req),
+                    image_id,
+                    req.stream,
+                    size=declared_size(req),
+                    store_id=req.get_header("X-Image-Meta-Store"),
+                )
+            except BaseException:
+                # Not a translation: a client still sending cannot read our error
+                # response unless we take (a bounded amount of) what it sends.
+                _drain(req.stream)
+                raise
         resp.status = falcon.HTTP_204
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:

@@ -13,6 +13,7 @@ from glancelite.services import Services
 class StageResource:
     def __init__(self, services: Services):
         self.imports = services.imports
+        self.settings = services.settings
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         media = (req.content_type or "").split(";", 1)[0].strip().lower()
@@ -20,7 +21,8 @@ class StageResource:
             raise errors.UnsupportedMedia(f"Invalid content type {req.content_type}")
         common.check_uuid(image_id)
         ctx = common.mutating_context(req)
-        self.imports.stage(ctx, image_id, req.stream, size=declared_size(req))
+        with common.body_read_timeout(req, self.settings.client_socket_timeout):
+            self.imports.stage(ctx, image_id, req.stream, size=declared_size(req))
         resp.status = falcon.HTTP_204
 
 
