@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what the backend test servers need on a fresh Debian 12 box (idempotent; fast when done).
 #   apt : memcached (Swift tempauth), ceph-mon ceph-osd ceph-common radosgw python3-rados python3-rbd
-#   .venv-tools : a separate venv with PyPI `swift` (Swift AIO) and `moto[s3]` (moto_server), so their
-#                 pins (eventlet, lxml, werkzeug...) never fight the application's own requirements.
+#   .venv-tools : a separate venv with PyPI `swift` (Swift AIO), `keystonemiddleware` (its keystone-mode
+#                 proxy) and `moto[s3]` (moto_server), so their pins (eventlet, lxml, werkzeug...)
+#                 never fight the application's own requirements.
 #   APP_VENV (default .venv): Debian's rados/rbd .so files are linked into it (CPython 3.11 only).
 # BACKENDS_SKIP_APT=1 skips the apt step (a box without root / without Debian).
 set -euo pipefail
@@ -34,7 +35,12 @@ fi
 if [ ! -x "$TOOLS_VENV/bin/swift-proxy-server" ] || [ ! -x "$TOOLS_VENV/bin/moto_server" ]; then
   log "creating tools venv $TOOLS_VENV"
   "$PY" -m venv "$TOOLS_VENV"
-  "$TOOLS_VENV/bin/pip" install -q --disable-pip-version-check swift 'moto[s3]' flask flask-cors
+  "$TOOLS_VENV/bin/pip" install -q --disable-pip-version-check swift 'moto[s3]' flask flask-cors keystonemiddleware
+fi
+# keystonemiddleware: the keystone-mode Swift proxy (authtoken); added later, so an older venv gets it here.
+if ! "$TOOLS_VENV/bin/python" -c 'import keystonemiddleware.auth_token' 2>/dev/null; then
+  log "installing keystonemiddleware into $TOOLS_VENV"
+  "$TOOLS_VENV/bin/pip" install -q --disable-pip-version-check keystonemiddleware
 fi
 log "tools venv ready ($TOOLS_VENV)"
 
