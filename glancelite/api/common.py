@@ -45,6 +45,21 @@ def body_read_timeout(req, seconds: int):
             sock.settimeout(previous)
 
 
+def require_octet_stream(req) -> None:
+    """Image data comes as application/octet-stream (uploads and stages); anything else is 415."""
+    media = (req.content_type or "").split(";", 1)[0].strip().lower()
+    if media != "application/octet-stream":
+        raise errors.UnsupportedMedia(f"Invalid content type {req.content_type}")
+
+
+def accepted_empty(resp) -> None:
+    """COMPAT: Glance answers an import or location add with 202 and an empty body (webob's
+    default type; a JSON type with no body breaks glanceclient's response parsing)."""
+    resp.status = "202 Accepted"
+    resp.text = ""
+    resp.content_type = "text/html; charset=UTF-8"
+
+
 def reject_body(req) -> None:
     """Glance's body_reject routes: a body is an error, not something to ignore."""
     chunked = (req.get_header("Transfer-Encoding") or "").lower() in (

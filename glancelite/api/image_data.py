@@ -119,9 +119,7 @@ class ImageFileResource:
         self.settings = services.settings
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
-        media = (req.content_type or "").split(";", 1)[0].strip().lower()
-        if media != "application/octet-stream":
-            raise errors.UnsupportedMedia(f"Invalid content type {req.content_type}")
+        common.require_octet_stream(req)
         common.check_uuid(image_id)
         # req.stream is the server's wsgi.input: bounded by Content-Length, or
         # de-chunked by gunicorn for Transfer-Encoding: chunked (glanceclient).

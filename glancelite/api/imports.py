@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import falcon
 
-from glancelite import errors
 from glancelite.api import common
 from glancelite.api.image_data import declared_size
 from glancelite.services import Services
@@ -16,9 +15,7 @@ class StageResource:
         self.settings = services.settings
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
-        media = (req.content_type or "").split(";", 1)[0].strip().lower()
-        if media != "application/octet-stream":
-            raise errors.UnsupportedMedia(f"Invalid content type {req.content_type}")
+        common.require_octet_stream(req)
         common.check_uuid(image_id)
         ctx = common.mutating_context(req)
         with common.body_read_timeout(req, self.settings.client_socket_timeout):
@@ -35,11 +32,7 @@ class ImportResource:
         ctx = common.mutating_context(req)
         body = common.read_json(req, expect=dict)
         self.imports.import_image(ctx, image_id, body, header_store=req.get_header("X-Image-Meta-Store"))
-        # COMPAT: Glance answers 202 with an empty body; the task is found via /v2/images/{id}/tasks.
-        # (webob's default type; a JSON type with no body breaks glanceclient's response parsing).
-        resp.status = falcon.HTTP_202
-        resp.text = ""
-        resp.content_type = "text/html; charset=UTF-8"
+        common.accepted_empty(resp)  # the task is found via /v2/images/{id}/tasks
 
 
 class ImportInfoResource:

@@ -17,10 +17,7 @@ class LocationsResource:
         ctx = common.mutating_context(req)
         body = common.read_json(req, expect=dict)
         self.locations.add(ctx, image_id, body)
-        # COMPAT: 202 with an empty body, like import; the task shows in /v2/images/{id}/tasks.
-        resp.status = falcon.HTTP_202
-        resp.text = ""
-        resp.content_type = "text/html; charset=UTF-8"
+        common.accepted_empty(resp)  # like import: the task shows in /v2/images/{id}/tasks
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         common.reject_body(req)

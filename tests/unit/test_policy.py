@@ -21,6 +21,16 @@ def image(owner="A", visibility="private"):
     return SimpleNamespace(id="i", owner=owner, visibility=visibility)
 
 
+def _policy_with(tmp_path, oslo_policy_section: str) -> Policy:
+    conf_file = tmp_path / "glance-api.conf"
+    conf_file.write_text(
+        f"[DEFAULT]\n[database]\nconnection = sqlite:///{tmp_path / 'g.sqlite'}\n"
+        f"[glance_store]\nfilesystem_store_datadir = {tmp_path / 'images'}\n"
+        f"[oslo_policy]\n{oslo_policy_section}\n"
+    )
+    return Policy(config.load([str(conf_file)]).conf)
+
+
 @pytest.fixture(scope="module")
 def policy():
     return Policy()
@@ -60,13 +70,7 @@ def test_enforce_raises_forbidden(policy):
 def test_policy_file_overrides_defaults(tmp_path):
     rules = tmp_path / "policy.yaml"
     rules.write_text('"add_image": "!"\n"copy_image": "role:member"\n')
-    conf_file = tmp_path / "glance-api.conf"
-    conf_file.write_text(
-        f"[DEFAULT]\n[database]\nconnection = sqlite:///{tmp_path / 'g.sqlite'}\n"
-        f"[glance_store]\nfilesystem_store_datadir = {tmp_path / 'images'}\n"
-        f"[oslo_policy]\npolicy_file = {rules}\n"
-    )
-    policy = Policy(config.load([str(conf_file)]).conf)
+    policy = _policy_with(tmp_path, f"policy_file = {rules}")
     assert not policy.check(OWNER, "add_image", {"project_id": "A", "owner": "A"})
     assert policy.check(OWNER, "copy_image", {})
     # Rules the file does not name keep their defaults.
@@ -78,40 +82,18 @@ def test_policy_file_overrides_defaults(tmp_path):
 def test_broken_policy_file_is_a_config_error(tmp_path):
     rules = tmp_path / "policy.yaml"
     rules.write_text("add_image: [unclosed\n")
-    conf_file = tmp_path / "glance-api.conf"
-    conf_file.write_text(
-        f"[DEFAULT]\n[database]\nconnection = sqlite:///{tmp_path / 'g.sqlite'}\n"
-        f"[glance_store]\nfilesystem_store_datadir = {tmp_path / 'images'}\n"
-        f"[oslo_policy]\npolicy_file = {rules}\n"
-    )
     with pytest.raises(errors.ConfigError):
-        Policy(config.load([str(conf_file)]).conf)
+        _policy_with(tmp_path, f"policy_file = {rules}")
 
 
 def test_is_default_follows_overrides(tmp_path):
     assert Policy().is_default("get_image")
     rules = tmp_path / "policy.yaml"
     rules.write_text('"get_image": "role:admin or project_id:%(project_id)s"\n')
-    conf_file = tmp_path / "glance-api.conf"
-    conf_file.write_text(
-        f"[DEFAULT]\n[database]\nconnection = sqlite:///{tmp_path / 'g.sqlite'}\n"
-        f"[glance_store]\nfilesystem_store_datadir = {tmp_path / 'images'}\n"
-        f"[oslo_policy]\npolicy_file = {rules}\n"
-    )
-    policy = Policy(config.load([str(conf_file)]).conf)
+    policy = _policy_with(tmp_path, f"policy_file = {rules}")
     assert not policy.is_default("get_image") and policy.is_default("get_images")
     targets = [image_target(image(owner=o, visibility="public")) for o in ("A", "B", "A")]
     assert policy.check_many(OWNER, "get_image", targets) == [True, False, True]
-
-
-def _policy_with(tmp_path, oslo_policy_section: str) -> Policy:
-    conf_file = tmp_path / "glance-api.conf"
-    conf_file.write_text(
-        f"[DEFAULT]\n[database]\nconnection = sqlite:///{tmp_path / 'g.sqlite'}\n"
-        f"[glance_store]\nfilesystem_store_datadir = {tmp_path / 'images'}\n"
-        f"[oslo_policy]\n{oslo_policy_section}\n"
-    )
-    return Policy(config.load([str(conf_file)]).conf)
 
 
 SYSTEM_ADMIN = RequestContext(user_id="s", roles=("admin", "member", "reader"), system_scope="all")
