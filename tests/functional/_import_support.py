@@ -91,6 +91,11 @@ class WebSource:
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}{path}"
 
+    @property
+    def filtering_opts(self) -> dict[str, str]:
+        """The [import_filtering_opts] that admit this server (and nothing else local)."""
+        return {"allowed_hosts": "127.0.0.1", "allowed_ports": str(self.port)}
+
     def wait_started(self, gate: str, timeout: float = 30) -> bool:
         return self.started.setdefault(gate, threading.Event()).wait(timeout)
 

@@ -18,7 +18,6 @@ import pytest
 from tests.conftest import ADMIN, identity
 from tests.functional._import_support import (
     MIB,
-    WebSource,
     create_image,
     digests,
     get_image,
@@ -37,13 +36,6 @@ ALICE = identity("project-alice", "reader,member", "alice")
 
 
 @pytest.fixture(scope="module")
-def web():
-    source = WebSource()
-    yield source
-    source.close()
-
-
-@pytest.fixture(scope="module")
 def service(tmp_path_factory, web):
     root = tmp_path_factory.mktemp("import")
     config = write_config(
@@ -55,7 +47,7 @@ def service(tmp_path_factory, web):
                 "user_storage_quota": "20MB",
             },
             "spare": {"filesystem_store_datadir": str(root / "spare"), "weight": "50"},
-            "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": str(web.port)},
+            "import_filtering_opts": web.filtering_opts,
             "glance_store": {"store_capability_refresh_interval": "0"},
         },
     )
@@ -566,7 +558,7 @@ def legacy_service(tmp_path_factory, web):
     root = tmp_path_factory.mktemp("legacy-import")
     config = write_config(
         root,
-        {"import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": str(web.port)}},
+        {"import_filtering_opts": web.filtering_opts},
         multi_store=False,
     )
     server = Server(config).start()

@@ -17,7 +17,6 @@ import requests
 
 from tests.functional._import_support import (
     MIB,
-    WebSource,
     create_image,
     get_image,
     image_tasks,
@@ -30,18 +29,11 @@ from tests.support.server import Server, write_config
 
 
 @pytest.fixture(scope="module")
-def web():
-    source = WebSource()
-    yield source
-    source.close()
-
-
-@pytest.fixture(scope="module")
 def config(tmp_path_factory, web):
     root = tmp_path_factory.mktemp("crash")
     return write_config(
         root,
-        {"import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": str(web.port)}},
+        {"import_filtering_opts": web.filtering_opts},
     )
 
 

@@ -13,20 +13,13 @@ import pytest
 
 from tests.conftest import ADMIN, identity
 from tests.functional._image_servers import serve
-from tests.functional._import_support import MIB, WebSource, create_image, get_image, image_tasks, payload
+from tests.functional._import_support import MIB, create_image, get_image, image_tasks, payload
 
 JSON = {"Accept": "application/json"}
 OWNER = identity("project-a", "reader,member", "alice")
 OTHER = identity("project-b", "reader,member", "bob")
 SERVICE = identity("project-a", "reader,service", "nova")
 SIZE = 3 * MIB + 17
-
-
-@pytest.fixture(scope="module")
-def web():
-    source = WebSource()
-    yield source
-    source.close()
 
 
 def _sections(web, do_secure_hash: bool) -> dict:

@@ -113,15 +113,6 @@ def test_image_tasks_follow_image_visibility(service, http, imported):
 
 
 @pytest.fixture(scope="module")
-def web():
-    from tests.functional._import_support import WebSource
-
-    source = WebSource()
-    yield source
-    source.close()
-
-
-@pytest.fixture(scope="module")
 def task_service(tmp_path_factory, web):
     from tests.support.server import Server, write_config
 
@@ -130,7 +121,7 @@ def task_service(tmp_path_factory, web):
         root,
         {
             "DEFAULT": {"enabled_import_methods": "web-download,copy-image"},
-            "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": str(web.port)},
+            "import_filtering_opts": web.filtering_opts,
         },
     )
     server = Server(config).start()
