@@ -69,6 +69,26 @@ class Unavailable(GlanceliteError):
     default_message = "The server is currently unavailable."
 
 
+class BadGateway(GlanceliteError):
+    """Another node this request was forwarded to failed to answer properly."""
+
+    default_message = "The proxy server received an invalid response from an upstream server."
+
+
+class GatewayTimeout(BadGateway):
+    """Another node this request was forwarded to could not be reached."""
+
+    default_message = "The upstream server could not be reached."
+
+
+class Upstream(GlanceliteError):
+    """An error answer from the node a request was forwarded to; its status is passed on as is."""
+
+    def __init__(self, status: str, message: str | None = None):
+        self.status = status  # e.g. "409 Conflict", the remote's code and reason
+        super().__init__(message or status)
+
+
 class ConfigError(GlanceliteError):
     """A configuration the service cannot start with; never reaches HTTP.
 

@@ -32,10 +32,14 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.GlanceliteError], str], ...] = (
     (errors.RangeNotSatisfiable, "416 Requested Range Not Satisfiable"),
     (errors.RequestHeaderTooLarge, "431 Request Header Fields Too Large"),
     (errors.Unavailable, falcon.HTTP_503),
+    (errors.GatewayTimeout, falcon.HTTP_504),
+    (errors.BadGateway, falcon.HTTP_502),
 )
 
 
 def status_for(exc: errors.GlanceliteError) -> str:
+    if isinstance(exc, errors.Upstream):
+        return exc.status  # the remote node already chose Glance's status
     for cls, status in STATUS_BY_ERROR:
         if isinstance(exc, cls):
             return status

@@ -269,6 +269,9 @@ class ImageService:
         image = self.authorize(ctx, image_id, "delete_image", not_found=f"Failed to find image {image_id} to delete")
         if image.protected:
             raise errors.Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+        image = self._delete_on_stage_host(ctx, image)
+        if image is None:
+            return
         for attempt in range(DELETE_ATTEMPTS):
             model.check_transition(image.status, model.ImageStatus.DELETED)
             self._delete_data(image)
@@ -283,6 +286,26 @@ class ImageService:
                 if attempt == DELETE_ATTEMPTS - 1:
                     raise
                 image = repo.get_image(self.engine, image_id)
+
+    def _delete_on_stage_host(self, ctx: RequestContext, image: model.Image) -> model.Image | None:
+        """An image staged on another node is deleted there, so that node removes its staged data.
+
+        None when the remote did it; its error answers are ours. When it cannot be
+        reached, the delete goes on here and the staged data stays behind (as in Glance).
+        """
+        stage_hosts = getattr(self._services.imports, "stage_hosts", None)
+        host = stage_hosts.remote_host(image) if stage_hosts is not None else None
+        if not host:
+            return image
+        try:
+            stage_hosts.forward(ctx, "DELETE", host, f"/v2/images/{image.id}")
+            return None
+        except errors.BadGateway:
+            LOG.warning("image %s: stage host %s unreachable; deleting here, its staged data stays", image.id, host)
+            try:
+                return repo.get_image(self.engine, image.id)
+            except errors.NotFound as exc:
+                raise errors.NotFound(f"Failed to find image {image.id} to delete") from exc
 
     def _delete_data(self, image: model.Image) -> None:
         """Remove the image's bytes from every store and its staged data; a failure stops the delete.

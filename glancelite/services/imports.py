@@ -16,6 +16,7 @@ from glancelite.context import RequestContext
 from glancelite.db import images as images_db
 from glancelite.db import tasks as tasks_db
 from glancelite.services.policy import image_target
+from glancelite.services.stage_hosts import StageHosts
 from glancelite.settings import Settings
 from glancelite.store import base
 from glancelite.store.stores import StoreSet
@@ -48,6 +49,7 @@ class ImportService:
             work=WorkArea(stores, settings.tasks_store),
         )
         self.flows = ImportFlows(self.env)
+        self.stage_hosts = StageHosts(settings)  # the nodes holding staged data (several nodes, one database)
 
     def close(self) -> None:
         """Take no new import; let running ones finish (gunicorn's graceful stop)."""
@@ -124,10 +126,18 @@ class ImportService:
         # A dead task's lock is released first (recovery would do the same), so the
         # status checks see the image as that task's failure left it.
         image = self._take_over_dead_lock(image)
-        self._check_status(image, method)
+        stage_host = self.stage_hosts.remote_host(image) if method == Method.GLANCE_DIRECT else None
+        self._check_status(image, method, staged_here=stage_host is None)
         rule = "copy_image" if method == Method.COPY_IMAGE else "modify_image"
         self.policy.enforce(context, rule, self._target(context, image))
         stores = self._stores(image, method, body, all_stores, must_succeed, header_store)
+        if stage_host:
+            # Staged on another node: it runs the import, as if the caller had asked it (Glance does this).
+            path = f"/v2/images/{image.id}/import"
+            self.stage_hosts.forward(
+                context, "POST", stage_host, path, body=body, headers={"X-Image-Meta-Store": header_store}
+            )
+            return None
         if not stores:
             return None  # copy-image with all_stores: every store already has it
         if method == Method.WEB_DOWNLOAD:
@@ -189,7 +199,7 @@ class ImportService:
         images_db.release_property_lock(self.engine, image.id, LOCK_PROPERTY, holder_id)
         return images_db.get_image(self.engine, image.id)
 
-    def _check_status(self, image: model.Image, method: Method) -> None:
+    def _check_status(self, image: model.Image, method: Method, *, staged_here: bool = True) -> None:
         if method == Method.COPY_IMAGE:
             if image.status != S.ACTIVE:
                 raise errors.Conflict("Only images with status active can be targeted for copying")
@@ -197,7 +207,7 @@ class ImportService:
         if image.status == S.ACTIVE:
             raise errors.Conflict("Image with status active cannot be target for import")
         if method == Method.GLANCE_DIRECT:
-            if image.status != S.UPLOADING or self.env.staging.size(image.id) is None:
+            if image.status != S.UPLOADING or (staged_here and self.env.staging.size(image.id) is None):
                 raise errors.Conflict("Image needs to be staged before 'glance-direct' method can be used")
         elif image.status != S.QUEUED:
             raise errors.Conflict(f"Image needs to be in 'queued' state to use '{method}' method")

@@ -1,0 +1,101 @@
+"""Several nodes, one database: forward a request to the node that holds an image's staged data.
+
+``PUT /stage`` records the staging node's own URL (``worker_self_reference_url``,
+else ``public_endpoint``) in ``os_glance_stage_host``. A glance-direct import or a
+delete that reaches another node is replayed against that URL with the caller's
+credentials, as Glance's ``_proxy_request_to_stage_host`` does, and the remote's
+answer becomes ours (reference/glance-api.md 5.1 item 10).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import requests
+
+from glancelite import errors, model
+from glancelite.context import RequestContext
+from glancelite.settings import Settings
+from glancelite.tasks.plan import STAGE_HOST_PROPERTY
+
+LOG = logging.getLogger(__name__)
+
+# Glance waits 60 s for the remote; connecting gets less, so a dead node is noticed fast.
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+
+
+class StageHosts:
+    def __init__(self, settings: Settings, session: requests.Session | None = None):
+        self.self_url = settings.worker_self_reference_url or settings.public_endpoint
+        # Under keystone the remote checks the token; otherwise it trusts identity headers.
+        self.forward_identity = not (settings.auth_flavor or "").startswith("keystone")
+        self.session = session or requests.Session()
+
+    def remote_host(self, image: model.Image) -> str | None:
+        """The stage host's URL when the image is staged on another node, else None."""
+        host = image.properties.get(STAGE_HOST_PROPERTY)
+        return host if host and host != self.self_url else None
+
+    def forward(
+        self,
+        context: RequestContext,
+        method: str,
+        host: str,
+        path: str,
+        *,
+        body: dict | None = None,
+        headers: dict[str, str | None] | None = None,
+    ) -> int:
+        """Replay the request on ``host``; the remote's 2xx status, or the typed error for its answer."""
+        url = host.rstrip("/") + path
+        LOG.info("proxying %s %s to %s, which has the image staged", method, path, host)
+        sent = {k: v for k, v in (headers or {}).items() if v is not None}
+        sent.update(self._credentials(context))
+        sent["Accept"] = "application/json"
+        sent["X-Openstack-Request-Id"] = context.request_id  # the client sees one id for the action
+        try:
+            resp = self.session.request(
+                method, url, json=body, headers=sent, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=False
+            )
+        except requests.ConnectionError as exc:
+            # COMPAT: Glance answers 504 when the stage host cannot be reached at all
+            # (refused or connect timeout) and 502 for any other failure (a read timeout).
+            LOG.error("failed to proxy to %s: %s", url, exc)
+            raise errors.GatewayTimeout("Stage host is unavailable") from exc
+        except requests.RequestException as exc:
+            LOG.error("failed to proxy to %s: %s", url, exc)
+            raise errors.BadGateway("Stage host is unavailable") from exc
+        if resp.status_code // 100 != 2:
+            raise errors.Upstream(f"{resp.status_code} {resp.reason}", _message(resp))
+        return resp.status_code
+
+    def _credentials(self, context: RequestContext) -> dict[str, str]:
+        creds = {}
+        if context.auth_token:
+            creds["X-Auth-Token"] = context.auth_token
+        if self.forward_identity and (context.user_id or context.project_id or context.roles):
+            # Trusted-headers flavor: the identity this request was accepted with.
+            creds["X-Identity-Status"] = "Confirmed"
+            for name, value in (
+                ("X-User-Id", context.user_id),
+                ("X-Project-Id", context.project_id),
+                ("X-Roles", ",".join(context.roles)),
+                ("X-Service-Roles", ",".join(context.service_roles)),
+                ("X-Domain-Id", context.domain_id),
+                ("OpenStack-System-Scope", context.system_scope),
+            ):
+                if value:
+                    creds[name] = value
+        return creds
+
+
+def _message(resp: requests.Response) -> str | None:
+    """The remote's explanation from Glance's JSON error body, without webob's trailing markup."""
+    try:
+        message = resp.json().get("message")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(message, str):
+        return None
+    return message.split("<br />", 1)[0].strip() or None
