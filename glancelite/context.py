@@ -17,11 +17,14 @@ class RequestContext:
     roles: tuple[str, ...] = ()
     is_admin: bool = False
     request_id: str = dataclasses.field(default_factory=new_request_id)
-    auth_token: str | None = None
+    auth_token: str | None = dataclasses.field(default=None, repr=False)
     service_roles: tuple[str, ...] = ()
     system_scope: str | None = None
     domain_id: str | None = None
     read_only: bool = False
+    # The caller's service catalog (keystonemiddleware's X-Service-Catalog, v2 shape), for
+    # glance-download's endpoint lookup. Kept out of repr and comparisons.
+    service_catalog: tuple = dataclasses.field(default=(), repr=False, compare=False)
 
     @classmethod
     def admin(cls, request_id: str | None = None) -> RequestContext:

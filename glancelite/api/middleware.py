@@ -9,6 +9,7 @@ as Glance's unauthenticated pipeline does.
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from glancelite import errors
 from glancelite.context import RequestContext, new_request_id
@@ -20,6 +21,21 @@ PUBLIC_PATHS = ("/", "/versions")
 
 def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip().lower() for v in (value or "").split(",") if v.strip())
+
+
+def service_catalog(req) -> tuple:
+    """X-Service-Catalog (JSON, set by keystonemiddleware) as a tuple of services; () when absent."""
+    header = req.get_header("X-Service-Catalog")
+    if header is None:
+        return ()
+    try:
+        catalog = json.loads(header)
+    except ValueError:
+        catalog = None
+    if not isinstance(catalog, list):
+        # COMPAT: Glance's context middleware answers 500 for this too.
+        raise errors.GlanceliteError("Invalid service catalog json.")
+    return tuple(catalog)
 
 
 def context_from_headers(req, request_id: str, is_admin=None) -> RequestContext:
@@ -36,6 +52,7 @@ def context_from_headers(req, request_id: str, is_admin=None) -> RequestContext:
         service_roles=_csv(req.get_header("X-Service-Roles")),
         system_scope=req.get_header("OpenStack-System-Scope"),
         domain_id=req.get_header("X-Domain-Id"),
+        service_catalog=service_catalog(req),
     )
     if is_admin is None:
         return context

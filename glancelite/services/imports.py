@@ -24,7 +24,7 @@ from glancelite.store.streams import HashingReader
 from glancelite.tasks import recovery, uri_filter
 from glancelite.tasks.areas import StagingArea, WorkArea
 from glancelite.tasks.import_flow import ImportFlows
-from glancelite.tasks.plan import LOCK_PROPERTY, STAGE_HOST_PROPERTY, TASK_TYPE, ImportPlan, Method
+from glancelite.tasks.plan import LOCK_PROPERTY, STAGE_HOST_PROPERTY, TASK_TYPE, ImportPlan, Method, RemoteImage
 from glancelite.tasks.runner import Runner
 from glancelite.tasks.steps import ImportEnv, update_bookkeeping
 
@@ -128,6 +128,7 @@ class ImportService:
         image = self._take_over_dead_lock(image)
         stage_host = self.stage_hosts.remote_host(image) if method == Method.GLANCE_DIRECT else None
         self._check_status(image, method, staged_here=stage_host is None)
+        remote = self._remote_image(context, body) if method == Method.GLANCE_DOWNLOAD else None
         rule = "copy_image" if method == Method.COPY_IMAGE else "modify_image"
         self.policy.enforce(context, rule, self._target(context, image))
         stores = self._stores(image, method, body, all_stores, must_succeed, header_store)
@@ -150,6 +151,7 @@ class ImportService:
             stores=tuple(stores),
             all_stores_must_succeed=must_succeed,
             uri=uri,
+            remote=remote,
             owner=image.owner,
             request_id=context.request_id,
         )
@@ -177,6 +179,32 @@ class ImportService:
             if not isinstance(uri, str) or not uri:
                 raise errors.Invalid("Import method web-download requires a 'uri' field.")
         return Method(name), uri, bool(body.get("all_stores", False)), body.get("all_stores_must_succeed", True)
+
+    def _remote_image(self, context: RequestContext, body: dict) -> RemoteImage:
+        """glance-download's parameters, checked after the image's status as Glance does.
+
+        The interface defaults to public (written into the request, so the task input shows it).
+        """
+        method = body["method"]
+        for field in ("glance_region", "glance_image_id"):
+            if field not in method:
+                raise errors.Invalid(f"'{field}' needs to be set for glance-download import method")
+        remote_id = method["glance_image_id"]
+        try:
+            uuid.UUID(str(remote_id))
+        except ValueError as exc:
+            raise errors.Invalid(f"Remote image id does not look like a UUID: {remote_id}") from exc
+        interface = method.setdefault("glance_service_interface", "public")
+        for field, value in (("glance_region", method["glance_region"]), ("glance_service_interface", interface)):
+            if not isinstance(value, str):
+                raise errors.Invalid(f"'{field}' must be a string")
+        return RemoteImage(
+            image_id=str(remote_id),
+            region=method["glance_region"],
+            interface=interface,
+            auth_token=context.auth_token,
+            service_catalog=context.service_catalog,
+        )
 
     def _target(self, context: RequestContext, image: model.Image) -> dict:
         member = context.project_id if image.owner != context.project_id else None

@@ -10,6 +10,7 @@ class Method(enum.StrEnum):
     GLANCE_DIRECT = "glance-direct"
     WEB_DOWNLOAD = "web-download"
     COPY_IMAGE = "copy-image"
+    GLANCE_DOWNLOAD = "glance-download"
 
 
 # The image property names of import bookkeeping (Glance's).
@@ -21,11 +22,26 @@ TASK_TYPE = "api_image_import"
 
 
 @dataclasses.dataclass(frozen=True)
+class RemoteImage:
+    """glance-download's source: an image of another Glance, found through the caller's catalog.
+
+    The caller's token and catalog live only in memory, for the run of the task
+    (as Glance passes its request context to the flow); never in the database or logs.
+    """
+
+    image_id: str
+    region: str
+    interface: str = "public"
+    auth_token: str | None = dataclasses.field(default=None, repr=False, compare=False)
+    service_catalog: tuple = dataclasses.field(default=(), repr=False, compare=False)
+
+
+@dataclasses.dataclass(frozen=True)
 class ImportPlan:
     """Everything a flow needs; the service validated all of it before building the plan.
 
     ``stores`` are target store ids in import order. ``uri`` only for
-    web-download. ``source_stores`` (copy-image) are the stores already
+    web-download, ``remote`` only for glance-download. ``source_stores`` (copy-image) are the stores already
     holding the image, best weight first.
     """
 
@@ -35,6 +51,7 @@ class ImportPlan:
     stores: tuple[str, ...]
     all_stores_must_succeed: bool = True
     uri: str | None = None
+    remote: RemoteImage | None = None  # glance-download only
     source_stores: tuple[str, ...] = ()
     owner: str | None = None  # the image owner (storage quota is charged to it)
     request_id: str | None = None
