@@ -174,6 +174,15 @@ IMPORT_FILTERING_OPTS = [
     ),
 ]
 
+GLANCE_DOWNLOAD_PROPERTIES_OPTS = [
+    glance_list_opt(
+        "extra_properties",
+        default=["hw_", "trait:", "os_distro", "os_secure_boot", "os_type"],
+        help="glance-download copies the remote image's properties whose names start with one of these "
+        "(os_glance* never), besides disk_format and container_format.",
+    ),
+]
+
 PASTE_DEPLOY_OPTS = [
     cfg.StrOpt(
         "flavor",
@@ -308,6 +317,7 @@ def list_opts():
         ("task", TASK_OPTS),
         ("taskflow_executor", TASKFLOW_OPTS),
         ("import_filtering_opts", IMPORT_FILTERING_OPTS),
+        ("glance_download_properties", GLANCE_DOWNLOAD_PROPERTIES_OPTS),
         ("paste_deploy", PASTE_DEPLOY_OPTS),
         ("healthcheck", HEALTHCHECK_OPTS),
         ("image_format", IMAGE_FORMAT_OPTS),

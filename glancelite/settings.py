@@ -85,6 +85,8 @@ class Settings:
     taskflow_engine_mode: str = "parallel"
     taskflow_max_workers: int = 10
     import_filter: ImportFilter = ImportFilter()
+    # [glance_download_properties] extra_properties: name prefixes glance-download copies.
+    glance_download_properties: tuple[str, ...] = ("hw_", "trait:", "os_distro", "os_secure_boot", "os_type")
 
     auth_flavor: str | None = None
     allow_anonymous_access: bool = False
