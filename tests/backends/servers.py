@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import atexit
 import os
-import random
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -28,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.server import free_port, free_port_run
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "tools" / "backends"
 START_TIMEOUT = 240
@@ -35,31 +35,6 @@ START_TIMEOUT = 240
 
 class BackendUnavailable(RuntimeError):
     pass
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _free_run(count: int) -> int:
-    """First of ``count`` consecutive free ports (Swift's object/container/account servers)."""
-    for _ in range(200):
-        base = random.randint(20000, 29000)
-        try:
-            socks = []
-            for port in range(base, base + count):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise BackendUnavailable(f"no run of {count} free ports")
 
 
 def with_rgw() -> bool:
@@ -143,14 +118,14 @@ _launch_lock = threading.Lock()
 
 
 def _build(session_dir: str) -> dict[str, _Backend]:
-    swift_base = _free_run(3)
+    swift_base = free_port_run(3)
     return {
         "s3": _Backend(
             "s3",
             "s3-start.sh",
             "s3-stop.sh",
             "S3_TEST_DIR",
-            {"S3_TEST_DIR": f"{session_dir}/s3", "S3_PORT": str(_free_port())},
+            {"S3_TEST_DIR": f"{session_dir}/s3", "S3_PORT": str(free_port())},
         ),
         "swift": _Backend(
             "swift",
@@ -159,10 +134,10 @@ def _build(session_dir: str) -> dict[str, _Backend]:
             "SWIFT_TEST_DIR",
             {
                 "SWIFT_TEST_DIR": f"{session_dir}/swift",
-                "SWIFT_PROXY_PORT": str(_free_port()),
-                "SWIFT_SHORT_PROXY_PORT": str(_free_port()),
+                "SWIFT_PROXY_PORT": str(free_port()),
+                "SWIFT_SHORT_PROXY_PORT": str(free_port()),
                 "SWIFT_BASE_PORT": str(swift_base),
-                "SWIFT_MEMCACHE_PORT": str(_free_port()),
+                "SWIFT_MEMCACHE_PORT": str(free_port()),
             },
         ),
         "ceph": _Backend(
@@ -172,9 +147,9 @@ def _build(session_dir: str) -> dict[str, _Backend]:
             "CEPH_TEST_DIR",
             {
                 "CEPH_TEST_DIR": f"{session_dir}/ceph",
-                "CEPH_MON_PORT": str(_free_port()),
-                "CEPH_MON_V2_PORT": str(_free_port()),
-                "CEPH_RGW_PORT": str(_free_port()),
+                "CEPH_MON_PORT": str(free_port()),
+                "CEPH_MON_V2_PORT": str(free_port()),
+                "CEPH_RGW_PORT": str(free_port()),
                 "CEPH_WITH_RGW": "1" if with_rgw() else "0",
                 "CEPH_MEMSTORE_BYTES": str(3 << 30),
             },
@@ -187,8 +162,8 @@ def _build(session_dir: str) -> dict[str, _Backend]:
             "CEPH_TEST_DIR",
             {
                 "CEPH_TEST_DIR": f"{session_dir}/ceph-outage",
-                "CEPH_MON_PORT": str(_free_port()),
-                "CEPH_MON_V2_PORT": str(_free_port()),
+                "CEPH_MON_PORT": str(free_port()),
+                "CEPH_MON_V2_PORT": str(free_port()),
                 "CEPH_WITH_RGW": "0",
                 "CEPH_POOLS": "images",
                 "CEPH_MEMSTORE_BYTES": str(1 << 30),

@@ -136,9 +136,9 @@ def test_two_pools_side_by_side(ceph_env, tmp_path):
 def test_unreachable_cluster_drops_access_within_timeout(ceph_env, tmp_path):
     conf = tmp_path / "ceph.conf"
     text = open(ceph_env["CEPH_CONF"]).read()
-    from tests.backends.servers import _free_port
+    from tests.support.server import free_port
 
-    port = _free_port()
+    port = free_port()
     text = "\n".join(
         f"mon host = [v1:127.0.0.1:{port}]" if line.startswith("mon host") else line for line in text.splitlines()
     )

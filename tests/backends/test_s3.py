@@ -17,6 +17,7 @@ from glancelite.store.capabilities import Capability, contains
 from glancelite.store.drivers.s3 import S3Driver
 from tests.backends import servers
 from tests.backends.factories import make_s3, s3_leftovers, settings
+from tests.support.server import free_port
 
 pytestmark = pytest.mark.backend
 MiB = 1024 * 1024
@@ -143,7 +144,7 @@ def test_missing_bucket_without_create_has_no_access(s3_env, tmp_path):
 
 
 def test_unreachable_endpoint_drops_access_quickly(tmp_path):
-    port = servers._free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     driver = S3Driver(
         settings(
             "gone",

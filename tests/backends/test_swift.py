@@ -18,6 +18,7 @@ from glancelite.store.capabilities import Capability, contains
 from glancelite.store.drivers.swift import SwiftDriver
 from tests.backends import servers
 from tests.backends.factories import make_swift, settings, swift_leftovers, swift_options
+from tests.support.server import free_port
 
 pytestmark = pytest.mark.backend
 MiB = 1024 * 1024
@@ -156,9 +157,7 @@ def test_bad_credentials_and_unreachable_auth(swift_env, tmp_path):
     assert probe.capabilities & Capability.RW_ACCESS == 0
     with pytest.raises(base.StoreUnavailable, match="refused the credentials"):
         driver.add(str(uuid.uuid4()), io.BytesIO(b"x"), 1)
-    gone = make_swift("aio")(
-        tmp_path, "gone", swift_store_auth_address=f"http://127.0.0.1:{servers._free_port()}/auth/v1.0"
-    )
+    gone = make_swift("aio")(tmp_path, "gone", swift_store_auth_address=f"http://127.0.0.1:{free_port()}/auth/v1.0")
     probe = gone.probe()
     assert probe.unreachable and probe.capabilities & Capability.RW_ACCESS == 0
 

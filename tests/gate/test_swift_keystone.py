@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
-import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -26,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.server import Server, free_port, write_config
+from tests.support.server import Server, free_port, free_port_run, write_config
 
 pytestmark = pytest.mark.gate
 
@@ -40,25 +38,6 @@ def _backend_missing(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (CI=true: a missing backend fails)")
     pytest.skip(reason)
-
-
-def _free_run(count: int) -> int:
-    """First of ``count`` consecutive free ports (Swift's object/container/account servers)."""
-    for _ in range(200):
-        base = random.randint(30000, 39000)
-        socks = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError(f"no run of {count} free ports")
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +87,7 @@ def swift_keystone(gate, keystone, admin, tmp_path_factory):
             "SWIFT_TEST_DIR": str(swift_dir / "aio"),
             "SWIFT_PROXY_PORT": str(free_port()),
             "SWIFT_SHORT_PROXY_PORT": str(free_port()),
-            "SWIFT_BASE_PORT": str(_free_run(3)),
+            "SWIFT_BASE_PORT": str(free_port_run(3)),
             "SWIFT_MEMCACHE_PORT": str(free_port()),
             "SWIFT_KEYSTONE_URL": gate["GATE_KEYSTONE_URL"],
             "SWIFT_KEYSTONE_PROXY_PORT": str(proxy_port),

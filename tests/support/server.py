@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,6 +21,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_port_run(count: int, low: int = 20000, high: int = 39000) -> int:
+    """First of ``count`` consecutive free ports (Swift's object/container/account servers)."""
+    for _ in range(200):
+        base = random.randint(low, high)
+        socks = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no run of {count} free ports")
 
 
 def write_config(
