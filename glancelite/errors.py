@@ -84,9 +84,9 @@ class GatewayTimeout(BadGateway):
 class Upstream(GlanceliteError):
     """An error answer from the node a request was forwarded to; its status is passed on as is."""
 
-    def __init__(self, status: str, message: str | None = None):
+    def __init__(self, status: str, message: str | None = None, *, headers: Mapping[str, str] | None = None):
         self.status = status  # e.g. "409 Conflict", the remote's code and reason
-        super().__init__(message or status)
+        super().__init__(message or status, headers=headers)
 
 
 class ConfigError(GlanceliteError):

@@ -67,7 +67,8 @@ class StageHosts:
             LOG.error("failed to proxy to %s: %s", url, exc)
             raise errors.BadGateway("Stage host is unavailable") from exc
         if resp.status_code // 100 != 2:
-            raise errors.Upstream(f"{resp.status_code} {resp.reason}", _message(resp))
+            passed_on = {k: resp.headers[k] for k in ("Retry-After",) if k in resp.headers}
+            raise errors.Upstream(f"{resp.status_code} {resp.reason}", _message(resp), headers=passed_on)
         return resp.status_code
 
     def _credentials(self, context: RequestContext) -> dict[str, str]:
