@@ -312,6 +312,8 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
         image_cache_max_size=conf.image_cache_max_size,
         image_cache_stall_time=conf.image_cache_stall_time,
         cache_prefetcher_interval=conf.cache_prefetcher_interval,
+        disk_formats=tuple(conf.image_format.disk_formats),
+        container_formats=tuple(conf.image_format.container_formats),
         require_image_format_match=conf.image_format.require_image_format_match,
         vmdk_allowed_types=tuple(conf.image_format.vmdk_allowed_types),
         multi_store=multi_store,

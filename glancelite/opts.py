@@ -284,6 +284,16 @@ STORE_TYPE_OPTS: dict[str, list[cfg.Opt]] = {
 }
 
 IMAGE_FORMAT_OPTS = [
+    cfg.ListOpt(
+        "disk_formats",
+        default=["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"],
+        help="The disk_format values images may have (the image schema's enum).",
+    ),
+    cfg.ListOpt(
+        "container_formats",
+        default=["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"],
+        help="The container_format values images may have (the image schema's enum).",
+    ),
     cfg.BoolOpt(
         "require_image_format_match",
         default=True,

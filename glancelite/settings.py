@@ -69,6 +69,8 @@ class Settings:
     image_cache_max_size: int = 10 * 1024**3
     image_cache_stall_time: int = 86400
     cache_prefetcher_interval: int = 300
+    disk_formats: tuple[str, ...] = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
+    container_formats: tuple[str, ...] = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
     require_image_format_match: bool = True
     vmdk_allowed_types: tuple[str, ...] = ("streamOptimized", "monolithicSparse")
 

@@ -19,6 +19,7 @@ class ImagesResource:
     def __init__(self, services: Services):
         self.services = services
         self.settings = services.settings
+        self.formats = schemas.Formats.of(services.settings)
 
     def on_get(self, req, resp):
         exact_path(req)
@@ -36,7 +37,7 @@ class ImagesResource:
         ctx = common.mutating_context(req)
         body = common.read_json(req, expect=dict)
         self.services.images.check_create_attributes(body)
-        schemas.validate("image", body)
+        schemas.validate("image", body, self.formats)
         image = self.services.images.create(ctx, body)
         resp.set_header("Location", common.absolute_url(req, f"/v2/images/{image.id}"))
         methods = self.settings.enabled_import_methods
@@ -57,6 +58,7 @@ class ImageResource:
     def __init__(self, services: Services):
         self.services = services
         self.settings = services.settings
+        self.formats = schemas.Formats.of(services.settings)
 
     def on_get(self, req, resp, image_id):
         common.reject_body(req)
@@ -68,7 +70,7 @@ class ImageResource:
         ctx = common.mutating_context(req)
         dialect = patch.media_type(req.content_type)
         body = common.read_json(req)
-        changes = patch.parse(body, dialect)
+        changes = patch.parse(body, dialect, self.formats)
         common.check_uuid(image_id)
         image = self.services.images.update(ctx, image_id, changes)
         common.send_json(resp, views.image(image, self.settings))

@@ -74,7 +74,7 @@ def _check_depth(op: str, path: tuple[str, ...], pointer: str) -> None:
     raise errors.Invalid(f"Invalid JSON pointer for this resource: '{pointer}'")
 
 
-def parse(body: Any, dialect: str) -> list[Change]:
+def parse(body: Any, dialect: str, formats: schemas.Formats) -> list[Change]:
     if not isinstance(body, list):
         raise errors.Invalid("Request body must be a JSON array of operation objects.")
     changes = []
@@ -90,9 +90,9 @@ def parse(body: Any, dialect: str) -> list[Change]:
         if op in ("add", "replace"):
             value = raw["value"]
             if path[0] != "locations":
-                schemas.validate("image", {path[0]: value})
+                schemas.validate("image", {path[0]: value}, formats)
             else:
-                schemas.validate("image", {"locations": value if op == "replace" else [value]})
+                schemas.validate("image", {"locations": value if op == "replace" else [value]}, formats)
         else:
             value = None
         changes.append(Change(op=op, path=path, value=value, strict_add=dialect == V20))

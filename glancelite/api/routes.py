@@ -27,6 +27,7 @@ NAMESPACE = "/v2/metadefs/namespaces/{namespace}"
 
 def table(services: Services) -> list[tuple[str, object]]:
     s = services
+    formats = schemas.Formats.of(s.settings)
     return [
         ("/", versions.VersionsResource(s.settings, falcon.HTTP_300)),
         ("/versions", versions.VersionsResource(s.settings, falcon.HTTP_200)),
@@ -49,7 +50,7 @@ def table(services: Services) -> list[tuple[str, object]]:
         ("/v2/info/stores", info.StoresInfoResource(s)),
         ("/v2/info/stores/detail", info.StoresDetailResource(s)),
         ("/v2/info/usage", images.UsageResource()),
-        *((f"/v2/schemas/{name}", schemas.SchemaResource(name)) for name in schemas.SCHEMAS),
+        *((f"/v2/schemas/{name}", schemas.SchemaResource(name, formats)) for name in schemas.SCHEMAS),
         *(
             (f"/v2/schemas/metadefs/{name}", metadef_schemas.MetadefSchemaResource(name))
             for name in metadef_schemas.SCHEMAS

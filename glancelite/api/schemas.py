@@ -8,7 +8,9 @@ what we check.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema
@@ -17,8 +19,6 @@ from glancelite import errors
 from glancelite.api import common
 
 UUID_PATTERN = "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
-CONTAINER_FORMATS = ["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"]
-DISK_FORMATS = ["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"]
 IMAGE_STATUSES = [
     "queued",
     "saving",
@@ -33,11 +33,23 @@ IMAGE_STATUSES = [
 INT32_MAX = 2**31 - 1
 
 
+@dataclasses.dataclass(frozen=True)
+class Formats:
+    """The operator's [image_format] disk_formats and container_formats: the image schema's enums."""
+
+    disk: tuple[str, ...]
+    container: tuple[str, ...]
+
+    @classmethod
+    def of(cls, settings) -> Formats:
+        return cls(disk=tuple(settings.disk_formats), container=tuple(settings.container_formats))
+
+
 def _ro(schema: dict) -> dict:
     return {**schema, "readOnly": True}
 
 
-def _image_properties() -> dict[str, Any]:
+def _image_properties(formats: Formats) -> dict[str, Any]:
     nullable_str = {"type": ["null", "string"]}
     return {
         "id": {"type": "string", "description": "An identifier for the image", "pattern": UUID_PATTERN},
@@ -66,9 +78,9 @@ def _image_properties() -> dict[str, Any]:
         "container_format": {
             "type": ["null", "string"],
             "description": "Format of the container",
-            "enum": [None, *CONTAINER_FORMATS],
+            "enum": [None, *formats.container],
         },
-        "disk_format": {"type": ["null", "string"], "description": "Format of the disk", "enum": [None, *DISK_FORMATS]},
+        "disk_format": {"type": ["null", "string"], "description": "Format of the disk", "enum": [None, *formats.disk]},
         "created_at": _ro({"type": "string", "description": "Date and time of image registration"}),
         "updated_at": _ro({"type": "string", "description": "Date and time of the last image modification"}),
         "tags": {
@@ -192,10 +204,10 @@ def _collection(name: str, item: dict, item_key: str) -> dict:
 
 
 @functools.cache
-def image() -> dict:
+def image(formats: Formats) -> dict:
     return {
         "name": "image",
-        "properties": _image_properties(),
+        "properties": _image_properties(formats),
         "additionalProperties": {"type": "string"},
         "links": [
             {"rel": "self", "href": "{self}"},
@@ -206,8 +218,8 @@ def image() -> dict:
 
 
 @functools.cache
-def images() -> dict:
-    return _collection("images", image(), "images")
+def images(formats: Formats) -> dict:
+    return _collection("images", image(formats), "images")
 
 
 @functools.cache
@@ -284,27 +296,36 @@ def tasks() -> dict:
     return _collection("tasks", listed, "tasks")
 
 
-SCHEMAS = {"image": image, "images": images, "member": member, "members": members, "task": task, "tasks": tasks}
+# Every schema by name, built for the operator's formats (only the image ones depend on them).
+SCHEMAS: dict[str, Callable[[Formats], dict]] = {
+    "image": image,
+    "images": images,
+    "member": lambda _formats: member(),
+    "members": lambda _formats: members(),
+    "task": lambda _formats: task(),
+    "tasks": lambda _formats: tasks(),
+}
 
 
 @functools.cache
-def _validator(name: str) -> jsonschema.protocols.Validator:
-    schema = SCHEMAS[name]()
+def _validator(name: str, formats: Formats) -> jsonschema.protocols.Validator:
+    schema = SCHEMAS[name](formats)
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft4Validator)
     return cls(schema)
 
 
-def validate(name: str, obj: Any) -> None:
+def validate(name: str, obj: Any, formats: Formats) -> None:
     """Invalid "Provided object does not match schema '<name>': <reason>" on the first error."""
-    error = jsonschema.exceptions.best_match(_validator(name).iter_errors(obj))
+    error = jsonschema.exceptions.best_match(_validator(name, formats).iter_errors(obj))
     if error is not None:
         raise errors.Invalid(f"Provided object does not match schema '{name}': {error.message}")
 
 
 class SchemaResource:
-    def __init__(self, name: str):
+    def __init__(self, name: str, formats: Formats):
         self.name = name
+        self.formats = formats
 
     def on_get(self, req, resp):
         common.reject_body(req)
-        common.send_json(resp, SCHEMAS[self.name]())
+        common.send_json(resp, SCHEMAS[self.name](self.formats))

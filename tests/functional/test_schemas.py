@@ -53,3 +53,30 @@ def test_schema_custom_properties_are_enforced(service, http):
     assert "Provided object does not match schema 'image'" in bad.json()["message"]
     bad = http.post(f"{service.url}/v2/images", json={"cinder_encryption_key_deletion_policy": "sometimes"})
     assert bad.status_code == 400
+
+
+@pytest.fixture(scope="module")
+def narrow_formats(tmp_path_factory):
+    from tests.support.server import Server, write_config
+
+    sections = {"image_format": {"disk_formats": "raw,qcow2", "container_formats": "bare"}}
+    server = Server(write_config(tmp_path_factory.mktemp("formats"), sections)).start()
+    yield server
+    server.stop()
+
+
+def test_configured_formats_are_served_and_enforced(narrow_formats, http):
+    url = narrow_formats.url
+    schema = http.get(f"{url}/v2/schemas/image").json()["properties"]
+    assert schema["disk_format"]["enum"] == [None, "raw", "qcow2"]
+    assert schema["container_format"]["enum"] == [None, "bare"]
+    refused = http.post(f"{url}/v2/images", json={"disk_format": "vmdk", "container_format": "bare"})
+    assert refused.status_code == 400 and "vmdk" in refused.text
+    image = http.post(f"{url}/v2/images", json={"disk_format": "qcow2", "container_format": "bare"})
+    assert image.status_code == 201, image.text
+    patch = http.patch(
+        f"{url}/v2/images/{image.json()['id']}",
+        json=[{"op": "replace", "path": "/container_format", "value": "ovf"}],
+        headers={"Content-Type": "application/openstack-images-v2.1-json-patch"},
+    )
+    assert patch.status_code == 400 and "ovf" in patch.text

@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from glancelite import errors
-from glancelite.api import patch
+from glancelite.api import patch, schemas
 from glancelite.services.image_rules import Change
+from glancelite.settings import Settings
+
+FORMATS = schemas.Formats.of(Settings())
 
 
 def test_media_type():
@@ -18,8 +21,10 @@ def test_media_type():
 
 
 def test_v21_and_v20_give_the_same_changes():
-    v21 = patch.parse([{"op": "replace", "path": "/name", "value": "x"}, {"op": "remove", "path": "/foo"}], patch.V21)
-    v20 = patch.parse([{"replace": "/name", "value": "x"}, {"remove": "/foo"}], patch.V20)
+    v21 = patch.parse(
+        [{"op": "replace", "path": "/name", "value": "x"}, {"op": "remove", "path": "/foo"}], patch.V21, FORMATS
+    )
+    v20 = patch.parse([{"replace": "/name", "value": "x"}, {"remove": "/foo"}], patch.V20, FORMATS)
     assert [(c.op, c.path, c.value) for c in v21] == [(c.op, c.path, c.value) for c in v20]
     assert v21[0] == Change("replace", ("name",), "x", strict_add=False)
     assert v20[0].strict_add is True
@@ -59,7 +64,7 @@ def test_bad_pointers(pointer):
 )
 def test_errors(ops, error):
     with pytest.raises(error):
-        patch.parse(ops, patch.V21)
+        patch.parse(ops, patch.V21, FORMATS)
 
 
 def test_location_paths_have_their_own_depth():
@@ -70,5 +75,15 @@ def test_location_paths_have_their_own_depth():
             {"op": "replace", "path": "/locations", "value": []},
         ],
         patch.V21,
+        FORMATS,
     )
     assert [c.path for c in changes] == [("locations", "-"), ("locations", "1"), ("locations",)]
+
+
+def test_formats_are_the_operators():
+    """[image_format] disk_formats narrows what PATCH accepts, as the served schema says."""
+    narrow = schemas.Formats(disk=("raw",), container=("bare",))
+    assert patch.parse([{"op": "replace", "path": "/disk_format", "value": "raw"}], patch.V21, narrow)
+    with pytest.raises(errors.Invalid, match="'qcow2' is not one of"):
+        patch.parse([{"op": "replace", "path": "/disk_format", "value": "qcow2"}], patch.V21, narrow)
+    assert patch.parse([{"op": "replace", "path": "/disk_format", "value": "qcow2"}], patch.V21, FORMATS)
