@@ -1,9 +1,10 @@
 """The one import-flow builder: a frozen plan in, a linear taskflow flow out.
 
-lock -> acquire data -> verify -> import into each store -> complete -> delete
-staged data. taskflow reverts every step that ran, newest first, when one
-fails; ``ImportFlows.failed`` then records the reason in the task and
-``finished`` drops the lock and the task's working files whatever happened.
+lock -> acquire data (glance-download: remote metadata, then download) ->
+verify -> import into each store -> complete -> delete staged data.
+taskflow reverts every step that ran, newest first, when one fails;
+``ImportFlows.failed`` then records the reason in the task and ``finished``
+drops the lock and the task's working files whatever happened.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from taskflow.patterns import linear_flow
 from glancelite import errors
 from glancelite.db import images as images_db
 from glancelite.db import tasks as tasks_db
-from glancelite.tasks import methods, steps
-from glancelite.tasks.plan import LOCK_PROPERTY, ImportPlan
+from glancelite.tasks import glance_download, methods, steps
+from glancelite.tasks.plan import LOCK_PROPERTY, ImportPlan, Method
 from glancelite.tasks.steps import ImportEnv
 
 LOG = logging.getLogger(__name__)
@@ -25,7 +26,12 @@ LOG = logging.getLogger(__name__)
 
 def build(env: ImportEnv, plan: ImportPlan):
     flow = linear_flow.Flow(f"import-{plan.method}-{plan.image_id}")
-    flow.add(steps.LockImage(env, plan), methods.AcquireData(env, plan), steps.VerifyStaged(env, plan))
+    flow.add(steps.LockImage(env, plan))
+    if plan.method is Method.GLANCE_DOWNLOAD:
+        flow.add(glance_download.ImportMetadata(env, plan), glance_download.DownloadRemote(env, plan))
+    else:
+        flow.add(methods.AcquireData(env, plan))
+    flow.add(steps.VerifyStaged(env, plan))
     for index, store_id in enumerate(plan.stores):
         last = index == len(plan.stores) - 1
         # Glance's set_active: never for copy-image; every store when partial success is

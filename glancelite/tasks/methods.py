@@ -46,35 +46,7 @@ class AcquireData(tf_task.Task):
         return self.env.staging.adopt(self.plan.image_id, work_file)
 
     def _download(self, work_file: str) -> None:
-        cap = self.env.settings.image_size_cap
-        progress = Progress(self.env, self.plan, "Downloaded")
-        resp = uri_filter.open_checked(self.plan.uri, self.env.settings.import_filter)
-        try:
-            declared = resp.getheader("Content-Length")
-            declared_size = int(declared) if declared and declared.isdigit() else None
-            if declared_size is not None and declared_size > cap:
-                raise errors.TooLarge(
-                    f"The image at {self.plan.uri} is {declared_size} bytes; the image size cap is {cap} bytes."
-                )
-            written = 0
-            with open(work_file, "xb") as out:
-                while True:
-                    chunk = resp.read(COPY_CHUNK)
-                    if not chunk:
-                        break
-                    written += len(chunk)
-                    if written > cap:
-                        raise errors.TooLarge(
-                            f"The image at {self.plan.uri} exceeds the image size cap of {cap} bytes; download stopped."
-                        )
-                    out.write(chunk)
-                    progress.add(len(chunk))
-            if declared_size is not None and written != declared_size:
-                raise errors.Invalid(
-                    f"web-download of {self.plan.uri} got {written} bytes, the server announced {declared_size}."
-                )
-        finally:
-            resp.close()
+        download(self.env, self.plan, self.plan.uri, work_file)
 
     def _copy_from_store(self, work_file: str) -> None:
         image = images_db.get_image(self.env.engine, self.plan.image_id)
@@ -100,3 +72,38 @@ class AcquireData(tf_task.Task):
         self.env.staging.delete(self.plan.image_id)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.env.work.download_path(self.plan.task_id))
+
+
+def download(
+    env: ImportEnv, plan: ImportPlan, uri: str, work_file: str, *, headers: dict[str, str] | None = None
+) -> int:
+    """Fetch ``uri`` (import filtering, every redirect re-checked) into ``work_file``; bytes written.
+
+    Stops at image_size_cap, and fails when the body is shorter or longer than its Content-Length.
+    """
+    cap = env.settings.image_size_cap
+    progress = Progress(env, plan, "Downloaded")
+    resp = uri_filter.open_checked(uri, env.settings.import_filter, headers=headers)
+    try:
+        declared = resp.getheader("Content-Length")
+        declared_size = int(declared) if declared and declared.isdigit() else None
+        if declared_size is not None and declared_size > cap:
+            raise errors.TooLarge(f"The image at {uri} is {declared_size} bytes; the image size cap is {cap} bytes.")
+        written = 0
+        with open(work_file, "xb") as out:
+            while True:
+                chunk = resp.read(COPY_CHUNK)
+                if not chunk:
+                    break
+                written += len(chunk)
+                if written > cap:
+                    raise errors.TooLarge(
+                        f"The image at {uri} exceeds the image size cap of {cap} bytes; download stopped."
+                    )
+                out.write(chunk)
+                progress.add(len(chunk))
+        if declared_size is not None and written != declared_size:
+            raise errors.Invalid(f"{plan.method} of {uri} got {written} bytes, the server announced {declared_size}.")
+        return written
+    finally:
+        resp.close()

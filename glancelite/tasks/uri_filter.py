@@ -149,12 +149,20 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
-def open_checked(uri: str, flt: ImportFilter, timeout: float = CONNECT_TIMEOUT) -> http.client.HTTPResponse:
+def _origin(checked: CheckedURI) -> tuple[str, str, int]:
+    return checked.scheme, checked.host, checked.port
+
+
+def open_checked(
+    uri: str, flt: ImportFilter, timeout: float = CONNECT_TIMEOUT, headers: dict[str, str] | None = None
+) -> http.client.HTTPResponse:
     """GET ``uri`` following at most MAX_REDIRECTS redirects, each re-checked; 2xx response or raise.
 
-    The caller reads and closes the returned response.
+    ``headers`` (credentials: glance-download's token) go only to the origin of ``uri``,
+    never to another host a redirect names. The caller reads and closes the returned response.
     """
     current = uri
+    origin = None
     for _hop in range(MAX_REDIRECTS + 1):
         try:
             checked = check(current, flt)
@@ -162,12 +170,16 @@ def open_checked(uri: str, flt: ImportFilter, timeout: float = CONNECT_TIMEOUT) 
             if current != uri:
                 raise RefusedURI(f"Redirect to disallowed URL: {current}") from exc
             raise
+        origin = origin or _origin(checked)
         conn_cls = _PinnedHTTPS if checked.scheme == "https" else _PinnedHTTP
         conn = conn_cls(checked, timeout)
         split = urllib.parse.urlsplit(current)
         target = urllib.parse.urlunsplit(("", "", split.path or "/", split.query, ""))
+        sent = {"User-Agent": "glancelite-web-download", "Accept": "*/*"}
+        if headers and _origin(checked) == origin:
+            sent.update(headers)
         try:
-            conn.request("GET", target, headers={"User-Agent": "glancelite-web-download", "Accept": "*/*"})
+            conn.request("GET", target, headers=sent)
             resp = conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
