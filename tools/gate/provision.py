@@ -2,9 +2,11 @@
 
 Run with .venv-gate's python (openstacksdk comes with python-openstackclient):
 project ``service``, user ``glance`` with roles ``service`` and ``admin`` on it,
-the ``image`` service and its public/internal/admin endpoints in RegionOne.
+the ``image`` service and its public/internal/admin endpoints in RegionOne; with
+IMAGE_REMOTE_URL also an ``image_remote`` service pointing at a second image node
+(tempest's ``[image] alternate_image_endpoint``, for its cross-worker tests).
 
-    provision.py KEYSTONE_URL IMAGE_URL GLANCE_PASSWORD
+    provision.py KEYSTONE_URL IMAGE_URL GLANCE_PASSWORD [IMAGE_REMOTE_URL]
 """
 
 from __future__ import annotations
@@ -46,21 +48,30 @@ def provision(conn, image_url: str, glance_password: str) -> None:
         role = identity.find_role(role_name) or identity.create_role(name=role_name)
         identity.assign_project_role_to_user(project, user, role)
 
-    service = next((s for s in identity.services() if s.type == "image"), None) or identity.create_service(
-        name="glance", type="image", description="Image service (glancelite)"
+    catalog_service(identity, "image", "glance", "Image service (glancelite)", image_url)
+
+
+def catalog_service(identity, service_type: str, name: str, description: str, url: str) -> None:
+    """The service of that type (made if missing) with public/internal/admin endpoints at ``url``."""
+    service = next((s for s in identity.services() if s.type == service_type), None) or identity.create_service(
+        name=name, type=service_type, description=description
     )
     existing = {e.interface: e for e in identity.endpoints(service_id=service.id)}
     for interface in ("public", "internal", "admin"):
         endpoint = existing.get(interface)
         if endpoint is None:
-            identity.create_endpoint(service_id=service.id, interface=interface, url=image_url, region_id=REGION)
-        elif endpoint.url != image_url:
-            identity.update_endpoint(endpoint, url=image_url)
+            identity.create_endpoint(service_id=service.id, interface=interface, url=url, region_id=REGION)
+        elif endpoint.url != url:
+            identity.update_endpoint(endpoint, url=url)
 
 
 def main(argv: list[str]) -> int:
-    keystone_url, image_url, glance_password = argv
-    provision(connect(keystone_url), image_url, glance_password)
+    keystone_url, image_url, glance_password, *remote = argv
+    conn = connect(keystone_url)
+    provision(conn, image_url, glance_password)
+    if remote:
+        # A second node of the same image service (same database and stores, its own staging).
+        catalog_service(conn.identity, "image_remote", "glance_remote", "Second image node (glancelite)", remote[0])
     return 0
 
 

@@ -78,11 +78,12 @@ EOF
 
 # --- fresh work dir ----------------------------------------------------------------------
 case "$W" in /tmp/* | "$ROOT"/*) ;; *) die "GATE_WORK must be under /tmp or the repository: $W" ;; esac
-rm -rf "$W/keystone" "$W/glance" "$W/www" "$W/tempest" "$W/gate.env" "$W"/tempest-* "$W"/pytest-gate.log
-mkdir -p "$W"/{keystone,glance,www,tempest}
-read -r KPORT GPORT HPORT <<<"$(free_ports 3)"
+rm -rf "$W/keystone" "$W/glance" "$W/glance2" "$W/www" "$W/tempest" "$W/gate.env" "$W"/tempest-* "$W"/pytest-gate.log
+mkdir -p "$W"/{keystone,glance,glance2,www,tempest}
+read -r KPORT GPORT G2PORT HPORT <<<"$(free_ports 4)"
 KEYSTONE_URL="http://127.0.0.1:$KPORT"
 IMAGE_URL="http://127.0.0.1:$GPORT"
+IMAGE2_URL="http://127.0.0.1:$G2PORT"
 HTTP_IMAGE_URL="http://127.0.0.1:$HPORT/cirros-gate.qcow2"
 
 # --- keystone ----------------------------------------------------------------------------
@@ -123,21 +124,30 @@ KEYSTONE_PID=$!
 qemu-img create -q -f qcow2 "$W/www/cirros-gate.qcow2" 16M
 start http-image "$W/www.log" "$GATE_VENV/bin/python" -m http.server --bind 127.0.0.1 --directory "$W/www" "$HPORT"
 
-# --- glancelite ----------------------------------------------------------------------------
+# --- glancelite: two nodes of one service ----------------------------------------------------
+# Node 1 ($G) and node 2 ($G2) share the database and the image stores; each has its own port,
+# worker_self_reference_url, staging and tasks stores, image cache and logs, as an operator's
+# several glance-api hosts do. Node 2 is the catalog's image_remote service (tempest's
+# alternate_image_endpoint): a glance-direct import or delete sent to the node that did not stage
+# the data is forwarded to the one that did.
 G="$W/glance"
+G2="$W/glance2"
 backends="fast:file, slow:file"
 [ "$HTTP_STORE" = 1 ] && backends="$backends, web:http"
-cat >"$G/glance-api.conf" <<EOF
+glance_conf() { # glance_conf NODE_DIR PORT URL: writes NODE_DIR/glance-api.conf
+  local N=$1 port=$2 url=$3
+  cat >"$N/glance-api.conf" <<EOF
 [DEFAULT]
 bind_host = 127.0.0.1
-bind_port = $GPORT
+bind_port = $port
 workers = 2
-log_file = $G/api.log
-public_endpoint = $IMAGE_URL
+log_file = $N/api.log
+public_endpoint = $url
+worker_self_reference_url = $url
 enabled_backends = $backends
 enabled_import_methods = [glance-direct,web-download,copy-image]
 show_multiple_locations = $([ "$HTTP_STORE" = 1 ] && echo True || echo False)
-image_cache_dir = $G/cache
+image_cache_dir = $N/cache
 cache_prefetcher_interval = 5
 do_secure_hash = True
 [database]
@@ -155,9 +165,9 @@ weight = 90
 [web]
 store_description = Read-only http store
 [os_glance_staging_store]
-filesystem_store_datadir = $G/staging
+filesystem_store_datadir = $N/staging
 [os_glance_tasks_store]
-filesystem_store_datadir = $G/tasks
+filesystem_store_datadir = $N/tasks
 [import_filtering_opts]
 allowed_hosts = [127.0.0.1]
 allowed_ports = [80,443,$HPORT]
@@ -178,27 +188,38 @@ service_token_roles_required = True
 enforce_scope = True
 enforce_new_defaults = True
 [healthcheck]
-disable_by_file_path = $G/healthcheck_disable
+disable_by_file_path = $N/healthcheck_disable
 EOF
+}
+glance_conf "$G" "$GPORT" "$IMAGE_URL"
+glance_conf "$G2" "$G2PORT" "$IMAGE2_URL"
 # The same verdict glancelite-api gives at start, with Glance's bracketed list options as written.
-"$VENV/bin/glancelite-manage" --config-file "$G/glance-api.conf" config check >"$G/config-check.log" 2>&1 \
-  || die "glancelite-manage config check failed; see $G/config-check.log"
+for N in "$G" "$G2"; do
+  "$VENV/bin/glancelite-manage" --config-file "$N/glance-api.conf" config check >"$N/config-check.log" 2>&1 \
+    || die "glancelite-manage config check failed; see $N/config-check.log"
+done
 "$VENV/bin/glancelite-manage" --config-file "$G/glance-api.conf" db sync >>"$G/manage.log" 2>&1 \
   || die "glancelite-manage db sync failed; see $G/manage.log"
 
 wait_http keystone "$KEYSTONE_URL/v3" 90 "$KEYSTONE_PID"
 log "keystone answers at $KEYSTONE_URL; provisioning service user and catalog"
 "$GATE_VENV/bin/python" "$ROOT/tools/gate/provision.py" "$KEYSTONE_URL" "$IMAGE_URL" "$GLANCE_PASSWORD" \
-  >>"$W/keystone/provision.log" 2>&1 || die "provisioning failed; see $W/keystone/provision.log"
+  "$IMAGE2_URL" >>"$W/keystone/provision.log" 2>&1 || die "provisioning failed; see $W/keystone/provision.log"
 start glancelite "$G/api.stderr" "$VENV/bin/glancelite-api" --config-file "$G/glance-api.conf"
-wait_http glancelite "$IMAGE_URL/versions" 90 "$!"
+GLANCE1_PID=$!
+start glancelite-2 "$G2/api.stderr" "$VENV/bin/glancelite-api" --config-file "$G2/glance-api.conf"
+GLANCE2_PID=$!
+wait_http glancelite "$IMAGE_URL/versions" 90 "$GLANCE1_PID"
+wait_http glancelite-2 "$IMAGE2_URL/versions" 90 "$GLANCE2_PID"
 wait_http http-image "$HTTP_IMAGE_URL" 30
 
 cat >"$W/gate.env" <<EOF
 GATE_KEYSTONE_URL=$KEYSTONE_URL
 GATE_IMAGE_URL=$IMAGE_URL
+GATE_IMAGE2_URL=$IMAGE2_URL
 GATE_HTTP_IMAGE_URL=$HTTP_IMAGE_URL
 GATE_GLANCE_CONF=$G/glance-api.conf
+GATE_GLANCE2_CONF=$G2/glance-api.conf
 GATE_ADMIN_USER=admin
 GATE_ADMIN_PASSWORD=admin
 GATE_ADMIN_PROJECT=admin
@@ -206,7 +227,7 @@ GATE_SERVICE_USER=glance
 GATE_SERVICE_PASSWORD=$GLANCE_PASSWORD
 GATE_SERVICE_PROJECT=service
 EOF
-log "up: keystone $KEYSTONE_URL, glancelite $IMAGE_URL, test image $HTTP_IMAGE_URL ($W/gate.env)"
+log "up: keystone $KEYSTONE_URL, glancelite $IMAGE_URL and $IMAGE2_URL (image_remote), test image $HTTP_IMAGE_URL ($W/gate.env)"
 
 if [ "$MODE" = up ]; then
   # Serve until told to stop; the EXIT trap stops everything by PID.
@@ -255,6 +276,7 @@ http_image = $HTTP_IMAGE_URL
 http_qcow2_image = $HTTP_IMAGE_URL
 build_timeout = $BUILD_TIMEOUT
 image_caching_enabled = True
+alternate_image_endpoint = image_remote
 [image-feature-enabled]
 import_image = True
 os_glance_reserved = True
