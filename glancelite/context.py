@@ -31,6 +31,24 @@ class RequestContext:
         """Glance's unauthenticated pipeline: an admin with no project."""
         return cls(is_admin=True, request_id=request_id or new_request_id())
 
+    def credentials(self, *, identity: bool) -> dict[str, str]:
+        """Headers that make another Glance act for this caller: the token and, with ``identity``
+        (trusted-headers flavor, where the token is not checked), the identity headers too."""
+        creds = {"X-Auth-Token": self.auth_token} if self.auth_token else {}
+        if identity and (self.user_id or self.project_id or self.roles):
+            creds["X-Identity-Status"] = "Confirmed"
+            for name, value in (
+                ("X-User-Id", self.user_id),
+                ("X-Project-Id", self.project_id),
+                ("X-Roles", ",".join(self.roles)),
+                ("X-Service-Roles", ",".join(self.service_roles)),
+                ("X-Domain-Id", self.domain_id),
+                ("OpenStack-System-Scope", self.system_scope),
+            ):
+                if value:
+                    creds[name] = value
+        return creds
+
     def to_policy_values(self) -> dict:
         """The credential dict oslo.policy rules are checked against."""
         return {

@@ -202,7 +202,7 @@ class ImportService:
             image_id=str(remote_id),
             region=method["glance_region"],
             interface=interface,
-            auth_token=context.auth_token,
+            credentials=context.credentials(identity=not (self.settings.auth_flavor or "").startswith("keystone")),
             service_catalog=context.service_catalog,
         )
 

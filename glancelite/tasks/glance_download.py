@@ -5,7 +5,7 @@ endpoint of the requested region and interface. Its image must be active;
 its disk_format, container_format and the properties whose names start with
 one of ``[glance_download_properties] extra_properties`` are copied onto the
 local image (restored if the import fails), then its data is downloaded with
-the caller's token into staging exactly as web-download does (import
+the caller's credentials into staging exactly as web-download does (import
 filtering, size cap, a work file linked into staging when complete) and must
 be as long as the remote image says. Glance's _ImportMetadata and
 _internal_plugins/glance_download.py do the same.
@@ -72,7 +72,7 @@ def find_endpoint(catalog, region: str, interface: str) -> str:
 
 
 def _headers(remote: RemoteImage) -> dict[str, str]:
-    return {"X-Auth-Token": remote.auth_token} if remote.auth_token else {}
+    return dict(remote.credentials)
 
 
 def image_url(env: ImportEnv, remote: RemoteImage) -> str:
@@ -168,7 +168,7 @@ class ImportMetadata(tf_task.Task):
 
 
 class DownloadRemote(methods.AcquireData):
-    """Download the remote image's data into staging with the caller's token; its size must match.
+    """Download the remote image's data into staging with the caller's credentials; its size must match.
 
     Provides the staged size. Revert (AcquireData's): staged file and work file removed.
     """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Mapping
 
 
 class Method(enum.StrEnum):
@@ -25,14 +26,15 @@ TASK_TYPE = "api_image_import"
 class RemoteImage:
     """glance-download's source: an image of another Glance, found through the caller's catalog.
 
-    The caller's token and catalog live only in memory, for the run of the task
-    (as Glance passes its request context to the flow); never in the database or logs.
+    The caller's credentials (token; identity headers too in the trusted-headers
+    flavor) and catalog live only in memory, for the run of the task (as Glance
+    passes its request context to the flow); never in the database or logs.
     """
 
     image_id: str
     region: str
     interface: str = "public"
-    auth_token: str | None = dataclasses.field(default=None, repr=False, compare=False)
+    credentials: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False, compare=False)
     service_catalog: tuple = dataclasses.field(default=(), repr=False, compare=False)
 
 

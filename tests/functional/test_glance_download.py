@@ -314,6 +314,21 @@ def test_missing_remote_image_fails_the_task(service, http, caller):
     assert_untouched(image)
 
 
+def test_the_remote_reads_as_the_caller(service, http, caller):
+    """Trusted-headers flavor: the caller's identity goes along with the token, so another project
+    cannot pull a private image through this server (which would otherwise read it as admin)."""
+    private = active_image(service, http, b"private bytes", ALICE)
+    bob = {**caller, **identity("project-bob", "reader,member", "bob")}
+    dst = target_image(service, http, bob)
+    resp = start_import(service, http, dst, glance_download(private), bob)
+    assert resp.status_code == 202, resp.text
+    task = wait_task(service, http, dst)
+    assert task["status"] == "failure" and "404" in task["message"], task
+    image = get_image(service, http, dst, bob)
+    assert_untouched(image)
+    nothing_left(service, dst)
+
+
 def test_remote_image_not_active_fails_the_task(service, region_two, http, caller):
     queued = create_image(region_two, http, ALICE)
     task, image = failed_import(service, http, caller, glance_download(queued, "RegionTwo", "internal"))

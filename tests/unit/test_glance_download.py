@@ -107,7 +107,9 @@ def test_service_catalog_header():
 
 def test_credentials_stay_out_of_reprs():
     context = RequestContext(project_id="p", auth_token="secret-token", service_catalog=tuple(V2_CATALOG))
-    remote = RemoteImage("id", "RegionOne", auth_token="secret-token", service_catalog=tuple(V2_CATALOG))
+    remote = RemoteImage(
+        "id", "RegionOne", credentials=context.credentials(identity=True), service_catalog=tuple(V2_CATALOG)
+    )
     for text in (repr(context), repr(remote)):
         assert "secret-token" not in text and "one-pub" not in text
 
