@@ -51,7 +51,7 @@ class StageHosts:
         url = host.rstrip("/") + path
         LOG.info("proxying %s %s to %s, which has the image staged", method, path, host)
         sent = {k: v for k, v in (headers or {}).items() if v is not None}
-        sent.update(self._credentials(context))
+        sent.update(context.credentials(identity=self.forward_identity))
         sent["Accept"] = "application/json"
         sent["X-Openstack-Request-Id"] = context.request_id  # the client sees one id for the action
         try:
@@ -70,25 +70,6 @@ class StageHosts:
             passed_on = {k: resp.headers[k] for k in ("Retry-After",) if k in resp.headers}
             raise errors.Upstream(f"{resp.status_code} {resp.reason}", _message(resp), headers=passed_on)
         return resp.status_code
-
-    def _credentials(self, context: RequestContext) -> dict[str, str]:
-        creds = {}
-        if context.auth_token:
-            creds["X-Auth-Token"] = context.auth_token
-        if self.forward_identity and (context.user_id or context.project_id or context.roles):
-            # Trusted-headers flavor: the identity this request was accepted with.
-            creds["X-Identity-Status"] = "Confirmed"
-            for name, value in (
-                ("X-User-Id", context.user_id),
-                ("X-Project-Id", context.project_id),
-                ("X-Roles", ",".join(context.roles)),
-                ("X-Service-Roles", ",".join(context.service_roles)),
-                ("X-Domain-Id", context.domain_id),
-                ("OpenStack-System-Scope", context.system_scope),
-            ):
-                if value:
-                    creds[name] = value
-        return creds
 
 
 def _message(resp: requests.Response) -> str | None:
