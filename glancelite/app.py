@@ -17,6 +17,7 @@ from glancelite.services.locations import LocationService
 from glancelite.services.members import MemberService
 from glancelite.services.metadefs import MetadefService
 from glancelite.services.policy import Policy
+from glancelite.services.quotas import Quotas
 from glancelite.services.tasks import TaskService
 from glancelite.settings import Settings
 from glancelite.store.stores import StoreSet
@@ -29,6 +30,7 @@ def build_services(settings: Settings, conf=None) -> Services:
     services = Services(settings=settings, engine=engine)
     services.policy = Policy(conf)
     services.stores = StoreSet(settings)
+    services.quotas = Quotas(settings, engine)  # keystone unified limits (no-op unless use_keystone_limits)
     services.image_data = ImageDataService(settings, engine, services.stores, services.policy)
     services.cache = image_cache.build(settings, engine, services.policy, services.stores)
     services.image_data.cache = services.cache.download_cache
@@ -43,6 +45,7 @@ def build_services(settings: Settings, conf=None) -> Services:
         stop_file=settings.healthcheck_disable_file,
     )
     services.imports = ImportService(settings, engine, services.stores, services.policy, services.image_data, runner)
+    services.image_data.quotas = services.imports.quotas = services.quotas
     services.imports.recover()
     # A worker that died mid-upload (SIGKILL, OOM) left its image saving and its temp file behind.
     services.image_data.recover_dead_uploads()

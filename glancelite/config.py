@@ -27,7 +27,15 @@ LOG = logging.getLogger(__name__)
 # Groups owned by libraries that read them themselves (keystonemiddleware,
 # oslo.policy, oslo.middleware); their options are passed through, not checked.
 PASS_THROUGH_GROUPS = frozenset(
-    {"keystone_authtoken", "oslo_policy", "oslo_middleware", "cors", "oslo_concurrency", "oslo_messaging_notifications"}
+    {
+        "keystone_authtoken",
+        "oslo_policy",
+        "oslo_middleware",
+        "cors",
+        "oslo_concurrency",
+        "oslo_messaging_notifications",
+        "oslo_limit",
+    }
 )
 
 # (file, section, option) already reported: gunicorn workers fork from the
@@ -294,7 +302,9 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
         database_connection=conf.database.connection,
         enabled_import_methods=tuple(conf.enabled_import_methods),
         image_size_cap=conf.image_size_cap,
-        user_storage_quota=parse_storage_quota(conf.user_storage_quota),
+        # Glance ignores user_storage_quota when the keystone limits are on.
+        user_storage_quota=0 if conf.use_keystone_limits else parse_storage_quota(conf.user_storage_quota),
+        use_keystone_limits=conf.use_keystone_limits,
         api_limit_max=conf.api_limit_max,
         limit_param_default=conf.limit_param_default,
         image_member_quota=conf.image_member_quota,

@@ -65,6 +65,14 @@ DEFAULT_OPTS = [
         default="0",
         help="Total bytes one owner may store, with an optional B/KB/MB/GB/TB unit; 0 means unlimited.",
     ),
+    cfg.BoolOpt(
+        "use_keystone_limits",
+        default=False,
+        help="Enforce the per-project limits registered in keystone (unified limits, read with the "
+        "[oslo_limit] credentials): image_size_total and image_stage_total in MiB, image_count_total and "
+        "image_count_uploading; user_storage_quota is then ignored. Register the limits first: a resource "
+        "without a registered limit counts as a limit of 0.",
+    ),
     cfg.IntOpt("api_limit_max", default=1000, min=0, help="Largest page a listing returns."),
     cfg.IntOpt("limit_param_default", default=25, min=1, help="Page size when a listing names no limit."),
     cfg.IntOpt("image_member_quota", default=128, help="Members per image; negative means unlimited."),

@@ -52,6 +52,7 @@ class Settings:
     enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download", "copy-image")
     image_size_cap: int = 1099511627776
     user_storage_quota: int = 0  # bytes; 0 = unlimited
+    use_keystone_limits: bool = False  # keystone unified limits ([oslo_limit] read by oslo.limit itself)
     api_limit_max: int = 1000
     limit_param_default: int = 25
     image_member_quota: int = 128

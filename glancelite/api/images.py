@@ -99,8 +99,11 @@ class ActionResource:
 
 
 class UsageResource:
-    """GET /v2/info/usage: without keystone unified limits there is nothing to report."""
+    """GET /v2/info/usage: the keystone unified limits and usage of the caller's project ({} without them)."""
+
+    def __init__(self, services: Services):
+        self.services = services
 
     def on_get(self, req, resp):
         common.reject_body(req)
-        common.send_json(resp, {"usage": {}})
+        common.send_json(resp, {"usage": self.services.quotas.usage(common.context(req))})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from glancelite.api import common
-from glancelite.api.image_data import declared_size
+from glancelite.api.image_data import _drain, declared_size
 from glancelite.services import Services
 
 
@@ -19,7 +19,12 @@ class StageResource:
         common.check_uuid(image_id)
         ctx = common.mutating_context(req)
         with common.body_read_timeout(req, self.settings.client_socket_timeout):
-            self.imports.stage(ctx, image_id, req.stream, size=declared_size(req))
+            try:
+                self.imports.stage(ctx, image_id, req.stream, size=declared_size(req))
+            except BaseException:
+                # As for uploads: a client still sending can read a refusal (413, 409) only if we take the body.
+                _drain(req.stream)
+                raise
         resp.status = falcon.HTTP_204
 
 

@@ -49,7 +49,7 @@ def table(services: Services) -> list[tuple[str, object]]:
         ("/v2/info/import", imports.ImportInfoResource(s)),
         ("/v2/info/stores", info.StoresInfoResource(s)),
         ("/v2/info/stores/detail", info.StoresDetailResource(s)),
-        ("/v2/info/usage", images.UsageResource()),
+        ("/v2/info/usage", images.UsageResource(services)),
         *((f"/v2/schemas/{name}", schemas.SchemaResource(name, formats)) for name in schemas.SCHEMAS),
         *(
             (f"/v2/schemas/metadefs/{name}", metadef_schemas.MetadefSchemaResource(name))

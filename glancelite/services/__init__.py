@@ -24,6 +24,7 @@ class Services:
     info: Any = None
     cache: Any = None  # services.cache.CacheService
     metadefs: Any = None  # services.metadefs.MetadefService
+    quotas: Any = None  # services.quotas.Quotas (keystone unified limits)
 
     def close(self) -> None:
         for part in (self.cache, self.imports, self.stores):

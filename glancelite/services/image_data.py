@@ -19,6 +19,7 @@ from glancelite.db import locations as locations_db
 from glancelite.db import members as members_db
 from glancelite.services.cache import tee_into_cache
 from glancelite.services.policy import image_target
+from glancelite.services.quotas import NO_LIMITS
 from glancelite.settings import Settings
 from glancelite.store import base, format_inspector
 from glancelite.store.stores import StoreSet
@@ -52,6 +53,8 @@ class ImageDataService:
     cache = None
     # services.images.ImageService, set by the composition root: the one visibility rule.
     images = None
+    # services.quotas.Quotas (keystone unified limits), set by the composition root.
+    quotas = NO_LIMITS
 
     def __init__(self, settings: Settings, engine, stores: StoreSet, policy):
         self.settings = settings
@@ -99,6 +102,7 @@ class ImageDataService:
         store_id: str | None = None,
     ) -> model.Image:
         """Stream ``body`` into a store and make the image active; ``size`` None means unknown."""
+        self.quotas.check_size_total(context)
         # COMPAT: Glance resolves the store before looking at the image; single-store ignores the header.
         target = self.stores.validate_target(store_id if self.settings.multi_store else None)
         image = self.visible_image(context, image_id)
@@ -108,6 +112,7 @@ class ImageDataService:
         if not image.disk_format or not image.container_format:
             raise errors.Invalid("Properties disk_format, container_format must be set prior to saving data.")
         quota_remaining = self._quota_remaining(image.owner)
+        self.quotas.check_uploading(context)
         # The uploading process is recorded so a worker that starts after it was killed can
         # return the image to queued (recover_dead_uploads); hidden from the API.
         images_db.update_image(

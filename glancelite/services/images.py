@@ -145,6 +145,7 @@ class ImageService:
             {"project_id": ctx.project_id, "owner": owner, "visibility": body.get("visibility", "shared")},
             "You are not authorized to complete add_image action.",
         )
+        self._services.quotas.check_create(ctx)
         visibility = body.get("visibility", model.Visibility.SHARED.value)
         self._check_visibility_change(ctx, visibility, owner)
         values: dict[str, Any] = {"id": image_id, "owner": owner, "visibility": visibility}

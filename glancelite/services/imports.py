@@ -16,6 +16,7 @@ from glancelite.context import RequestContext
 from glancelite.db import images as images_db
 from glancelite.db import tasks as tasks_db
 from glancelite.services.policy import image_target
+from glancelite.services.quotas import NO_LIMITS
 from glancelite.services.stage_hosts import StageHosts
 from glancelite.settings import Settings
 from glancelite.store import base
@@ -34,6 +35,8 @@ KNOWN_METHODS = ("glance-direct", "web-download", "copy-image", "glance-download
 
 
 class ImportService:
+    quotas = NO_LIMITS  # services.quotas.Quotas (keystone unified limits), set by the composition root
+
     def __init__(self, settings: Settings, engine, stores: StoreSet, policy, image_data, runner: Runner):
         self.settings = settings
         self.engine = engine
@@ -79,10 +82,12 @@ class ImportService:
     def stage(self, context: RequestContext, image_id: str, body: base.Readable, *, size: int | None) -> model.Image:
         if Method.GLANCE_DIRECT not in self.methods:
             raise errors.NotFound("The 'glance-direct' import method is not enabled.")
+        self.quotas.check_stage_total(context)
         image = self.image_data.visible_image(context, image_id)
         self.policy.enforce(context, "modify_image", self._target(context, image))
         if image.status != S.QUEUED:
             raise errors.Conflict(f"Image status transition from {image.status} to uploading is not allowed")
+        self.quotas.check_uploading(context)
         if self.env.staging.size(image_id) is not None:
             raise errors.Conflict(f"The image {image_id} has data on staging")
         # The data is staged before the status changes: a stage that fails or dies
@@ -122,6 +127,7 @@ class ImportService:
     ) -> str | None:
         """Validate, lock, record the task and submit it; returns the task id (None: nothing to do)."""
         method, uri, all_stores, must_succeed = self._parse(body)
+        self.quotas.check_size_total(context)
         image = self.image_data.visible_image(context, image_id)
         # A dead task's lock is released first (recovery would do the same), so the
         # status checks see the image as that task's failure left it.
@@ -144,6 +150,7 @@ class ImportService:
         if method == Method.WEB_DOWNLOAD:
             uri_filter.check(uri, self.settings.import_filter)
         self.runner.check_accepting()
+        self.quotas.check_import(context, method, image)
         plan = ImportPlan(
             task_id=str(uuid.uuid4()),
             image_id=image.id,
