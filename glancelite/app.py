@@ -17,6 +17,7 @@ from glancelite.services.locations import LocationService
 from glancelite.services.members import MemberService
 from glancelite.services.metadefs import MetadefService
 from glancelite.services.policy import Policy
+from glancelite.services.property_protections import PropertyProtections
 from glancelite.services.quotas import Quotas
 from glancelite.services.tasks import TaskService
 from glancelite.settings import Settings
@@ -34,7 +35,7 @@ def build_services(settings: Settings, conf=None) -> Services:
     services.image_data = ImageDataService(settings, engine, services.stores, services.policy)
     services.cache = image_cache.build(settings, engine, services.policy, services.stores)
     services.image_data.cache = services.cache.download_cache
-    services.images = ImageService(services)
+    services.images = ImageService(services, PropertyProtections.build(settings, services.policy))
     services.image_data.images = services.images
     services.members = MemberService(services, services.images)
     services.metadefs = MetadefService(engine, services.policy)

@@ -20,7 +20,7 @@ from oslo_config import cfg
 
 from glancelite import opts
 from glancelite.errors import ConfigError
-from glancelite.settings import ImportFilter, KeystoneSettings, Settings, StoreSettings
+from glancelite.settings import ImportFilter, KeystoneSettings, PropertyRule, Settings, StoreSettings
 
 LOG = logging.getLogger(__name__)
 
@@ -347,7 +347,77 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
         client_socket_timeout=conf.client_socket_timeout,
         keystone=KeystoneSettings(_raw_group(files, "keystone_authtoken")),
         healthcheck_disable_file=conf.healthcheck.disable_by_file_path,
+        property_protection_file=conf.property_protection_file or None,
+        property_protection_rule_format=conf.property_protection_rule_format,
+        property_rules=property_rules(conf),
     )
+
+
+PROPERTY_OPERATIONS = ("create", "read", "update", "delete")
+
+
+def property_rules(conf: cfg.ConfigOpts) -> tuple[PropertyRule, ...] | None:
+    """[DEFAULT] property_protection_file read as Glance's property_utils reads it; None when unset.
+
+    A relative path is looked up beside the configuration files (oslo's find_file, as Glance).
+    The file is parsed by configparser with its defaults (Glance's parser): a [DEFAULT]
+    section supplies missing operations and option names are case-insensitive.
+    """
+    name = conf.property_protection_file
+    if not name:
+        return None
+    option = ("DEFAULT", "property_protection_file")
+    path = conf.find_file(name)
+    if path is None or not os.path.isfile(path):
+        raise ConfigError(*option, f"cannot find property protection file {name!r}")
+    if not os.access(path, os.R_OK):
+        # Glance's configparser would skip an unreadable file and protect nothing: refuse instead.
+        raise ConfigError(*option, f"cannot read property protection file {path!r}")
+    parser = configparser.ConfigParser()
+    policies = conf.property_protection_rule_format == "policies"
+    rules = []
+    try:
+        parser.read(path)
+        for section in parser.sections():
+            try:
+                re.compile(section)
+            except re.error as exc:
+                raise ConfigError(*option, f"{path}: section [{section}] is not a regular expression: {exc}") from None
+            operations = {}
+            for operation in PROPERTY_OPERATIONS:
+                if not parser.has_option(section, operation):
+                    raise ConfigError(*option, f"{path}: section [{section}] has no {operation!r} option")
+                operations[operation] = _property_permissions(
+                    path, section, operation, parser.get(section, operation), policies
+                )
+            rules.append(PropertyRule(pattern=section, **operations))
+    except configparser.Error as exc:
+        detail = " ".join(str(exc).split())  # configparser's messages span lines: keep the one-line verdict
+        raise ConfigError(*option, f"cannot parse property protection file {path!r}: {detail}") from None
+    return tuple(rules)
+
+
+def _property_permissions(path: str, section: str, operation: str, value: str, policies: bool) -> tuple[str, ...]:
+    option = ("DEFAULT", "property_protection_file")
+    value = value.strip()
+    if not value:
+        LOG.warning(
+            "property protection [%s] %s is empty in %s: no one may perform this operation", section, operation, path
+        )
+        return ()
+    if policies:
+        if "," in value:
+            raise ConfigError(
+                *option,
+                f"{path}: [{section}] {operation} = {value}: one policy rule per operation "
+                "(combine rules in the policy file)",
+            )
+        return (value,)
+    # Role names are compared in lower case, as Glance does.
+    roles = tuple(role.strip().lower() for role in value.split(","))
+    if "@" in roles and "!" in roles:
+        raise ConfigError(*option, f"{path}: [{section}] {operation} = {value}: '@' and '!' are mutually exclusive")
+    return roles
 
 
 def _read_raw(files: Sequence[str]) -> configparser.RawConfigParser:

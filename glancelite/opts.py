@@ -118,6 +118,19 @@ DEFAULT_OPTS = [
         min=1,
         help="Seconds between runs of the prefetcher that caches the images queued for caching.",
     ),
+    cfg.StrOpt(
+        "property_protection_file",
+        help="INI file of property protections: each section is a regular expression over custom "
+        "property names (the first that matches a name decides) with create, read, update and delete "
+        "options. Unset: no protections. A file that cannot be found or parsed stops the service.",
+    ),
+    cfg.StrOpt(
+        "property_protection_rule_format",
+        default="roles",
+        choices=["roles", "policies"],
+        help="What the operations in property_protection_file hold: comma-separated role names "
+        "('@' anyone, '!' no one), or the name of one policy rule.",
+    ),
     cfg.StrOpt("log_file", help="Log to this file instead of standard error."),
     cfg.BoolOpt("debug", default=False, help="Log at DEBUG level."),
     cfg.IntOpt(

@@ -40,6 +40,21 @@ class KeystoneSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class PropertyRule:
+    """One section of the property protection file, as written: ``pattern`` is the section name.
+
+    Each operation holds role names (lower case), '@', '!', or one policy rule name;
+    empty means no one may do it.
+    """
+
+    pattern: str
+    create: tuple[str, ...] = ()
+    read: tuple[str, ...] = ()
+    update: tuple[str, ...] = ()
+    delete: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     config_files: tuple[str, ...] = ()
     bind_host: str = "0.0.0.0"
@@ -96,6 +111,11 @@ class Settings:
     client_socket_timeout: int = 900
     keystone: KeystoneSettings = KeystoneSettings({})
     healthcheck_disable_file: str | None = None
+
+    # [DEFAULT] property_protection_file, parsed at start; None when protections are off.
+    property_protection_file: str | None = None
+    property_protection_rule_format: str = "roles"
+    property_rules: tuple[PropertyRule, ...] | None = None
 
     def store(self, store_id: str) -> StoreSettings | None:
         return next((s for s in self.stores if s.id == store_id), None)

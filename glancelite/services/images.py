@@ -34,6 +34,7 @@ from glancelite.services.image_rules import (  # noqa: F401 (re-exported for the
     is_reserved,
 )
 from glancelite.services.policy import image_target
+from glancelite.services.property_protections import PropertyProtections
 
 LOG = logging.getLogger(__name__)
 
@@ -45,12 +46,15 @@ class ImageService:
 
     check_create_attributes = staticmethod(check_create_attributes)
 
-    def __init__(self, services):
+    def __init__(self, services, property_protections: PropertyProtections | None = None):
         self._services = services
         self.settings = services.settings
         self.engine = services.engine
         self.policy = services.policy
         self.locations = LocationEditor(services, self)
+        # [DEFAULT] property_protection_file; None when off. Applied to what create, update,
+        # show and list take in and give back (Glance's ProtectedImage*Proxy), nowhere else.
+        self.protections = property_protections
 
     # ------------------------------------------------------------ visibility
 
@@ -101,7 +105,11 @@ class ImageService:
     # ------------------------------------------------------------ read
 
     def show(self, ctx: RequestContext, image_id: str) -> model.Image:
-        return self.get_visible(ctx, image_id)
+        return self._as_seen(ctx, self.get_visible(ctx, image_id))
+
+    def _as_seen(self, ctx: RequestContext, image: model.Image) -> model.Image:
+        """The image as the caller may read it: properties protected from reading left out."""
+        return image if self.protections is None else self.protections.image_as_seen(ctx, image)
 
     def list(self, ctx: RequestContext, query: ListQuery) -> list[model.Image]:
         self.policy.enforce(ctx, "get_images", {"project_id": ctx.project_id})
@@ -116,6 +124,10 @@ class ImageService:
             limit=query.limit,
             marker=query.marker,
         )
+        if self.protections is not None:
+            # COMPAT: the filters above still match properties the caller cannot read (Glance
+            # filters in the database, then hides them from each image).
+            images = self.protections.images_as_seen(ctx, images)
         if self.policy.check(ctx, "context_is_admin", {}):
             return images
         shared = [i.id for i in images if i.visibility == model.Visibility.SHARED]
@@ -154,10 +166,12 @@ class ImageService:
                 values[key] = body[key]
         properties = {k: v for k, v in body.items() if k not in BASE_ATTRIBUTES}
         self._check_property_names(properties)
+        if self.protections is not None:
+            self.protections.check_create(ctx, properties)
         tags = list(dict.fromkeys(body.get("tags") or ()))
         self._check_quota("property", image_id, self._count_properties(properties))
         self._check_quota("tag", image_id, len(tags))
-        return repo.create_image(self.engine, values, properties, tags)
+        return self._as_seen(ctx, repo.create_image(self.engine, values, properties, tags))
 
     def _check_visibility_change(self, ctx: RequestContext, visibility: str, owner: str | None) -> None:
         target = {"project_id": owner, "owner": owner, "visibility": visibility}
@@ -197,17 +211,25 @@ class ImageService:
     def update(self, ctx: RequestContext, image_id: str, changes: Sequence[Change]) -> model.Image:
         image = self.authorize(ctx, image_id, "modify_image")
         if not changes:
-            return image
+            return self._as_seen(ctx, image)
         columns: dict[str, Any] = {k: getattr(image, k) for k in (*WRITABLE_COLUMNS, *WRITABLE_INTS)}
-        props: dict[str, Any] = dict(image.properties)
+        # The patch sees only the properties the caller may read (Glance's ExtraPropertiesProxy):
+        # the others "do not exist" for it and are left as they are.
+        seen = self._as_seen(ctx, image).properties
+        props: dict[str, Any] = dict(seen)
         tags = set(image.tags)
         current = image
+        written: set[str] = set()
         for change in changes:
             if change.path[0] == "locations":
                 # Location edits touch stores and rows at once; they are applied in order, immediately.
                 current = self.locations.apply(ctx, current, change)
             else:
                 self._apply(ctx, image, change, columns, props, tags)
+                written.add(change.path[0])
+        # Unreadable properties stay, unless the patch created one of the same name.
+        # (Glance's save drops them all: a data loss not copied.)
+        props = {**{k: v for k, v in image.properties.items() if k not in seen and k not in written}, **props}
         values = {k: v for k, v in columns.items() if v != getattr(image, k)}
         if "owner" in values and not self.policy.is_admin(ctx):
             raise errors.Forbidden("Owner can't be updated by non admin.")
@@ -224,9 +246,9 @@ class ImageService:
         if tags - set(image.tags):
             self._check_quota("tag", image_id, len(tags))
         if not (values or props_set or props_removed or tags != set(image.tags)):
-            return current
+            return self._as_seen(ctx, current)
         formats_changed = "disk_format" in values or "container_format" in values
-        return repo.update_image(
+        updated = repo.update_image(
             self.engine,
             image_id,
             # The format rule depends on the status we read: hold it with the CAS.
@@ -236,6 +258,7 @@ class ImageService:
             properties_removed=props_removed,
             tags=sorted(tags) if tags != set(image.tags) else None,
         )
+        return self._as_seen(ctx, updated)
 
     def _apply(self, ctx, image, change: Change, columns, props, tags) -> None:
         root = change.path[0]
@@ -252,17 +275,25 @@ class ImageService:
         elif change.op == "remove":
             if root not in props:
                 raise errors.Conflict(f"Property {root} does not exist.")
+            self._protect(ctx, root, "delete")
             del props[root]
         elif change.op == "replace":
             if root not in props:
                 raise errors.Conflict(f"Property {root} does not exist.")
+            self._protect(ctx, root, "update")
             props[root] = change.value
         else:
             if change.strict_add and root in props:
                 raise errors.Conflict(f"Property {root} already present.")
             if len(root) > 255:
                 raise errors.Invalid("Custom property should not be greater than 255 characters.")
+            # 'add' of a property the caller can read updates it; otherwise it creates one.
+            self._protect(ctx, root, "update" if root in props else "create")
             props[root] = change.value
+
+    def _protect(self, ctx: RequestContext, name: str, operation: str) -> None:
+        if self.protections is not None:
+            self.protections.enforce(ctx, name, operation)
 
     # ------------------------------------------------------------ delete
 
