@@ -145,7 +145,7 @@ log_file = $N/api.log
 public_endpoint = $url
 worker_self_reference_url = $url
 enabled_backends = $backends
-enabled_import_methods = [glance-direct,web-download,copy-image]
+enabled_import_methods = [glance-direct,web-download,copy-image,glance-download]
 show_multiple_locations = $([ "$HTTP_STORE" = 1 ] && echo True || echo False)
 image_cache_dir = $N/cache
 cache_prefetcher_interval = 5
@@ -170,7 +170,8 @@ filesystem_store_datadir = $N/staging
 filesystem_store_datadir = $N/tasks
 [import_filtering_opts]
 allowed_hosts = [127.0.0.1]
-allowed_ports = [80,443,$HPORT]
+# glance-download fetches from the image endpoint itself (tempest imports from its own region).
+allowed_ports = [80,443,$HPORT,$GPORT,$G2PORT]
 [paste_deploy]
 flavor = keystone
 [keystone_authtoken]
