@@ -21,6 +21,7 @@ from oslo_config import cfg
 from glancelite import opts
 from glancelite.errors import ConfigError
 from glancelite.settings import ImportFilter, KeystoneSettings, PropertyRule, Settings, StoreSettings
+from glancelite.tasks import plugins as import_plugin_registry
 
 LOG = logging.getLogger(__name__)
 
@@ -114,6 +115,9 @@ def _register_core(conf: cfg.ConfigOpts) -> None:
         ("taskflow_executor", opts.TASKFLOW_OPTS),
         ("import_filtering_opts", opts.IMPORT_FILTERING_OPTS),
         ("glance_download_properties", opts.GLANCE_DOWNLOAD_PROPERTIES_OPTS),
+        ("image_import_opts", opts.IMAGE_IMPORT_OPTS),
+        ("inject_metadata_properties", opts.INJECT_METADATA_OPTS),
+        ("image_conversion", opts.IMAGE_CONVERSION_OPTS),
         ("paste_deploy", opts.PASTE_DEPLOY_OPTS),
         ("healthcheck", opts.HEALTHCHECK_OPTS),
         ("image_format", opts.IMAGE_FORMAT_OPTS),
@@ -342,6 +346,11 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
             disallowed_ports=tuple(flt.disallowed_ports),
         ),
         glance_download_properties=tuple(conf.glance_download_properties.extra_properties),
+        image_import_plugins=import_plugins(conf.image_import_opts.image_import_plugins),
+        max_parallel_stores=conf.image_import_opts.max_parallel_stores,
+        inject_ignore_user_roles=tuple(conf.inject_metadata_properties.ignore_user_roles),
+        inject_properties=dict(conf.inject_metadata_properties.inject or {}),
+        image_conversion_output_format=conf.image_conversion.output_format,
         auth_flavor=(conf.paste_deploy.flavor or None),
         allow_anonymous_access=conf.allow_anonymous_access,
         client_socket_timeout=conf.client_socket_timeout,
@@ -351,6 +360,19 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
         property_protection_rule_format=conf.property_protection_rule_format,
         property_rules=property_rules(conf),
     )
+
+
+def import_plugins(names) -> tuple[str, ...]:
+    """[image_import_opts] image_import_plugins: every name must be a plugin glancelite has."""
+    unknown = [n for n in names if n not in import_plugin_registry.NAMES]
+    if unknown:
+        raise ConfigError(
+            "image_import_opts",
+            "image_import_plugins",
+            f"unknown import plugin(s) {', '.join(map(repr, unknown))}; "
+            f"known plugins: {', '.join(import_plugin_registry.NAMES)}",
+        )
+    return tuple(names)
 
 
 PROPERTY_OPERATIONS = ("create", "read", "update", "delete")

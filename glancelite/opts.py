@@ -204,6 +204,49 @@ GLANCE_DOWNLOAD_PROPERTIES_OPTS = [
     ),
 ]
 
+IMAGE_IMPORT_OPTS = [
+    glance_list_opt(
+        "image_import_plugins",
+        item_type=cfg.types.String(quotes=True),
+        default=[],
+        sample_default="[no_op]",
+        help="Import plugins run, in this order, on the staged data of every interoperable import "
+        "except copy-image, after it was verified and before it is copied into the stores: no_op, "
+        "inject_image_metadata, image_conversion, image_decompression. An unknown name stops the service.",
+    ),
+    cfg.IntOpt(
+        "max_parallel_stores",
+        default=1,
+        min=1,
+        help="How many stores one import copies the staged data into at the same time; 1 copies into "
+        "one store after the other.",
+    ),
+]
+
+INJECT_METADATA_OPTS = [
+    glance_list_opt(
+        "ignore_user_roles",
+        default=["admin"],
+        help="inject_image_metadata injects nothing when the importing user has one of these roles.",
+    ),
+    cfg.DictOpt(
+        "inject",
+        default={},
+        help="inject_image_metadata: properties set on the imported image, 'k1:v1,k2:v2' "
+        "(names starting with os_glance are dropped).",
+    ),
+]
+
+IMAGE_CONVERSION_OPTS = [
+    cfg.StrOpt(
+        "output_format",
+        default="raw",
+        choices=("qcow2", "raw", "vmdk"),
+        help="image_conversion converts the staged image to this format with qemu-img and sets its "
+        "disk_format; only formats qemu-img reads can be imported while the plugin is on.",
+    ),
+]
+
 PASTE_DEPLOY_OPTS = [
     cfg.StrOpt(
         "flavor",
@@ -349,6 +392,9 @@ def list_opts():
         ("taskflow_executor", TASKFLOW_OPTS),
         ("import_filtering_opts", IMPORT_FILTERING_OPTS),
         ("glance_download_properties", GLANCE_DOWNLOAD_PROPERTIES_OPTS),
+        ("image_import_opts", IMAGE_IMPORT_OPTS),
+        ("inject_metadata_properties", INJECT_METADATA_OPTS),
+        ("image_conversion", IMAGE_CONVERSION_OPTS),
         ("paste_deploy", PASTE_DEPLOY_OPTS),
         ("healthcheck", HEALTHCHECK_OPTS),
         ("image_format", IMAGE_FORMAT_OPTS),

@@ -105,6 +105,14 @@ class Settings:
     import_filter: ImportFilter = ImportFilter()
     # [glance_download_properties] extra_properties: name prefixes glance-download copies.
     glance_download_properties: tuple[str, ...] = ("hw_", "trait:", "os_distro", "os_secure_boot", "os_type")
+    # [image_import_opts]: import plugins in run order (names checked at start), and how many
+    # stores one import writes at the same time.
+    image_import_plugins: tuple[str, ...] = ()
+    max_parallel_stores: int = 1
+    # [inject_metadata_properties] and [image_conversion]: the plugins' own options.
+    inject_ignore_user_roles: tuple[str, ...] = ("admin",)
+    inject_properties: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    image_conversion_output_format: str = "raw"
 
     auth_flavor: str | None = None
     allow_anonymous_access: bool = False

@@ -161,6 +161,7 @@ class ImportService:
             remote=remote,
             owner=image.owner,
             request_id=context.request_id,
+            roles=tuple(context.roles),
         )
         return self._start(context, plan, body)
 
@@ -317,6 +318,7 @@ class ImportService:
             uri=uri,
             owner=image.owner,
             request_id=context.request_id,
+            import_plugins=False,  # Glance's legacy import task runs no import plugin
         )
         return self._start(context, plan, task_input, task_type="import")
 

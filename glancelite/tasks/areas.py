@@ -5,7 +5,8 @@
   through the file driver, so a half-written stage is only ever a hidden
   ``.partial-*`` file and a staged file is always complete.
 - WorkArea: ``os_glance_tasks_store`` (or ``[task] work_dir``): downloads in
-  progress (``<task_id>.download``) and one owner marker per task
+  progress (``<task_id>.download``), an import plugin's output while it is
+  written (``<task_id>.scratch``) and one owner marker per task
   (``<task_id>.owner``: host, pid and process start time of the worker that
   runs it). The marker lets any worker tell a live task from one whose
   process died (crash recovery, import-lock takeover).
@@ -68,6 +69,21 @@ class StagingArea:
             os.unlink(work_file)
         return os.stat(target).st_size
 
+    def replace(self, image_id: str, work_file: str) -> int:
+        """Put a finished work file in place of the image's staged data; returns its size."""
+        target = self.path(image_id)
+        try:
+            os.replace(work_file, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # Different file systems: the staged file goes, the work file is written in its place.
+            self.delete(image_id)
+            with open(work_file, "rb") as fh:
+                self.write(image_id, fh, os.fstat(fh.fileno()).st_size)
+            os.unlink(work_file)
+        return os.stat(target).st_size
+
     def open(self, image_id: str) -> DataStream:
         return self.stores.read(Location(url=self.url(image_id), metadata={"store": self.store_id}))
 
@@ -86,6 +102,10 @@ class WorkArea:
 
     def download_path(self, task_id: str) -> str:
         return os.path.join(self.dir, f"{task_id}.download")
+
+    def scratch_path(self, task_id: str) -> str:
+        """Where an import plugin writes its output before it replaces the staged data."""
+        return os.path.join(self.dir, f"{task_id}.scratch")
 
     def _marker(self, task_id: str) -> str:
         return os.path.join(self.dir, f"{task_id}.owner")
@@ -111,7 +131,12 @@ class WorkArea:
 
     def release(self, task_id: str) -> None:
         """Remove every working file of the task (marker included)."""
-        for path in (self._marker(task_id), self._marker(task_id) + ".tmp", self.download_path(task_id)):
+        for path in (
+            self._marker(task_id),
+            self._marker(task_id) + ".tmp",
+            self.download_path(task_id),
+            self.scratch_path(task_id),
+        ):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
@@ -121,14 +146,14 @@ class WorkArea:
         with contextlib.suppress(FileNotFoundError):
             for name in os.listdir(self.dir):
                 stem, dot, ext = name.partition(".")
-                if dot and ext in ("owner", "download", "owner.tmp"):
+                if dot and ext in ("owner", "download", "owner.tmp", "scratch"):
                     ids.add(stem)
         return ids
 
     def age(self, task_id: str) -> float:
         """Seconds since the task's newest working file changed (0 when it has none)."""
         newest = 0.0
-        for path in (self._marker(task_id), self.download_path(task_id)):
+        for path in (self._marker(task_id), self.download_path(task_id), self.scratch_path(task_id)):
             with contextlib.suppress(FileNotFoundError):
                 newest = max(newest, os.stat(path).st_mtime)
         return max(0.0, time.time() - newest) if newest else 0.0

@@ -1,7 +1,8 @@
 """The one import-flow builder: a frozen plan in, a linear taskflow flow out.
 
 lock -> acquire data (glance-download: remote metadata, then download) ->
-verify -> import into each store -> complete -> delete staged data.
+verify -> import plugins ([image_import_opts]; not for copy-image) -> verify format ->
+import into each store -> complete -> delete staged data.
 taskflow reverts every step that ran, newest first, when one fails;
 ``ImportFlows.failed`` then records the reason in the task and ``finished``
 drops the lock and the task's working files whatever happened.
@@ -17,7 +18,7 @@ from taskflow.patterns import linear_flow
 from glancelite import errors
 from glancelite.db import images as images_db
 from glancelite.db import tasks as tasks_db
-from glancelite.tasks import glance_download, methods, steps
+from glancelite.tasks import glance_download, methods, plugins, steps
 from glancelite.tasks.plan import LOCK_PROPERTY, ImportPlan, Method
 from glancelite.tasks.steps import ImportEnv
 
@@ -32,6 +33,10 @@ def build(env: ImportEnv, plan: ImportPlan):
     else:
         flow.add(methods.AcquireData(env, plan))
     flow.add(steps.VerifyStaged(env, plan))
+    if not plan.is_copy:  # a copy's data was checked when the image got it; Glance runs no plugin for it
+        if plan.import_plugins:
+            flow.add(*plugins.tasks(env, plan))
+        flow.add(steps.VerifyFormat(env, plan))
     for index, store_id in enumerate(plan.stores):
         last = index == len(plan.stores) - 1
         # Glance's set_active: never for copy-image; every store when partial success is

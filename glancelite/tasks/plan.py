@@ -57,6 +57,8 @@ class ImportPlan:
     source_stores: tuple[str, ...] = ()
     owner: str | None = None  # the image owner (storage quota is charged to it)
     request_id: str | None = None
+    roles: tuple[str, ...] = ()  # the importing user's roles (inject_image_metadata decides by them)
+    import_plugins: bool = True  # [image_import_opts] image_import_plugins apply (not to legacy import tasks)
 
     @property
     def is_copy(self) -> bool:

@@ -171,8 +171,21 @@ class VerifyStaged(tf_task.Task):
             raise errors.TooLarge(f"Staged data of image {image.id} exceeds the image size cap")
         if self.plan.method != "web-download" and image.size is not None and image.size != staged_size:
             raise errors.Invalid(f"Staged data of image {image.id} is {staged_size} bytes, expected {image.size}")
-        if not self.plan.is_copy:  # a copy's data was checked when the image got it
-            self._check_format(image, staged_size)
+
+
+class VerifyFormat(tf_task.Task):
+    """The staged data is what disk_format says, after the import plugins ran (Glance checks the
+    format when the stores get the data, so a decompressed or converted image is what is checked)."""
+
+    def __init__(self, env: ImportEnv, plan: ImportPlan):
+        super().__init__(name=f"verify-format-{plan.image_id}")
+        self.env, self.plan = env, plan
+
+    def execute(self, staged_size):
+        image = images_db.get_image(self.env.engine, self.plan.image_id)
+        if staged_size > self.env.settings.image_size_cap:  # a plugin may have grown the data
+            raise errors.TooLarge(f"Staged data of image {image.id} exceeds the image size cap")
+        self._check_format(image, staged_size)
 
     def _check_format(self, image, staged_size: int) -> None:
         """The staged data is what disk_format says (FormatMismatch otherwise); records its virtual size."""
