@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from taskflow.patterns import linear_flow
+from taskflow.patterns import linear_flow, unordered_flow
 
 from glancelite import errors
 from glancelite.db import images as images_db
@@ -37,14 +37,33 @@ def build(env: ImportEnv, plan: ImportPlan):
         if plan.import_plugins:
             flow.add(*plugins.tasks(env, plan))
         flow.add(steps.VerifyFormat(env, plan))
-    for index, store_id in enumerate(plan.stores):
-        last = index == len(plan.stores) - 1
-        # Glance's set_active: never for copy-image; every store when partial success is
-        # acceptable; otherwise only the last one, so a failure before it leaves nothing active.
-        activate = not plan.is_copy and (last or not plan.all_stores_must_succeed)
-        flow.add(steps.ImportToStore(env, plan, store_id, activate))
+    parallel = min(env.settings.max_parallel_stores, len(plan.stores))
+    if parallel > 1:
+        _add_parallel_stores(flow, env, plan, parallel)
+    else:
+        for index, store_id in enumerate(plan.stores):
+            last = index == len(plan.stores) - 1
+            # Glance's set_active: never for copy-image; every store when partial success is
+            # acceptable; otherwise only the last one, so a failure before it leaves nothing active.
+            activate = not plan.is_copy and (last or not plan.all_stores_must_succeed)
+            flow.add(steps.ImportToStore(env, plan, store_id, activate))
     flow.add(steps.CompleteTask(env, plan), steps.DeleteStaged(env, plan))
     return flow
+
+
+def _add_parallel_stores(flow, env: ImportEnv, plan: ImportPlan, parallel: int) -> None:
+    """[image_import_opts] max_parallel_stores: ``parallel`` chains of store imports run side by side.
+
+    No store can be "the last", so when all must succeed none activates the image: ActivateImage
+    does once they all have it (a failure reverts every copy, as sequentially).
+    """
+    chains = [linear_flow.Flow(f"stores-{plan.image_id}-{i}") for i in range(parallel)]
+    activate_each = not plan.is_copy and not plan.all_stores_must_succeed
+    for index, store_id in enumerate(plan.stores):
+        chains[index % parallel].add(steps.ImportToStore(env, plan, store_id, activate_each))
+    flow.add(unordered_flow.Flow(f"stores-{plan.image_id}").add(*chains))
+    if not plan.is_copy and plan.all_stores_must_succeed:
+        flow.add(steps.ActivateImage(env, plan))
 
 
 def failure_message(exc: BaseException) -> str:

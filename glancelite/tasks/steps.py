@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import threading
 import time
 
 from taskflow import task as tf_task
@@ -32,6 +33,9 @@ S = model.ImageStatus
 MIB = 1 << 20
 PROGRESS_EVERY = 5.0  # seconds between "Copied N MiB" updates (also the task's heartbeat)
 COPY_CHUNK = 1 << 20
+# Store imports of one task may run in parallel ([image_import_opts] max_parallel_stores): their
+# read-modify-write of the image (bookkeeping properties, first checksum, activation) is serialised.
+_IMAGE_WRITES = threading.RLock()
 
 
 class ImportAborted(errors.Conflict):
@@ -55,7 +59,7 @@ def split_list(value: str | None) -> list[str]:
 
 def update_bookkeeping(env: ImportEnv, image_id: str, *, importing=(), done=(), failed=(), unfail=()) -> None:
     """Adjust os_glance_importing_to_stores / os_glance_failed_import (the lock makes us the only writer)."""
-    with contextlib.suppress(errors.NotFound):
+    with _IMAGE_WRITES, contextlib.suppress(errors.NotFound):
         image = images_db.get_image(env.engine, image_id)
         props = image.properties
         now_importing = [s for s in split_list(props.get(IMPORTING_PROPERTY)) if s not in done]
@@ -265,6 +269,10 @@ class ImportToStore(tf_task.Task):
         return quota - locations_db.storage_used(self.env.engine, self.plan.owner)
 
     def _record(self, stored: base.StoredObject, digests) -> int:
+        with _IMAGE_WRITES:
+            return self._record_locked(stored, digests)
+
+    def _record_locked(self, stored: base.StoredObject, digests) -> int:
         env, image_id = self.env, self.plan.image_id
         metadata = env.stores.location_metadata(self.store_id, stored)
         image = images_db.get_image(env.engine, image_id)
@@ -312,11 +320,37 @@ class ImportToStore(tf_task.Task):
         if isinstance(result, dict):
             locations_db.remove_location(env.engine, image_id, result["location_id"])
             self._discard(base.StoredObject(url=result["url"], size=0))
-            with contextlib.suppress(errors.NotFound):
+            with _IMAGE_WRITES, contextlib.suppress(errors.NotFound):
                 image = images_db.get_image(env.engine, image_id)
                 if not image.locations and image.status == S.IMPORTING:
                     back_to_queued(env, image_id, (S.IMPORTING,))
         update_bookkeeping(env, image_id, done=[self.store_id], failed=[self.store_id])
+
+
+class ActivateImage(tf_task.Task):
+    """Parallel store imports when all must succeed: the image becomes active once every store has it.
+
+    (Sequentially the last store activates it.) Revert: back to ``importing``, so the store
+    reverts that follow return it to ``queued``.
+    """
+
+    def __init__(self, env: ImportEnv, plan: ImportPlan):
+        super().__init__(name=f"activate-{plan.image_id}")
+        self.env, self.plan = env, plan
+
+    def execute(self):
+        with _IMAGE_WRITES:
+            image = images_db.get_image(self.env.engine, self.plan.image_id)
+            if image.status == S.IMPORTING and image.checksum and image.locations:
+                images_db.update_image(
+                    self.env.engine, image.id, expected_status=S.IMPORTING, values={"status": S.ACTIVE}
+                )
+
+    def revert(self, *args, **kwargs):
+        with contextlib.suppress(errors.NotFound, errors.Conflict):
+            images_db.update_image(
+                self.env.engine, self.plan.image_id, expected_status=S.ACTIVE, values={"status": S.IMPORTING}
+            )
 
 
 class CompleteTask(tf_task.Task):
