@@ -40,6 +40,14 @@ def http():
         yield session
 
 
+@pytest.fixture
+def json_http():
+    """A session asking for Glance's JSON error bodies, so a test can read the messages."""
+    with requests.Session() as session:
+        session.headers["Accept"] = "application/json"
+        yield session
+
+
 @pytest.fixture(scope="session")
 def postgres_cluster():
     """The session's private PostgreSQL (tools/pg-start.sh), stopped by PID at the end."""

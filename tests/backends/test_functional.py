@@ -13,7 +13,6 @@ import time
 import uuid
 
 import pytest
-import requests
 
 from tests.backends import servers
 from tests.backends.factories import rbd_options, s3_options, swift_options
@@ -66,10 +65,8 @@ def service(tmp_path_factory, backends):
 
 
 @pytest.fixture
-def http():
-    with requests.Session() as session:
-        session.headers["Accept"] = "application/json"
-        yield session
+def http(json_http):
+    return json_http  # this module reads Glance's JSON error messages
 
 
 def detail(service, http) -> dict[str, dict]:

@@ -19,7 +19,6 @@ import os
 import uuid
 
 import pytest
-import requests
 from keystonemiddleware.auth_token import _request as ksm_request
 
 from tests.conftest import identity
@@ -116,10 +115,8 @@ def caller(service, region_two) -> dict:
 
 
 @pytest.fixture
-def http():
-    with requests.Session() as session:
-        session.headers["Accept"] = "application/json"
-        yield session
+def http(json_http):
+    return json_http  # this module reads Glance's JSON error messages
 
 
 def patch(server, http, image_id, ops, headers):

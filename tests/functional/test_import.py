@@ -58,13 +58,8 @@ def service(tmp_path_factory, web):
 
 
 @pytest.fixture
-def http():
-    """Errors as Glance's JSON body, so messages can be read."""
-    import requests
-
-    with requests.Session() as session:
-        session.headers["Accept"] = "application/json"
-        yield session
+def http(json_http):
+    return json_http  # this module reads Glance's JSON error messages
 
 
 @pytest.fixture

@@ -38,10 +38,8 @@ def config(tmp_path_factory, web):
 
 
 @pytest.fixture
-def http():
-    with requests.Session() as session:
-        session.headers["Accept"] = "application/json"
-        yield session
+def http(json_http):
+    return json_http  # this module reads Glance's JSON error messages
 
 
 def running_import(service, http, web, size=8 * MIB) -> tuple[str, dict, int]:

@@ -43,12 +43,8 @@ def service(tmp_path_factory):
 
 
 @pytest.fixture
-def http():
-    import requests
-
-    with requests.Session() as session:
-        session.headers["Accept"] = "application/json"
-        yield session
+def http(json_http):
+    return json_http  # this module reads Glance's JSON error messages
 
 
 @pytest.fixture

@@ -113,12 +113,8 @@ def service(tmp_path_factory, files):
 
 
 @pytest.fixture
-def http():
-    import requests
-
-    with requests.Session() as session:
-        session.headers["Accept"] = "application/json"
-        yield session
+def http(json_http):
+    return json_http  # this module reads Glance's JSON error messages
 
 
 def qcow2(tmp_path, size: str = "8M", *options: str, content: bytes = b"") -> bytes:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 
 import pytest
-import requests
 
 from tests.conftest import identity
 from tests.functional._import_support import (
@@ -74,10 +73,8 @@ def nodes(request, tmp_path_factory):
 
 
 @pytest.fixture
-def http():
-    with requests.Session() as session:
-        session.headers["Accept"] = "application/json"
-        yield session
+def http(json_http):
+    return json_http  # this module reads Glance's JSON error messages
 
 
 def staged_on(node, http, data, headers=ALICE) -> str:

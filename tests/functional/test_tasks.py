@@ -15,10 +15,8 @@ BOB = identity("project-bob", "reader,member", "bob")
 
 
 @pytest.fixture
-def http():
-    with requests.Session() as session:
-        session.headers["Accept"] = "application/json"
-        yield session
+def http(json_http):
+    return json_http  # this module reads Glance's JSON error messages
 
 
 @pytest.fixture(scope="module")

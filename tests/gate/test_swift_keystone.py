@@ -171,10 +171,8 @@ def glance(swift_keystone, tmp_path_factory):
 
 
 @pytest.fixture
-def http():
-    with requests.Session() as session:
-        session.headers["Accept"] = "application/json"
-        yield session
+def http(json_http):
+    return json_http  # this module reads Glance's JSON error messages
 
 
 def _create(glance, http) -> str:
