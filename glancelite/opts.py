@@ -329,6 +329,21 @@ STORE_TYPE_OPTS: dict[str, list[cfg.Opt]] = {
         cfg.IntOpt(
             "swift_store_expire_soon_interval", default=60, min=0, help="Seconds before expiry to refresh a token."
         ),
+        cfg.BoolOpt(
+            "swift_store_multi_tenant",
+            default=False,
+            help="Store each image in the caller's own Swift account, in a container of its own.",
+        ),
+        cfg.StrOpt(
+            "swift_store_endpoint_type",
+            default="publicURL",
+            choices=["publicURL", "adminURL", "internalURL"],
+            help="Multi-tenant: catalog interface of the storage URL.",
+        ),
+        cfg.StrOpt("swift_store_service_type", default="object-store", help="Multi-tenant: catalog service type."),
+        cfg.ListOpt(
+            "swift_store_admin_tenants", default=[], help="Multi-tenant: projects given the write ACL of every image."
+        ),
     ],
     "s3": [
         cfg.StrOpt("s3_store_host", help="Endpoint, with http(s):// or as a bare host (http)."),

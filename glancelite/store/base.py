@@ -11,6 +11,11 @@ A driver:
 - translates SDK errors at its edge into the errors below
   (``raise StoreNotFound(...) from exc``);
 - removes its partial data before an ``add`` error leaves it.
+
+A driver that works with the *caller's* credentials (multi-tenant swift)
+overrides ``for_context``: the StoreSet asks every driver for its view of the
+request's caller before each operation; the others return themselves and never
+see the context.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ import abc
 import contextlib
 import dataclasses
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO, ClassVar, Protocol
 
 from glancelite import errors
+from glancelite.context import RequestContext
 from glancelite.settings import StoreSettings
 from glancelite.store.capabilities import Capability
 
@@ -216,6 +222,8 @@ class Driver(abc.ABC):
     TYPE: ClassVar[str]
     SCHEMES: ClassVar[tuple[str, ...]] = ()
     STATIC_CAPABILITIES: ClassVar[Capability] = Capability.NONE
+    # True when the driver acts with the caller's credentials (see for_context) and keeps read ACLs.
+    per_caller: bool = False
 
     def __init__(self, store: StoreSettings):
         self.store = store
@@ -245,6 +253,22 @@ class Driver(abc.ABC):
     def delete(self, url: str) -> None:
         """Remove the object; StoreNotFound if absent, InUse if the backend refuses."""
         raise StoreDeleteNotSupported(f"Store {self.store.id} does not support deleting images.")
+
+    def for_context(self, context: RequestContext | None) -> Driver:
+        """The driver acting for ``context``'s caller (None: no caller, e.g. background work).
+
+        Stores with credentials of their own return ``self``; a per-caller store returns a
+        view bound to the caller's token and catalog (glance_store passes ``context`` to
+        every call instead).
+        """
+        return self
+
+    def set_acls(self, url: str, *, public: bool, read_projects: Sequence[str]) -> None:
+        """Let ``read_projects`` (or everyone, ``public``) read a location (glance_store's set_acls).
+
+        Only per-caller stores have anything to set; the others ignore it.
+        """
+        return None
 
     def live_capabilities(self) -> Capability:
         """Capabilities as the backend is now (read-only, full, unreachable); probed, may block briefly."""

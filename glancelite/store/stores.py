@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from glancelite import errors
+from glancelite.context import RequestContext
 from glancelite.model import Location
 from glancelite.settings import Settings, StoreSettings
 from glancelite.store import base, registry
@@ -234,66 +235,94 @@ class StoreSet:
             raise ValueError(f"unknown store operation {operation!r}")
 
     @contextlib.contextmanager
-    def _driver(self, store_id: str):
-        """The shared instance when reusable, else a fresh one closed afterwards."""
+    def _driver(self, store_id: str, context: RequestContext | None = None):
+        """The shared instance when reusable, else a fresh one closed afterwards; as ``context``'s caller."""
         entry = self._entries[store_id]
         if entry.reusable:
-            yield entry.driver
+            yield entry.driver.for_context(context)
             return
         driver = entry.cls(entry.settings)
         try:
-            yield driver
+            yield driver.for_context(context)
         finally:
             driver.close()
 
     # -- operations ------------------------------------------------------------------
 
+    # ``context`` is the request's caller (None for background work); only per-caller
+    # stores (multi-tenant swift) use it: see Driver.for_context.
+
     def write(
-        self, store_id: str | None, image_id: str, reader: base.Readable, size: int | None, *, internal: bool = False
+        self,
+        store_id: str | None,
+        image_id: str,
+        reader: base.Readable,
+        size: int | None,
+        *,
+        internal: bool = False,
+        context: RequestContext | None = None,
     ) -> base.StoredObject:
         """Store the bytes ``reader`` yields; the driver removes partial data on failure."""
         store_id = store_id or self.default_id
         self.settings_of(store_id, internal=internal)
         self._checked(store_id, "add")
-        with self._driver(store_id) as driver:
+        with self._driver(store_id, context) as driver:
             return driver.add(image_id, reader, size or None)
 
-    def read(self, location: Location, offset: int = 0, length: int | None = None) -> base.DataStream:
+    def read(
+        self, location: Location, offset: int = 0, length: int | None = None, *, context: RequestContext | None = None
+    ) -> base.DataStream:
         store_id = self.store_of(location)
         self._checked(store_id, "get", offset=offset, length=length)
         entry = self._entries[store_id]
         if entry.reusable:
-            return entry.driver.get(location.url, offset, length)
+            return entry.driver.for_context(context).get(location.url, offset, length)
         driver = entry.cls(entry.settings)
         try:
-            stream = driver.get(location.url, offset, length)
+            stream = driver.for_context(context).get(location.url, offset, length)
         except BaseException:
             driver.close()
             raise
         stream.also_on_close(driver.close)
         return stream
 
-    def get_size(self, location: Location) -> int:
+    def get_size(self, location: Location, *, context: RequestContext | None = None) -> int:
         store_id = self.store_of(location)
         self._checked(store_id, "get")
-        with self._driver(store_id) as driver:
+        with self._driver(store_id, context) as driver:
             return driver.get_size(location.url)
 
-    def delete(self, location: Location) -> None:
+    def delete(self, location: Location, *, context: RequestContext | None = None) -> None:
         """Remove a location's data; raises StoreNotFound, InUse, StoreDeleteNotSupported..."""
         store_id = self.store_of(location)
         self._checked(store_id, "delete")
-        with self._driver(store_id) as driver:
+        with self._driver(store_id, context) as driver:
             driver.delete(location.url)
 
-    def delete_location(self, location: Location) -> bool:
+    def keeps_acls(self, location: Location) -> bool:
+        """Whether the location's store keeps per-image read ACLs (multi-tenant swift)."""
+        try:
+            store_id = self.store_of(location)
+        except errors.GlanceliteError:
+            return False
+        return self._entries[store_id].driver.per_caller
+
+    def set_acls(
+        self, location: Location, *, public: bool, read_projects: Iterable[str], context: RequestContext | None
+    ) -> None:
+        """Glance's _set_acls for one location: who may read its data (multi-tenant swift only)."""
+        store_id = self.store_of(location)
+        with self._driver(store_id, context) as driver:
+            driver.set_acls(location.url, public=public, read_projects=list(read_projects))
+
+    def delete_location(self, location: Location, *, context: RequestContext | None = None) -> bool:
         """Delete a location's data as image deletion does (Glance's safe_delete_from_backend).
 
         Data already gone, or a store that cannot delete (http), is not an error:
         returns False. InUse (409), Forbidden and Unavailable propagate.
         """
         try:
-            self.delete(location)
+            self.delete(location, context=context)
         except (base.StoreNotFound, base.StoreDeleteNotSupported) as exc:
             LOG.info("location of %s not deleted: %s", location.url.split("://", 1)[0], exc.message)
             return False

@@ -1,4 +1,6 @@
-"""Swift store (python-swiftclient), single tenant: every image in one container.
+"""Swift store (python-swiftclient): single tenant (one container) or multi-tenant.
+
+Single tenant: every image in one container of the store's own account.
 
 Credentials come from ``swift_store_auth_address``/``_user``/``_key`` or from a
 reference in ``swift_store_config_file``. Locations never carry them:
@@ -15,16 +17,25 @@ never held whole. The token is refreshed before any request once it is within
 ``swift_store_expire_soon_interval`` seconds of expiring, so a long upload
 outlives it; a request refused with 401 that can be replayed is retried once
 after re-authenticating. A failed upload deletes the segments it wrote.
+
+Multi-tenant (``swift_store_multi_tenant``, glance_store's MultiTenantStore): each
+image goes into a container ``<swift_store_container>_<image_id>`` of the *caller's*
+account, the ``swift_store_service_type`` endpoint of the caller's service catalog
+(``swift_store_region``, ``swift_store_endpoint_type``; ``swift_store_endpoint``
+overrides it), written, read and deleted with the caller's token. The location
+carries the storage URL and no credentials:
+``swift+https://<storage URL without scheme>/<container>_<image_id>/<image_id>``.
+``set_acls`` maps image visibility/members onto the container's read ACL.
 """
 
 from __future__ import annotations
 
 import configparser
 import contextlib
+import copy
 import logging
-import threading
-import time
 import urllib.parse
+from collections.abc import Sequence
 from typing import Any
 
 import requests
@@ -32,9 +43,11 @@ import swiftclient.client as sc
 from swiftclient.exceptions import ClientException
 
 from glancelite import errors
+from glancelite.context import RequestContext
 from glancelite.settings import StoreSettings
 from glancelite.store import base
 from glancelite.store.capabilities import Capability, without
+from glancelite.store.drivers.swift_auth import CallerToken, Credentials, storage_url_from_catalog
 
 LOG = logging.getLogger(__name__)
 # swiftclient logs every request (with the start of the token) at INFO; keep that out of
@@ -47,85 +60,7 @@ READ_CHUNK = 64 * 1024
 WRITE_CHUNK = 64 * 1024
 TIMEOUT = 60
 PROBE_TIMEOUT = 3
-
-
-class _Credentials:
-    """Authenticates and hands out a token that is not about to expire (thread-safe)."""
-
-    def __init__(self, store_id: str, auth_url: str, user: str, key: str, version: str, options: dict[str, Any]):
-        self.store_id, self.auth_url, self.user, self.key, self.version = store_id, auth_url, user, key, version
-        self.options = options
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._storage_url: str | None = None
-        self._expires = 0.0
-
-    def get(self, expire_soon: float, force: bool = False) -> tuple[str, str]:
-        """(storage_url, token), re-authenticating when the token expires within ``expire_soon`` s."""
-        with self._lock:
-            if force or self._token is None or self._expires - time.monotonic() <= expire_soon:
-                self._authenticate()
-            assert self._storage_url and self._token
-            return self._storage_url, self._token
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._token = None
-
-    def _authenticate(self) -> None:
-        timeout = self.options.get("timeout", TIMEOUT)
-        verify: Any = self.options.get("cacert") or not self.options.get("insecure")
-        try:
-            if self.version == "1":
-                resp = requests.get(
-                    self.auth_url,
-                    headers={"X-Auth-User": self.user, "X-Auth-Key": self.key},
-                    timeout=timeout,
-                    verify=verify,
-                )
-                if resp.status_code in (401, 403):
-                    raise base.StoreUnavailable(f"Swift refused the credentials of store {self.store_id}.")
-                resp.raise_for_status()
-                token, url = resp.headers.get("X-Auth-Token"), resp.headers.get("X-Storage-Url")
-                life = float(resp.headers.get("X-Auth-Token-Expires") or 86400)
-            else:
-                token, url, life = self._keystone(timeout, verify)
-        except requests.RequestException as exc:
-            raise base.StoreUnavailable(f"Swift auth endpoint of store {self.store_id} unreachable: {exc}") from exc
-        if not token or not url:
-            raise base.StoreUnavailable(f"Swift auth of store {self.store_id} returned no token or storage URL.")
-        self._token, self._storage_url = token, self.options.get("endpoint") or url
-        self._expires = time.monotonic() + life
-
-    def _keystone(self, timeout: float, verify: Any) -> tuple[str, str, float]:
-        from keystoneauth1 import exceptions as ks_exc
-        from keystoneauth1 import session as ks_session
-        from keystoneauth1.identity import v2, v3
-
-        project, _, user = self.user.rpartition(":")
-        if self.version == "2":
-            auth = v2.Password(auth_url=self.auth_url, username=user, password=self.key, tenant_name=project)
-        else:
-            auth = v3.Password(
-                auth_url=self.auth_url,
-                username=user,
-                password=self.key,
-                project_name=project,
-                user_domain_id=self.options.get("user_domain_id") or "default",
-                project_domain_id=self.options.get("project_domain_id") or "default",
-            )
-        sess = ks_session.Session(auth=auth, verify=verify, timeout=timeout)
-        try:
-            access = auth.get_access(sess)
-            url = self.options.get("endpoint") or access.service_catalog.url_for(
-                service_type="object-store", interface="public", region_name=self.options.get("region")
-            )
-        except ks_exc.Unauthorized as exc:
-            raise base.StoreUnavailable(f"Keystone refused the credentials of store {self.store_id}.") from exc
-        except ks_exc.ClientException as exc:
-            raise base.StoreUnavailable(f"Keystone auth for store {self.store_id} failed: {exc}") from exc
-        life = (access.expires.timestamp() - time.time()) if access.expires else 3600.0
-        return access.auth_token, url, life
+ENDPOINT_TYPES = ("publicURL", "internalURL", "adminURL")
 
 
 class SwiftDriver(base.Driver):
@@ -138,6 +73,7 @@ class SwiftDriver(base.Driver):
     def __init__(self, store: StoreSettings):
         super().__init__(store)
         self.container = str(self.option("swift_store_container", "glance"))
+        self.base_container = self.container  # multi-tenant: the prefix of the per-image containers
         self.create_container = bool(self.option("swift_store_create_container_on_put", False))
         self.large_object_size = int(self.option("swift_store_large_object_size", 5120)) * MiB
         self.segment_size = int(self.option("swift_store_large_object_chunk_size", 200)) * MiB
@@ -148,9 +84,30 @@ class SwiftDriver(base.Driver):
         self.insecure = bool(self.option("swift_store_auth_insecure", False))
         self.cacert = self.option("swift_store_cacert")
         self.reference: str | None = None
-        self.credentials = self._credentials()
+        self.multi_tenant = bool(self.option("swift_store_multi_tenant", False))
+        self.context: RequestContext | None = None  # set on the per-caller views of a multi-tenant store
+        self.per_caller = self.multi_tenant
+        if self.multi_tenant:
+            self._multi_tenant_settings()
+        else:
+            self.credentials: Credentials | CallerToken = self._credentials()
 
-    def _credentials(self) -> _Credentials:
+    def _multi_tenant_settings(self) -> None:
+        if self.option("swift_store_config_file"):
+            # glance_store refuses this pair too: the references file is the single-tenant login.
+            raise errors.ConfigError(
+                self.store.id, "swift_store_multi_tenant", "cannot be combined with swift_store_config_file"
+            )
+        self.endpoint_type = str(self.option("swift_store_endpoint_type", "publicURL"))
+        if self.endpoint_type not in ENDPOINT_TYPES:
+            raise errors.ConfigError(self.store.id, "swift_store_endpoint_type", f"must be one of {ENDPOINT_TYPES}")
+        self.service_type = str(self.option("swift_store_service_type", "object-store"))
+        self.region = self.option("swift_store_region")
+        self.endpoint = self.option("swift_store_endpoint")
+        self.admin_tenants = [str(t) for t in self.option("swift_store_admin_tenants", []) or []]
+        self.credentials = CallerToken(self.store.id, None)
+
+    def _credentials(self) -> Credentials:
         conn_opts = {
             "insecure": self.insecure,
             "cacert": self.cacert,
@@ -185,12 +142,15 @@ class SwiftDriver(base.Driver):
         if "://" not in auth:
             auth = "https://" + auth
         self.auth_address = auth
-        return _Credentials(self.store.id, auth, str(user), str(key), version, conn_opts)
+        return Credentials(self.store.id, auth, str(user), str(key), version, conn_opts)
 
     # -- locations -------------------------------------------------------------------
 
     def url_of(self, obj: str) -> str:
         path = f"{urllib.parse.quote(self.container)}/{urllib.parse.quote(obj)}"
+        if self.multi_tenant:
+            storage_url, _ = self.credentials.get()
+            return multi_tenant_url(storage_url, self.container, obj)
         if self.reference:
             return f"swift+config://{urllib.parse.quote(self.reference)}/{path}"
         split = urllib.parse.urlsplit(self.auth_address)
@@ -207,6 +167,13 @@ class SwiftDriver(base.Driver):
         if split.scheme == "swift+config" and urllib.parse.unquote(split.netloc) != self.reference:
             raise base.BadStoreUri(f"Location {url} names a credentials reference store {self.store.id} does not use.")
         container, obj = urllib.parse.unquote(pieces[-2]), urllib.parse.unquote(pieces[-1])
+        if self.multi_tenant:
+            if split.scheme == "swift+config" or not container.startswith(f"{self.base_container}_"):
+                raise base.BadStoreUri(
+                    f"Location {_redact(url)} is not in a {self.base_container}_<image> container of "
+                    f"multi-tenant store {self.store.id}."
+                )
+            return container, obj
         if container != self.container:
             # A store reads only its own container: two swift stores never serve each other's data.
             raise base.BadStoreUri(
@@ -219,6 +186,8 @@ class SwiftDriver(base.Driver):
             container, _ = self.parse(url)
         except errors.GlanceliteError:
             return False
+        if self.multi_tenant:
+            return True
         if self.reference:
             return url.startswith(f"swift+config://{urllib.parse.quote(self.reference)}/")
         auth = urllib.parse.urlsplit(self.auth_address)
@@ -238,13 +207,77 @@ class SwiftDriver(base.Driver):
             try:
                 return func(url, token, *args, http_conn=conn, **kwargs)
             except ClientException as exc:
-                if exc.http_status == 401 and attempt == 1 and replayable:
+                if exc.http_status == 401 and attempt == 1 and replayable and self.credentials.refreshable:
                     LOG.info("store %s: token refused during %s; re-authenticating", self.store.id, what)
                     continue
+                if self.multi_tenant and exc.http_status in (401, 403):
+                    raise CallerRefused(
+                        f"Swift refused the caller's token: store {self.store.id} could not {what} "
+                        f"(HTTP {exc.http_status})."
+                    ) from exc
                 raise _translate(self.store.id, what, exc, missing) from exc
             except (requests.RequestException, OSError) as exc:
                 raise base.StoreUnavailable(f"Swift of store {self.store.id} unreachable during {what}: {exc}") from exc
         raise AssertionError("unreachable")
+
+    # -- multi-tenant: acting for the caller -------------------------------------------
+
+    def for_context(self, context: RequestContext | None) -> SwiftDriver:
+        """Multi-tenant: a view acting for ``context``'s caller (its token, its catalog); else self."""
+        if not self.multi_tenant:
+            return self
+        view = copy.copy(self)
+        view.context = context
+        view.credentials = CallerToken(self.store.id, context.auth_token if context else None)
+        return view
+
+    def _as_caller(self, storage_url: str, container: str) -> SwiftDriver:
+        view = copy.copy(self)
+        view.container = container
+        token = self.context.auth_token if self.context else None
+        view.credentials = CallerToken(self.store.id, token, storage_url)
+        return view
+
+    def _caller_storage_url(self) -> str:
+        if self.context is None or not self.context.auth_token:
+            self.credentials.get()  # raises: no caller to act for
+        url = self.endpoint or storage_url_from_catalog(
+            self.context.service_catalog if self.context else (),
+            service_type=self.service_type,
+            region=self.region,
+            endpoint_type=self.endpoint_type,
+        )
+        if not url:
+            where = f" in region {self.region}" if self.region else ""
+            raise base.StoreUnavailable(
+                f"Multi-tenant swift store {self.store.id}: the caller's service catalog has no "
+                f"{self.service_type} {self.endpoint_type} endpoint{where}."
+            )
+        return str(url).rstrip("/")
+
+    def _for_location(self, url: str) -> tuple[SwiftDriver, str, str]:
+        """(driver acting on the location's account, container, object)."""
+        container, obj = self.parse(url)
+        if not self.multi_tenant:
+            return self, container, obj
+        return self._as_caller(multi_tenant_storage_url(url), container), container, obj
+
+    def set_acls(self, url: str, *, public: bool, read_projects: Sequence[str]) -> None:
+        """glance_store's MultiTenantStore.set_acls: who may read the image's container.
+
+        Public: ``*:*`` (every authenticated project); otherwise the member projects;
+        ``swift_store_admin_tenants`` get the write ACL (as in glance_store).
+        """
+        if not self.multi_tenant:
+            return
+        drv, container, _ = self._for_location(url)
+        if public:
+            read = "*:*"
+        else:
+            read = ",".join(f"{p}:*" for p in read_projects)
+        write = ",".join(f"{p}:*" for p in self.admin_tenants)
+        headers = {"X-Container-Read": read, "X-Container-Write": write}
+        drv._call(f"set the ACLs of {container}", sc.post_container, container, headers, missing=True)
 
     # -- live state ------------------------------------------------------------------
 
@@ -252,6 +285,8 @@ class SwiftDriver(base.Driver):
         caps = self.STATIC_CAPABILITIES
         if self.store.read_only:
             caps = without(caps, Capability.WRITE_ACCESS)
+        if self.multi_tenant:
+            return base.Probe(caps)  # every account is a caller's: nothing to probe without one
         try:
             conn = self._conn(PROBE_TIMEOUT)
             self._call("probe", sc.head_container, self.container, conn=conn, missing=True)
@@ -272,6 +307,12 @@ class SwiftDriver(base.Driver):
     # -- operations ------------------------------------------------------------------
 
     def add(self, image_id: str, reader: base.Readable, size: int | None) -> base.StoredObject:
+        if self.multi_tenant:
+            caller = self._as_caller(self._caller_storage_url(), f"{self.base_container}_{image_id}")
+            return caller._add(image_id, reader, size)
+        return self._add(image_id, reader, size)
+
+    def _add(self, image_id: str, reader: base.Readable, size: int | None) -> base.StoredObject:
         conn = self._conn()
         self._ensure_container(conn)
         obj = image_id
@@ -377,7 +418,10 @@ class SwiftDriver(base.Driver):
                 LOG.warning("store %s: could not delete %s/%s: %s", self.store.id, self.container, name, exc.message)
 
     def get(self, url: str, offset: int = 0, length: int | None = None) -> base.DataStream:
-        container, obj = self.parse(url)
+        drv, container, obj = self._for_location(url)
+        return drv._get(container, obj, offset, length)
+
+    def _get(self, container: str, obj: str, offset: int, length: int | None) -> base.DataStream:
         conn = self._conn()
         size = self._size(conn, container, obj)
         offset = min(max(offset, 0), size)
@@ -430,11 +474,18 @@ class SwiftDriver(base.Driver):
         return int(headers.get("content-length", 0))
 
     def get_size(self, url: str) -> int:
-        container, obj = self.parse(url)
-        return self._size(self._conn(), container, obj)
+        drv, container, obj = self._for_location(url)
+        return drv._size(drv._conn(), container, obj)
 
     def delete(self, url: str) -> None:
-        container, obj = self.parse(url)
+        drv, container, obj = self._for_location(url)
+        drv._delete(container, obj)
+        if self.multi_tenant:
+            # glance_store's MultiTenantStore removes the image's own container too.
+            with contextlib.suppress(base.StoreNotFound):
+                drv._call(f"delete container {container}", sc.delete_container, container, missing=True)
+
+    def _delete(self, container: str, obj: str) -> None:
         conn = self._conn()
         headers = self._call(f"delete {obj}", sc.head_object, container, obj, conn=conn, missing=True)
         if str(headers.get("x-static-large-object", "")).lower() == "true":
@@ -539,6 +590,27 @@ def _expect_eof(reader: base.Readable, size: int) -> None:
 def _close(conn) -> None:
     with contextlib.suppress(Exception):
         conn[1].close()
+
+
+class CallerRefused(errors.Forbidden):
+    default_message = "The object store refused the caller's token."
+
+
+def multi_tenant_url(storage_url: str, container: str, obj: str) -> str:
+    """glance_store's multi-tenant location: the storage URL without its scheme, after swift+http(s)."""
+    split = urllib.parse.urlsplit(storage_url)
+    if split.scheme not in ("http", "https") or not split.netloc:
+        raise base.BadStoreUri(f"Not an http(s) storage URL: {storage_url}")
+    account = f"{split.netloc}{split.path}".strip("/")
+    return f"swift+{split.scheme}://{account}/{urllib.parse.quote(container)}/{urllib.parse.quote(obj)}"
+
+
+def multi_tenant_storage_url(url: str) -> str:
+    """The storage URL a multi-tenant location names: swift+http -> http, swift(+https) -> https."""
+    split = urllib.parse.urlsplit(url)
+    host = split.netloc.rpartition("@")[2]  # COMPAT: credentials in such a URI are ignored
+    account = (host + split.path).rstrip("/").rsplit("/", 2)[0]
+    return f"{'http' if split.scheme == 'swift+http' else 'https'}://{account}"
 
 
 def _redact(url: str) -> str:

@@ -1,0 +1,156 @@
+"""Multi-tenant swift (swift_store_multi_tenant): location URIs, catalog lookup, options; no server.
+
+The location format is glance_store's MultiTenantStore's:
+``swift+http(s)://<storage URL without scheme>/<container>_<image_id>/<image_id>``.
+The Swift round trips are in tests/gate/test_swift_multi_tenant.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from glancelite import errors
+from glancelite.context import RequestContext
+from glancelite.settings import StoreSettings
+from glancelite.store import base
+from glancelite.store.capabilities import Capability
+from glancelite.store.drivers.swift import SwiftDriver, multi_tenant_storage_url, multi_tenant_url
+from glancelite.store.drivers.swift_auth import storage_url_from_catalog
+
+IMAGE = "0b7b5e4c-1b6f-4a7e-9a61-3f1c2d9e8a70"
+ACCOUNT = "https://swift.example.test:8080/v1/AUTH_p1"
+CATALOG = (
+    {"type": "image", "endpoints": [{"region": "r1", "publicURL": "https://glance.example.test"}]},
+    {
+        "type": "object-store",
+        "name": "swift",
+        "endpoints": [
+            {
+                "region": "r0",
+                "publicURL": "https://other.example.test/v1/AUTH_p1",
+                "internalURL": "http://other-int/v1/AUTH_p1",
+            },
+            {"region": "r1", "publicURL": ACCOUNT + "/", "internalURL": "http://10.0.0.9:8080/v1/AUTH_p1"},
+        ],
+    },
+)
+
+
+def _driver(**options) -> SwiftDriver:
+    opts = {"swift_store_multi_tenant": True, "swift_store_container": "glance", **options}
+    return SwiftDriver(StoreSettings(id="tenant", type="swift", description=None, weight=0, options=opts))
+
+
+def _context(token: str | None = "tok", catalog=CATALOG) -> RequestContext:
+    return RequestContext(project_id="p1", user_id="u1", auth_token=token, service_catalog=catalog)
+
+
+@pytest.mark.parametrize(
+    ("storage_url", "uri"),
+    [
+        (ACCOUNT, f"swift+https://swift.example.test:8080/v1/AUTH_p1/glance_{IMAGE}/{IMAGE}"),
+        (ACCOUNT + "/", f"swift+https://swift.example.test:8080/v1/AUTH_p1/glance_{IMAGE}/{IMAGE}"),
+        ("http://127.0.0.1:8080/v1/AUTH_p2", f"swift+http://127.0.0.1:8080/v1/AUTH_p2/glance_{IMAGE}/{IMAGE}"),
+    ],
+)
+def test_location_uri_carries_the_storage_url_and_round_trips(storage_url, uri):
+    assert multi_tenant_url(storage_url, f"glance_{IMAGE}", IMAGE) == uri
+    assert multi_tenant_storage_url(uri) == storage_url.rstrip("/")
+    assert _driver().parse(uri) == (f"glance_{IMAGE}", IMAGE)
+    assert _driver().owns(uri)
+
+
+def test_plain_swift_scheme_and_embedded_credentials_read_as_https():
+    uri = f"swift://user:secret@swift.example.test/v1/AUTH_p1/glance_{IMAGE}/{IMAGE}"
+    assert multi_tenant_storage_url(uri) == "https://swift.example.test/v1/AUTH_p1"
+    assert _driver().parse(uri) == (f"glance_{IMAGE}", IMAGE)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        f"swift+https://swift.example.test/v1/AUTH_p1/glance/{IMAGE}",  # the single-tenant container
+        f"swift+https://swift.example.test/v1/AUTH_p1/other_{IMAGE}/{IMAGE}",  # another store's prefix
+        f"swift+config://ref1/glance_{IMAGE}/{IMAGE}",
+        f"swift+https://swift.example.test/glance_{IMAGE}/",
+        "s3://host/bucket/x",
+    ],
+)
+def test_foreign_locations_are_refused(uri):
+    with pytest.raises(base.BadStoreUri):
+        _driver().parse(uri)
+    assert not _driver().owns(uri)
+
+
+def test_storage_url_comes_from_the_callers_catalog():
+    assert storage_url_from_catalog(CATALOG, service_type="object-store", region="r1", endpoint_type="publicURL") == (
+        ACCOUNT
+    )
+    assert storage_url_from_catalog(CATALOG, service_type="object-store", region="r1", endpoint_type="internalURL") == (
+        "http://10.0.0.9:8080/v1/AUTH_p1"
+    )
+    # No region: the first endpoint with the interface (keystoneauth's url_for).
+    assert storage_url_from_catalog(CATALOG, service_type="object-store", region=None, endpoint_type="publicURL") == (
+        "https://other.example.test/v1/AUTH_p1"
+    )
+    assert (
+        storage_url_from_catalog(CATALOG, service_type="object-store", region="r9", endpoint_type="publicURL") is None
+    )
+    v3 = [{"type": "object-store", "endpoints": [{"region_id": "r1", "interface": "admin", "url": "http://a/v1/x"}]}]
+    assert storage_url_from_catalog(v3, service_type="object-store", region="r1", endpoint_type="adminURL") == (
+        "http://a/v1/x"
+    )
+
+
+def test_add_targets_the_callers_account_in_a_container_of_the_image():
+    caller = _driver(swift_store_region="r1").for_context(_context())
+    assert caller._caller_storage_url() == ACCOUNT
+    view = caller._as_caller(ACCOUNT, f"glance_{IMAGE}")
+    assert view.url_of(IMAGE) == f"swift+https://swift.example.test:8080/v1/AUTH_p1/glance_{IMAGE}/{IMAGE}"
+    assert view.credentials.get() == (ACCOUNT, "tok")
+    # swift_store_endpoint overrides the catalog, as in glance_store.
+    pinned = _driver(swift_store_endpoint="http://pinned:8080/v1/AUTH_x").for_context(_context(catalog=()))
+    assert pinned._caller_storage_url() == "http://pinned:8080/v1/AUTH_x"
+
+
+def test_missing_endpoint_or_token_is_unavailable_not_a_crash():
+    with pytest.raises(base.StoreUnavailable, match="no object-store publicURL endpoint in region r9"):
+        _driver(swift_store_region="r9").for_context(_context())._caller_storage_url()
+    # Background work has no caller: glance_store fails there too (no context, or no token).
+    for context in (None, _context(token=None)):
+        with pytest.raises(base.StoreUnavailable, match="needs the caller's token"):
+            _driver().for_context(context)._caller_storage_url()
+    with pytest.raises(base.StoreUnavailable, match="needs the caller's token"):
+        _driver().get_size(f"swift+https://swift.example.test/v1/AUTH_p1/glance_{IMAGE}/{IMAGE}")
+
+
+def test_probe_needs_no_account_and_single_tenant_ignores_the_context():
+    assert Capability.WRITE_ACCESS in _driver().probe().capabilities
+    single = SwiftDriver(
+        StoreSettings(
+            id="single",
+            type="swift",
+            description=None,
+            weight=0,
+            options={
+                "swift_store_auth_address": "http://127.0.0.1:1/v3",
+                "swift_store_user": "p:u",
+                "swift_store_key": "k",
+            },
+        )
+    )
+    assert single.for_context(_context()) is single
+    assert not single.per_caller and _driver().per_caller
+
+
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [
+        ({"swift_store_config_file": "/etc/glance/swift.conf"}, "swift_store_multi_tenant"),
+        ({"swift_store_endpoint_type": "public"}, "swift_store_endpoint_type"),
+    ],
+)
+def test_bad_multi_tenant_options_name_the_option(options, option):
+    with pytest.raises(errors.ConfigError) as info:
+        _driver(**options)
+    assert (info.value.group, info.value.option) == ("tenant", option)
