@@ -17,6 +17,7 @@ from glancelite.context import RequestContext
 from glancelite.db import images as images_db
 from glancelite.db import locations as locations_db
 from glancelite.db import members as members_db
+from glancelite.services import store_acls
 from glancelite.services.cache import tee_into_cache
 from glancelite.services.policy import image_target
 from glancelite.services.quotas import NO_LIMITS
@@ -138,10 +139,10 @@ class ImageDataService:
                 quota_remaining=quota_remaining,
                 expected_size=size,
             ) as reader:
-                stored = self.stores.write(target, image_id, reader, size)
+                stored = self.stores.write(target, image_id, reader, size, context=context)
                 digests = reader.digests()
             verdict = inspection.finish() if inspection is not None else None
-            return locations_db.finish_upload(
+            uploaded = locations_db.finish_upload(
                 self.engine,
                 image_id,
                 url=stored.url,
@@ -155,19 +156,21 @@ class ImageDataService:
             )
         except BaseException as exc:
             if stored is not None:
-                self._discard(target, stored)
+                self._discard(target, stored, context)
             self._back_to_queued(image_id, exc)
             raise
+        store_acls.sync(self.stores, self.engine, context, uploaded)
+        return uploaded
 
     def _quota_remaining(self, owner: str | None) -> int | None:
         if self.settings.user_storage_quota <= 0 or owner is None:
             return None
         return self.settings.user_storage_quota - locations_db.storage_used(self.engine, owner)
 
-    def _discard(self, store_id: str, stored: base.StoredObject) -> None:
+    def _discard(self, store_id: str, stored: base.StoredObject, context: RequestContext | None) -> None:
         location = model.Location(url=stored.url, metadata={"store": store_id})
         try:
-            self.stores.delete(location)
+            self.stores.delete(location, context=context)
         except Exception:
             LOG.exception("could not remove data of a failed upload from store %s", store_id)
 
@@ -220,7 +223,7 @@ class ImageDataService:
         failures: list[errors.GlanceliteError] = []
         for location in self._ordered(locations, prefer):
             try:
-                stream = self.stores.read(location, offset, length)
+                stream = self.stores.read(location, offset, length, context=context)
             except (base.StoreNotFound, base.StoreUnavailable) as exc:
                 LOG.warning("image %s: location unreadable, trying the next one: %s", image_id, exc.message)
                 failures.append(exc)
@@ -279,7 +282,7 @@ class ImageDataService:
         if not matching:
             raise errors.NotFound(f"Image {image_id} is not stored in store {store_id}.")
         for location in matching:
-            self.stores.delete_location(location)
+            self.stores.delete_location(location, context=context)
             if location.id is not None:
                 locations_db.remove_location(self.engine, image_id, location.id)
 

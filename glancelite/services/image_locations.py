@@ -50,16 +50,16 @@ class LocationEditor:
         target = self.images.target(ctx, image)
         if verb == "remove":
             self.policy.enforce(ctx, "delete_image_location", target)
-            return self._remove(image, change.path[1])
+            return self._remove(ctx, image, change.path[1])
         self.policy.enforce(ctx, "set_image_location", target)
         if verb == "add":
-            return self._add(image, change.value)
+            return self._add(ctx, image, change.value)
         if not change.value:
             raise errors.Forbidden("Cannot set locations to empty list.")
         current = self.ordered(image)
         if not current:
             for value in change.value:
-                image = self._add(image, value)
+                image = self._add(ctx, image, value)
             return image
         return self._replace_metadata(image, current, change.value)
 
@@ -81,7 +81,7 @@ class LocationEditor:
                 repo.set_location_metadata(self.engine, image.id, location.id, metadata)
         return repo.get_image(self.engine, image.id)
 
-    def _add(self, image: model.Image, value: dict[str, Any]) -> model.Image:
+    def _add(self, ctx: RequestContext, image: model.Image, value: dict[str, Any]) -> model.Image:
         current = self.ordered(image)
         url, metadata = value["url"], dict(value.get("metadata") or {})
         if any(loc.url == url for loc in current):
@@ -94,7 +94,7 @@ class LocationEditor:
         candidate = model.Location(url=url, metadata=metadata)
         try:
             store_id = self.stores.store_of(candidate)
-            size = self.stores.get_size(candidate)
+            size = self.stores.get_size(candidate, context=ctx)
         except (errors.NotFound, errors.Invalid) as exc:
             raise errors.Invalid(f"Invalid location: {exc.message}") from None
         if self.settings.multi_store:
@@ -131,7 +131,7 @@ class LocationEditor:
                     raise errors.Conflict(f"{key} in validation_data does not match the image's {key}.")
         return wanted
 
-    def _remove(self, image: model.Image, index: str) -> model.Image:
+    def _remove(self, ctx: RequestContext, image: model.Image, index: str) -> model.Image:
         current = self.ordered(image)
         try:
             location = current[int(index)]
@@ -140,7 +140,7 @@ class LocationEditor:
         if len(current) == 1:
             raise errors.Forbidden("Cannot remove last location in the image.")
         try:
-            self.stores.delete_location(location)
+            self.stores.delete_location(location, context=ctx)
         except errors.NotFound:
             LOG.info("image %s: data at %s already gone", image.id, location.store_id)
         location_repo.remove_location(self.engine, image.id, location.id)

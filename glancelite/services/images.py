@@ -15,6 +15,7 @@ from glancelite import errors, model
 from glancelite.context import RequestContext
 from glancelite.db import images as repo
 from glancelite.db import members as member_repo
+from glancelite.services import store_acls
 from glancelite.services.image_locations import LocationEditor
 from glancelite.services.image_rules import (  # noqa: F401 (re-exported for the api layer)
     BASE_ATTRIBUTES,
@@ -258,6 +259,7 @@ class ImageService:
             properties_removed=props_removed,
             tags=sorted(tags) if tags != set(image.tags) else None,
         )
+        store_acls.sync(self._services.stores, self.engine, ctx, updated)
         return self._as_seen(ctx, updated)
 
     def _apply(self, ctx, image, change: Change, columns, props, tags) -> None:
@@ -306,7 +308,7 @@ class ImageService:
             return
         for attempt in range(DELETE_ATTEMPTS):
             model.check_transition(image.status, model.ImageStatus.DELETED)
-            self._delete_data(image)
+            self._delete_data(ctx, image)
             try:
                 repo.delete_image(self.engine, image_id, expected_status=image.status)
                 if self._services.cache is not None:
@@ -339,7 +341,7 @@ class ImageService:
             except errors.NotFound as exc:
                 raise errors.NotFound(f"Failed to find image {image.id} to delete") from exc
 
-    def _delete_data(self, image: model.Image) -> None:
+    def _delete_data(self, ctx: RequestContext, image: model.Image) -> None:
         """Remove the image's bytes from every store and its staged data; a failure stops the delete.
 
         Data already gone (NotFound) counts as deleted, so a retried DELETE converges.
@@ -349,7 +351,7 @@ class ImageService:
         if stores is not None:
             for location in image.locations:
                 try:
-                    stores.delete_location(location)
+                    stores.delete_location(location, context=ctx)
                 except errors.NotFound:
                     LOG.info("image %s: data at %s already gone", image.id, location.store_id)
                 except errors.GlanceliteError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from glancelite import errors, model
 from glancelite.context import RequestContext
 from glancelite.db import members as repo
+from glancelite.services import store_acls
 
 STATUSES = tuple(s.value for s in model.MemberStatus)
 
@@ -15,6 +16,7 @@ class MemberService:
         self.engine = services.engine
         self.policy = services.policy
         self.images = images  # ImageService: visibility and authorization of the image
+        self._services = services
 
     def _image(self, ctx: RequestContext, image_id: str) -> model.Image:
         return self.images.get_visible(ctx, image_id, f"Image {image_id} not found.")
@@ -57,7 +59,9 @@ class MemberService:
         image = self._image(ctx, image_id)
         self._enforce(ctx, image, "add_member", f"Not allowed to create members for image {image_id}.")
         self._only_shared(image)
-        return repo.create_member(self.engine, image_id, member_id, quota=self.settings.image_member_quota)
+        member = repo.create_member(self.engine, image_id, member_id, quota=self.settings.image_member_quota)
+        store_acls.sync(self._services.stores, self.engine, ctx, image)
+        return member
 
     def update(self, ctx: RequestContext, image_id: str, member_id: str, status: str) -> model.Member:
         if status not in STATUSES:
@@ -79,3 +83,4 @@ class MemberService:
         self._enforce(ctx, image, "delete_member", f"Not allowed to delete members for image {image_id}.")
         self._only_shared(image)
         repo.delete_member(self.engine, image_id, member_id)
+        store_acls.sync(self._services.stores, self.engine, ctx, image)
