@@ -1,7 +1,7 @@
 """The swift store authenticating with keystone (v3) against a real keystone and a real Swift.
 
-The keystone is the gate's (tests/gate/conftest.py). In it this module provisions, under
-names of its own: a region, an ``object-store`` service with endpoints in that region
+The keystone is the gate's, the Swift the ``swift_keystone`` fixture's (tests/gate/conftest.py),
+which provisions in keystone, under names of its own: a region, an ``object-store`` service with endpoints in that region
 pointing at a keystone-mode Swift proxy (``.../v1/AUTH_$(project_id)s``), a service user
 that proxy's authtoken validates tokens with, and a project + user (role ``member``) the
 store logs in as. The Swift all-in-one (tools/backends/swift-start.sh with
@@ -17,104 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import uuid
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.support.server import Server, free_port, free_port_run, write_config
+from tests.support.server import Server, write_config
 
 pytestmark = pytest.mark.gate
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ROOT / "tools" / "backends"
-TOOLS_PYTHON = ROOT / ".venv-tools" / "bin" / "python"
 KiB, MiB = 1024, 1024 * 1024
-
-
-def _backend_missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: a missing backend fails)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def swift_keystone(gate, keystone, admin, tmp_path_factory):
-    """A keystone-mode Swift AIO and the keystone objects around it; all removed afterwards."""
-    if not (ROOT / ".venv-tools" / "bin" / "swift-proxy-server").exists():
-        _backend_missing("Swift is not installed: run `bash tools/backends/install-backends.sh`")
-    probe = subprocess.run([str(TOOLS_PYTHON), "-c", "import keystonemiddleware.auth_token"], capture_output=True)
-    if probe.returncode != 0:
-        _backend_missing("keystonemiddleware is not in .venv-tools: run `bash tools/backends/install-backends.sh`")
-
-    token = admin["token"]
-    suffix = uuid.uuid4().hex[:8]
-    created: list[str] = []  # keystone paths to DELETE at teardown, newest first
-
-    def create(path: str, kind: str, body: dict) -> dict:
-        obj = keystone.call("POST", path, token, json={kind: body})[kind]
-        created.insert(0, f"{path}/{obj['id']}")
-        return obj
-
-    def user_in_project(name: str, role: str) -> tuple[dict, dict, str]:
-        project = create("/projects", "project", {"name": f"{name}-{suffix}", "domain_id": "default"})
-        password = uuid.uuid4().hex
-        user = create("/users", "user", {"name": f"{name}-{suffix}", "password": password, "domain_id": "default"})
-        role_id = keystone.role_id(token, role)
-        keystone.call("PUT", f"/projects/{project['id']}/users/{user['id']}/roles/{role_id}", token)
-        return project, user, password
-
-    swift_dir = tmp_path_factory.mktemp("swift-keystone")
-    env = None
-    try:
-        region = create("/regions", "region", {"id": f"swift-gate-{suffix}"})["id"]
-        # keystone's default policy lets the `service` role validate others' tokens (authtoken's job).
-        service_project, service_user, service_password = user_in_project("swift-service", "service")
-        project, user, password = user_in_project("glance-swift", "member")
-        proxy_port = free_port()
-        storage_template = f"http://127.0.0.1:{proxy_port}/v1/AUTH_$(project_id)s"
-        service = create("/services", "service", {"type": "object-store", "name": f"swift-{suffix}"})
-        for interface in ("public", "internal"):
-            create(
-                "/endpoints",
-                "endpoint",
-                {"service_id": service["id"], "interface": interface, "url": storage_template, "region_id": region},
-            )
-        env = {
-            **os.environ,
-            "SWIFT_TEST_DIR": str(swift_dir / "aio"),
-            "SWIFT_PROXY_PORT": str(free_port()),
-            "SWIFT_SHORT_PROXY_PORT": str(free_port()),
-            "SWIFT_BASE_PORT": str(free_port_run(3)),
-            "SWIFT_MEMCACHE_PORT": str(free_port()),
-            "SWIFT_KEYSTONE_URL": gate["GATE_KEYSTONE_URL"],
-            "SWIFT_KEYSTONE_PROXY_PORT": str(proxy_port),
-            "SWIFT_KEYSTONE_USER": service_user["name"],
-            "SWIFT_KEYSTONE_PASSWORD": service_password,
-            "SWIFT_KEYSTONE_PROJECT": service_project["name"],
-        }
-        started = subprocess.run(
-            ["bash", str(SCRIPTS / "swift-start.sh")], env=env, capture_output=True, text=True, timeout=180
-        )
-        assert started.returncode == 0, f"swift-start.sh failed:\n{started.stdout}\n{started.stderr}"
-        assert f"SWIFT_KEYSTONE_PROXY_URL=http://127.0.0.1:{proxy_port}" in started.stdout, started.stdout
-        yield {
-            "keystone_url": gate["GATE_KEYSTONE_URL"],
-            "region": region,
-            "proxy_url": f"http://127.0.0.1:{proxy_port}",
-            "project": project,
-            "user": user,
-            "password": password,
-            "suffix": suffix,
-        }
-    finally:
-        if env is not None:
-            subprocess.run(["bash", str(SCRIPTS / "swift-stop.sh")], env=env, timeout=60, check=False)
-        for path in created:
-            resp = keystone.session.delete(f"{keystone.url}/v3{path}", headers={"X-Auth-Token": token}, timeout=30)
-            assert resp.status_code in (204, 404), f"DELETE {path}: {resp.status_code} {resp.text}"
 
 
 @pytest.fixture(scope="module")
