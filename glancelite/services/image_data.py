@@ -17,7 +17,6 @@ from glancelite.context import RequestContext
 from glancelite.db import images as images_db
 from glancelite.db import locations as locations_db
 from glancelite.db import members as members_db
-from glancelite.services import store_acls
 from glancelite.services.cache import tee_into_cache
 from glancelite.services.policy import image_target
 from glancelite.services.quotas import NO_LIMITS
@@ -25,6 +24,7 @@ from glancelite.settings import Settings
 from glancelite.store import base, format_inspector
 from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
+from glancelite.tasks import store_acls
 
 LOG = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from glancelite import errors, model
 from glancelite.context import RequestContext
 from glancelite.db import images as repo
 from glancelite.db import members as member_repo
-from glancelite.services import store_acls
 from glancelite.services.image_locations import LocationEditor
 from glancelite.services.image_rules import (  # noqa: F401 (re-exported for the api layer)
     BASE_ATTRIBUTES,
@@ -36,6 +35,7 @@ from glancelite.services.image_rules import (  # noqa: F401 (re-exported for the
 )
 from glancelite.services.policy import image_target
 from glancelite.services.property_protections import PropertyProtections
+from glancelite.tasks import store_acls
 
 LOG = logging.getLogger(__name__)
 

@@ -162,6 +162,7 @@ class ImportService:
             owner=image.owner,
             request_id=context.request_id,
             roles=tuple(context.roles),
+            caller=context,
         )
         return self._start(context, plan, body)
 
@@ -319,6 +320,7 @@ class ImportService:
             owner=image.owner,
             request_id=context.request_id,
             import_plugins=False,  # Glance's legacy import task runs no import plugin
+            caller=context,
         )
         return self._start(context, plan, task_input, task_type="import")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from glancelite import errors, model
 from glancelite.context import RequestContext
 from glancelite.db import members as repo
-from glancelite.services import store_acls
+from glancelite.tasks import store_acls
 
 STATUSES = tuple(s.value for s in model.MemberStatus)
 

@@ -57,7 +57,7 @@ class AcquireData(tf_task.Task):
         last_error: Exception | None = None
         for location in locations:
             try:
-                stream = self.env.stores.read(location)
+                stream = self.env.stores.read(location, context=self.plan.caller)
             except (base.StoreNotFound, base.StoreUnavailable) as exc:
                 last_error = exc
                 continue

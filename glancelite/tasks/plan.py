@@ -6,6 +6,8 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 
+from glancelite.context import RequestContext
+
 
 class Method(enum.StrEnum):
     GLANCE_DIRECT = "glance-direct"
@@ -59,6 +61,9 @@ class ImportPlan:
     request_id: str | None = None
     roles: tuple[str, ...] = ()  # the importing user's roles (inject_image_metadata decides by them)
     import_plugins: bool = True  # [image_import_opts] image_import_plugins apply (not to legacy import tasks)
+    # The importing caller (token, catalog), in memory only, as Glance hands its request context to the
+    # flow: per-caller stores (multi-tenant swift) write and read with it. None after a restart.
+    caller: RequestContext | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def is_copy(self) -> bool:

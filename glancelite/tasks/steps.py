@@ -25,6 +25,7 @@ from glancelite.settings import Settings
 from glancelite.store import base, format_inspector
 from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
+from glancelite.tasks import store_acls
 from glancelite.tasks.areas import StagingArea, WorkArea
 from glancelite.tasks.plan import FAILED_PROPERTY, IMPORTING_PROPERTY, LOCK_PROPERTY, STAGE_HOST_PROPERTY, ImportPlan
 
@@ -251,7 +252,7 @@ class ImportToStore(tf_task.Task):
                 expected_size=staged_size,
             ) as reader,
         ):
-            stored = env.stores.write(self.store_id, image_id, reader, staged_size)
+            stored = env.stores.write(self.store_id, image_id, reader, staged_size, context=self.plan.caller)
             try:
                 digests = reader.digests()
                 location_id = self._record(stored, digests)
@@ -259,6 +260,9 @@ class ImportToStore(tf_task.Task):
                 self._discard(stored)
                 raise
         update_bookkeeping(env, image_id, done=[self.store_id])
+        if env.stores.keeps_acls(model.Location(url=stored.url, metadata={"store": self.store_id})):
+            with contextlib.suppress(errors.NotFound):
+                store_acls.sync(env.stores, env.engine, self.plan.caller, images_db.get_image(env.engine, image_id))
         return {"url": stored.url, "location_id": location_id}
 
     def _quota_remaining(self) -> int | None:
@@ -311,7 +315,9 @@ class ImportToStore(tf_task.Task):
 
     def _discard(self, stored: base.StoredObject) -> None:
         try:
-            self.env.stores.delete(model.Location(url=stored.url, metadata={"store": self.store_id}))
+            self.env.stores.delete(
+                model.Location(url=stored.url, metadata={"store": self.store_id}), context=self.plan.caller
+            )
         except Exception:
             LOG.exception("could not remove the copy of image %s in store %s", self.plan.image_id, self.store_id)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 
 import pytest
@@ -232,6 +233,42 @@ def test_public_image_is_readable_by_everyone_community_is_not(glance, tenants):
     # Bob may not delete it: Glance's policy answers, and the data stays.
     assert requests.delete(f"{glance.url}/v2/images/{image_id}", headers=_h(bob), timeout=60).status_code == 403
     assert _swift(alice, f"{container}/{image_id}", "HEAD").status_code == 200
+    assert requests.delete(f"{glance.url}/v2/images/{image_id}", headers=_h(alice), timeout=60).status_code == 204
+    assert container not in _leftovers(glance, alice)
+
+
+def test_glance_direct_import_writes_with_the_importers_token(glance, tenants):
+    """The import flow runs with the importing caller, as Glance's does; its ACL follows the image."""
+    alice = tenants("alice")
+    data = os.urandom(1 * MiB + 11)
+    image_id = _create(glance, alice, visibility="public")
+    staged = requests.put(
+        f"{glance.url}/v2/images/{image_id}/stage",
+        data=data,
+        headers=_h(alice, **{"Content-Type": "application/octet-stream"}),
+        timeout=60,
+    )
+    assert staged.status_code == 204, staged.text
+    started = requests.post(
+        f"{glance.url}/v2/images/{image_id}/import",
+        json={"method": {"name": "glance-direct"}},
+        headers=_h(alice),
+        timeout=30,
+    )
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 60
+    while True:
+        image = requests.get(f"{glance.url}/v2/images/{image_id}", headers=_h(alice), timeout=30).json()
+        if image["status"] == "active" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert image["status"] == "active", image
+    container = f"{glance.container}_{image_id}"
+    head = _swift(alice, f"{container}/{image_id}", "HEAD")
+    assert head.status_code == 200 and int(head.headers["Content-Length"]) == len(data)
+    assert _swift(alice, container, "HEAD").headers.get("X-Container-Read") == "*:*"
+    got = _download(glance, tenants("bob"), image_id)
+    assert got.status_code == 200 and got.content == data
     assert requests.delete(f"{glance.url}/v2/images/{image_id}", headers=_h(alice), timeout=60).status_code == 204
     assert container not in _leftovers(glance, alice)
 
