@@ -4,6 +4,8 @@
     glancelite-manage --config-file glance-api.conf db sync --check
     glancelite-manage --config-file glance-api.conf db load_metadefs [--path DIR] [--merge [--prefer_new] [--overwrite]]
     glancelite-manage --config-file glance-api.conf db unload_metadefs | export_metadefs [--path DIR]
+    glancelite-manage --config-file glance-api.conf db purge [--age_in_days 30] [--max_rows 100]
+    glancelite-manage --config-file glance-api.conf db purge_images_table [--age_in_days 180] [--max_rows 100]
     glancelite-manage --config-file glance-api.conf config check
 
 Glance's legacy spellings (``db_sync``, ``db_version``, ...) are accepted.
@@ -15,11 +17,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from glancelite import errors
 from glancelite.cmd import common
 from glancelite.db import engine as db_engine
-from glancelite.db import metadef_files, migration
+from glancelite.db import metadef_files, migration, purge
 
 USAGE_ERROR = 2
 
@@ -102,6 +105,48 @@ def _db_export_metadefs(loaded, args) -> int:
     return 0
 
 
+class UsageError(ValueError):
+    """A bad argument: its message, exit 1 (glance-manage's sys.exit(message))."""
+
+
+def _purge_limits(args, default_age: int) -> tuple[int, int]:
+    """glance-manage's checks of --age_in_days and --max_rows, with its messages."""
+    age, rows = args.age_in_days if args.age_in_days is not None else str(default_age), args.max_rows
+    try:
+        age_in_days = int(age)
+    except ValueError:
+        raise UsageError(f"Invalid int value for age_in_days: {age}") from None
+    try:
+        max_rows = int(rows)
+    except ValueError:
+        raise UsageError(f"Invalid int value for max_rows: {rows}") from None
+    if age_in_days < 0:
+        raise UsageError("Must supply a non-negative value for age.")
+    if age_in_days >= int(time.time()) // 86400:
+        raise UsageError("Maximal age is count of days since epoch.")
+    if max_rows < -1:
+        raise UsageError("Minimal rows limit is -1.")
+    if max_rows > purge.MAX_ROWS_LIMIT:
+        raise UsageError(f"'max_rows' value out of range, must not exceed {purge.MAX_ROWS_LIMIT}.")
+    return age_in_days, max_rows
+
+
+def _report_purged(counts: dict[str, int]) -> int:
+    for table, rows in counts.items():
+        print(f"Deleted {rows} row(s) from table {table}")
+    return 0
+
+
+def _db_purge(loaded, args) -> int:
+    age_in_days, max_rows = _purge_limits(args, default_age=30)
+    return _report_purged(purge.purge(_engine(loaded), age_in_days, max_rows))
+
+
+def _db_purge_images_table(loaded, args) -> int:
+    age_in_days, max_rows = _purge_limits(args, default_age=180)
+    return _report_purged(purge.purge_images(_engine(loaded), age_in_days, max_rows))
+
+
 def _config_check(loaded, args) -> int:
     # The same verdict glancelite-api gives before it serves: options, then stores and policy.
     common.check_collaborators_or_exit(loaded)
@@ -119,6 +164,8 @@ COMMANDS = {
     ("db", "load_metadefs"): _db_load_metadefs,
     ("db", "unload_metadefs"): _db_unload_metadefs,
     ("db", "export_metadefs"): _db_export_metadefs,
+    ("db", "purge"): _db_purge,
+    ("db", "purge_images_table"): _db_purge_images_table,
     ("config", "check"): _config_check,
 }
 # COMPAT: glance-manage's legacy one-word spellings.
@@ -143,6 +190,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--overwrite", action="store_true", help="with --merge: drop existing objects, properties, tags"
     )
+    # db purge / purge_images_table, as glance-manage spells them.
+    parser.add_argument("--age_in_days", help="purge rows deleted more than this many days ago (30; images 180)")
+    parser.add_argument("--max_rows", default="100", help="at most this many rows per table; -1 for all")
     return parser
 
 
@@ -161,6 +211,9 @@ def main(argv: list[str] | None = None) -> None:
         code = handler(loaded, args)
     except errors.ConfigError as exc:
         print(f"glancelite: invalid configuration: {exc}", file=sys.stderr)
+        code = 1
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
         code = 1
     except Exception as exc:  # noqa: BLE001 - an operator gets one line, not a traceback (--debug shows it)
         if args.debug:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
+import uuid
+
 import pytest
+import sqlalchemy as sa
 
 from glancelite.db import engine as db_engine
-from glancelite.db import migration
+from glancelite.db import images as images_db
+from glancelite.db import locations as locations_db
+from glancelite.db import members as members_db
+from glancelite.db import migration, tables
+from glancelite.db import tasks as tasks_db
 from tests.support.server import free_port, manage, write_config
 from tests.unit.test_migrations import insert_legacy_images
 
@@ -130,3 +138,80 @@ def test_config_check_builds_the_stores_like_the_api(tmp_path):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "[fast] filesystem_store_file_perm" in lines[0], result.stderr
+
+
+# ------------------------------------------------------------------ db purge / purge_images_table
+
+
+def _soft_deleted_image_and_task(engine, image_id: str, task_id: str, days_ago: float) -> None:
+    """An image with a property, a tag, a member and a location, and a task: all soft-deleted ``days_ago``."""
+    images_db.create_image(engine, {"id": image_id, "status": "queued"}, {"k": "v"}, ["t"])
+    members_db.create_member(engine, image_id, "project-x")
+    locations_db.add_location(engine, image_id, f"file:///nowhere/{uuid.uuid4()}", {})
+    images_db.delete_image(engine, image_id)
+    tasks_db.create_task(engine, {"id": task_id, "type": "api_image_import", "image_id": image_id}, {})
+    tasks_db.delete_task(engine, task_id)
+    when = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - datetime.timedelta(days=days_ago)
+    backdate = [(tables.images.c.id, image_id), (tables.tasks.c.id, task_id)] + [
+        (child.c.image_id, image_id)
+        for child in (tables.image_properties, tables.image_tags, tables.image_members, tables.image_locations)
+    ]
+    with engine.begin() as conn:
+        for column, value in backdate:
+            conn.execute(column.table.update().where(column == value).values(deleted_at=when))
+
+
+def _counts(engine) -> dict[str, int]:
+    names = ("images", "image_properties", "image_tags", "image_members", "image_locations", "tasks", "task_info")
+    with engine.connect() as conn:
+        return {
+            n: conn.execute(sa.select(sa.func.count()).select_from(tables.metadata.tables[n])).scalar() for n in names
+        }
+
+
+def test_purge_then_purge_images_table(conf, database_url):
+    assert run(conf, "db", "sync").returncode == 0
+    engine = db_engine.create_engine(database_url)
+    try:
+        old = [(f"00000000-0000-0000-0000-00000000000{i}", f"10000000-0000-0000-0000-00000000000{i}") for i in range(3)]
+        for image_id, task_id in old:
+            _soft_deleted_image_and_task(engine, image_id, task_id, days_ago=40)
+        recent = ("20000000-0000-0000-0000-000000000000", "30000000-0000-0000-0000-000000000000")
+        _soft_deleted_image_and_task(engine, *recent, days_ago=1)
+        assert _counts(engine) == dict.fromkeys(_counts(engine), 4)
+
+        # At most --max_rows per table, oldest first; the images table is never touched by purge.
+        proc = run(conf, "db", "purge", "--max_rows", "2")
+        assert proc.returncode == 0, proc.stderr
+        assert "Deleted 2 row(s) from table image_properties" in proc.stdout
+        assert _counts(engine) == {**dict.fromkeys(_counts(engine), 2), "images": 4}
+        # Images whose children are still there are not purged (Glance would fail on the foreign key).
+        proc = run(conf, "db", "purge_images_table", "--age_in_days", "30", "--max_rows", "-1")
+        assert proc.returncode == 0, proc.stderr
+        assert "Deleted 2 row(s) from table images" in proc.stdout
+
+        assert run(conf, "db", "purge", "--max_rows", "-1").returncode == 0
+        assert _counts(engine) == {**dict.fromkeys(_counts(engine), 1), "images": 2}
+        assert run(conf, "db_purge_images_table", "--age_in_days", "30").returncode == 0
+        # What was deleted a day ago stays: its id is still taken.
+        assert _counts(engine) == dict.fromkeys(_counts(engine), 1)
+        assert run(conf, "db", "purge_images_table").stdout.strip() == "Deleted 0 row(s) from table images"
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--age_in_days", "x"], "Invalid int value for age_in_days: x"),
+        (["--max_rows", "many"], "Invalid int value for max_rows: many"),
+        (["--age_in_days", "-1"], "Must supply a non-negative value for age."),
+        (["--age_in_days", "100000"], "Maximal age is count of days since epoch."),
+        (["--max_rows", "-2"], "Minimal rows limit is -1."),
+        (["--max_rows", str(2**31)], "'max_rows' value out of range"),
+    ],
+)
+def test_purge_arguments_are_checked_as_glance_manage_does(tmp_path, args, message):
+    conf = write_config(tmp_path)
+    for command in ("purge", "purge_images_table"):
+        assert_one_line_failure(run(conf, "db", command, *args), message)
