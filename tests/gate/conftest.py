@@ -112,6 +112,34 @@ def admin(gate, keystone):
     return {"token": token, "project_id": body["project"]["id"], "user_id": body["user"]["id"]}
 
 
+def service_authtoken(gate: dict[str, str]) -> dict[str, str]:
+    """``[keystone_authtoken]`` of a glancelite the tests start against the gate's keystone."""
+    url = gate["GATE_KEYSTONE_URL"]
+    return {
+        "www_authenticate_uri": url,
+        "auth_url": url,
+        "auth_type": "password",
+        "username": gate["GATE_SERVICE_USER"],
+        "password": gate["GATE_SERVICE_PASSWORD"],
+        "project_name": gate["GATE_SERVICE_PROJECT"],
+        "user_domain_id": "default",
+        "project_domain_id": "default",
+    }
+
+
+def object_store_url(token_body: dict, region: str) -> str:
+    """The public object-store endpoint of ``region`` in a token's catalog (exactly one)."""
+    urls = [
+        endpoint["url"]
+        for entry in token_body["catalog"]
+        if entry["type"] == "object-store"
+        for endpoint in entry["endpoints"]
+        if endpoint["region_id"] == region and endpoint["interface"] == "public"
+    ]
+    assert len(urls) == 1, token_body["catalog"]
+    return urls[0]
+
+
 def _backend_missing(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (CI=true: a missing backend fails)")

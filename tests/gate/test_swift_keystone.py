@@ -21,6 +21,7 @@ import os
 import pytest
 import requests
 
+from tests.gate.conftest import object_store_url
 from tests.support.server import Server, write_config
 
 pytestmark = pytest.mark.gate
@@ -36,15 +37,7 @@ def swift_account(swift_keystone, keystone):
         token, body = keystone.token(
             swift_keystone["user"]["name"], swift_keystone["password"], swift_keystone["project"]["name"]
         )
-        urls = [
-            endpoint["url"]
-            for entry in body["catalog"]
-            if entry["type"] == "object-store"
-            for endpoint in entry["endpoints"]
-            if endpoint["region_id"] == swift_keystone["region"] and endpoint["interface"] == "public"
-        ]
-        assert len(urls) == 1, body["catalog"]
-        return urls[0], token
+        return object_store_url(body, swift_keystone["region"]), token
 
     return login
 

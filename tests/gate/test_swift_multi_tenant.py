@@ -19,6 +19,7 @@ import uuid
 import pytest
 import requests
 
+from tests.gate.conftest import object_store_url, service_authtoken
 from tests.support.server import Server, write_config
 
 pytestmark = pytest.mark.gate
@@ -37,15 +38,8 @@ def tenants(swift_keystone, keystone):
     def login(name: str) -> dict:
         who = users[name]
         token, body = keystone.token(who["user"]["name"], who["password"], who["project"]["name"])
-        urls = [
-            endpoint["url"]
-            for entry in body["catalog"]
-            if entry["type"] == "object-store"
-            for endpoint in entry["endpoints"]
-            if endpoint["region_id"] == swift_keystone["region"] and endpoint["interface"] == "public"
-        ]
-        assert len(urls) == 1, body["catalog"]
-        return {"token": token, "account": urls[0], "project_id": who["project"]["id"]}
+        account = object_store_url(body, swift_keystone["region"])
+        return {"token": token, "account": account, "project_id": who["project"]["id"]}
 
     return login
 
@@ -53,22 +47,12 @@ def tenants(swift_keystone, keystone):
 @pytest.fixture(scope="module")
 def glance(gate, swift_keystone, tmp_path_factory):
     root = tmp_path_factory.mktemp("glance-swift-multi-tenant")
-    url = gate["GATE_KEYSTONE_URL"]
     container = f"mt-{swift_keystone['suffix']}"
     config = write_config(
         root,
         {
             "paste_deploy": {"flavor": "keystone"},
-            "keystone_authtoken": {
-                "www_authenticate_uri": url,
-                "auth_url": url,
-                "auth_type": "password",
-                "username": gate["GATE_SERVICE_USER"],
-                "password": gate["GATE_SERVICE_PASSWORD"],
-                "project_name": gate["GATE_SERVICE_PROJECT"],
-                "user_domain_id": "default",
-                "project_domain_id": "default",
-            },
+            "keystone_authtoken": service_authtoken(gate),
             "DEFAULT": {"enabled_backends": "tenant:swift", "show_image_direct_url": "True"},
             "glance_store": {"default_backend": "tenant"},
             "tenant": {

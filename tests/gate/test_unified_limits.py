@@ -14,6 +14,7 @@ import uuid
 import pytest
 import requests
 
+from tests.gate.conftest import service_authtoken
 from tests.support.server import Server, write_config
 
 pytestmark = pytest.mark.gate
@@ -74,16 +75,7 @@ def limited(tmp_path_factory, gate, image_service, limits_reader):
         {
             "DEFAULT": {"use_keystone_limits": "true", "enabled_import_methods": "glance-direct,web-download"},
             "paste_deploy": {"flavor": "keystone"},
-            "keystone_authtoken": {
-                "www_authenticate_uri": url,
-                "auth_url": url,
-                "auth_type": "password",
-                "username": gate["GATE_SERVICE_USER"],
-                "password": gate["GATE_SERVICE_PASSWORD"],
-                "project_name": gate["GATE_SERVICE_PROJECT"],
-                "user_domain_id": "default",
-                "project_domain_id": "default",
-            },
+            "keystone_authtoken": service_authtoken(gate),
             "oslo_limit": {
                 "auth_url": url,
                 "auth_type": "password",
