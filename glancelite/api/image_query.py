@@ -147,11 +147,22 @@ def _bool(key: str, value: str) -> bool:
     return value == "true"
 
 
-def _int(value: str) -> int:
+# The database columns are signed 64-bit; a filter past that range would overflow in the driver.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _in_int64(key: str, number: int) -> int:
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise errors.Invalid(f"Invalid value for '{key}' filter: out of range.")
+    return number
+
+
+def _int(key: str, value: str) -> int:
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise errors.Invalid("Unable to filter on a range with a non-numeric value.") from None
+    return _in_int64(key, number)
 
 
 def parse(query_string: str, settings: Settings) -> ListQuery:
@@ -180,12 +191,13 @@ def parse(query_string: str, settings: Settings) -> ListQuery:
         elif key == "protected":
             filters[key] = _bool(key, value)
         elif key in ("size_min", "size_max"):
-            filters[key] = _int(value)
+            filters[key] = _int(key, value)
         elif key in INT_FILTERS:
             try:
-                filters[key] = int(value)
+                number = int(value)
             except ValueError:
                 raise errors.Invalid(f"Invalid value '{value}' for '{key}' filter.") from None
+            filters[key] = _in_int64(key, number)
         elif key in ("created_at", "updated_at"):
             filters[key] = [_time_filter(key, v) for v in _all(pairs, key)]
         elif key == "tag":

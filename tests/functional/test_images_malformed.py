@@ -155,6 +155,14 @@ def test_bad_query_strings(service, http, query):
     assert resp.status_code < 500, resp.text[:300]
 
 
+@pytest.mark.parametrize("key", ["size_min", "size_max", "min_disk", "min_ram"])
+@pytest.mark.parametrize("value", [str(2**64), str(-(2**70))])
+def test_integer_filters_past_64_bits_are_a_400_naming_the_parameter(service, http, key, value):
+    resp = http.get(f"{service.url}/v2/images?{key}={value}", headers=ALICE, timeout=30)
+    assert resp.status_code == 400, resp.text[:300]
+    assert key in resp.text
+
+
 def test_nul_in_path_parameters_of_a_real_image(service, http, image_id):
     base = f"{service.url}/v2/images/{image_id}"
     assert http.put(f"{base}/tags/a%00b", headers=ALICE).status_code == 400

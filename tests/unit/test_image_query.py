@@ -65,6 +65,18 @@ def test_invalid(query):
         image_query.parse(query, S)
 
 
+@pytest.mark.parametrize("key", ["size_min", "size_max", "min_disk", "min_ram", "size", "virtual_size"])
+@pytest.mark.parametrize("value", [str(2**64), str(2**63), str(-(2**63) - 1)])
+def test_integer_filters_past_64_bits_name_the_parameter(key, value):
+    with pytest.raises(errors.Invalid, match=f"'{key}'"):
+        image_query.parse(f"{key}={value}", S)
+
+
+def test_integer_filters_at_the_64_bit_edges_are_accepted():
+    q = image_query.parse(f"size_min={-(2**63)}&size_max={2**63 - 1}", S)
+    assert (q.filters["size_min"], q.filters["size_max"]) == (-(2**63), 2**63 - 1)
+
+
 def test_links_keep_everything_but_marker():
     pairs = image_query.params("limit=2&marker=abc&tag=a&tag=b")
     links = image_query.links(pairs, "next-id")
