@@ -86,7 +86,9 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     except sa.exc.OperationalError as exc:
         if _is_lock_error(exc):
             raise
-        raise DatabaseUnavailable(f"The database is unavailable: {exc.orig}") from exc
+        # The driver's text names hosts and socket paths: it goes to the log, never to a client.
+        LOG.error("database unavailable: %s", exc.orig)
+        raise DatabaseUnavailable() from exc
 
 
 def run_in_transaction(engine: Engine, work, *args, **kwargs):

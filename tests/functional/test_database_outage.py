@@ -1,0 +1,62 @@
+"""PostgreSQL gone under a running service: 503 in Glance's shape, with nothing of the driver's text.
+
+The cluster is this module's own (the session's is shared by every other test), stopped by PID
+through tools/pg-stop.sh while the API keeps running.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.conftest import identity
+from tests.support import postgres
+from tests.support.server import Server, write_config
+
+pytestmark = pytest.mark.postgres
+
+ALICE = identity("alice-project")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    try:
+        own = postgres.PostgresCluster.start()
+    except postgres.PostgresUnavailable as exc:
+        postgres.unavailable(str(exc))
+    try:
+        yield own
+    finally:
+        own.stop()
+
+
+@pytest.fixture(scope="module")
+def service_on_own_cluster(cluster, tmp_path_factory):
+    root = tmp_path_factory.mktemp("outage")
+    # One worker: readiness then means every worker has built its services (a worker still booting
+    # when the database goes away cannot build them, which is a start-up failure, not this case).
+    sections = {"DEFAULT": {"workers": "1"}}
+    server = Server(write_config(root, sections, database=cluster.create_database())).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_requests_during_an_outage_get_a_plain_503(cluster, service_on_own_cluster):
+    url = service_on_own_cluster.url
+    assert requests.post(f"{url}/v2/images", json={"name": "before"}, headers=ALICE, timeout=30).status_code == 201
+    cluster.stop()
+    for method, path, body in (("GET", "/v2/images", None), ("POST", "/v2/images", {"name": "during"})):
+        headers = {**ALICE, "Accept": "application/json"}
+        resp = requests.request(method, f"{url}{path}", json=body, headers=headers, timeout=60)
+        assert resp.status_code == 503, resp.text[:300]
+        assert resp.json() == {
+            "code": "503 Service Unavailable",
+            "title": "Service Unavailable",
+            "message": "The database is unavailable.<br /><br />\n\n",
+        }
+        text = resp.text.lower()
+        # The driver's message names the server, its port and the socket directory: none of it may leak.
+        for leak in (cluster.directory.lower(), str(cluster.port), "psycopg", "connection to server", "sqlalchemy"):
+            assert leak not in text, (leak, resp.text[:300])
