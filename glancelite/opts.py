@@ -1,6 +1,8 @@
-"""Every oslo.config option glancelite reads, under Glance's own names.
+"""Every oslo.config option glancelite reads, under Glance's own names, except the store drivers'.
 
-Declarations only: config.py is the one place that registers and reads them.
+Declarations only: config.py is the one place that registers and reads them. The
+options of each store type are declared by its driver (``OPTIONS``, found through
+store/registry.py); the common options of every store group are here.
 ``list_opts()`` feeds oslo-config-generator (etc/glance-api.conf.sample).
 """
 
