@@ -21,6 +21,7 @@ from oslo_config import cfg
 from glancelite import opts
 from glancelite.errors import ConfigError
 from glancelite.settings import ImportFilter, KeystoneSettings, PropertyRule, Settings, StoreSettings
+from glancelite.store import registry
 from glancelite.tasks import plugins as import_plugin_registry
 
 LOG = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ def load(config_files: Sequence[str]) -> LoadedConfig:
             raise ConfigError("DEFAULT", "config_file", f"cannot read configuration file {path!r}")
     conf = cfg.ConfigOpts()
     _register_core(conf)
+    registry.load_entry_points()  # third-party store types, before any store group is read
     try:
         conf(
             args=[],
@@ -125,13 +127,43 @@ def _register_core(conf: cfg.ConfigOpts) -> None:
         conf.register_opts(group_opts, group=group)
 
 
+def store_group_opts() -> list[cfg.Opt]:
+    """Every option a store group may hold, for the sample: the common ones, then each type's.
+
+    The types are the registry's (built in and entry points), in name order; an option
+    two types declare is listed once.
+    """
+    registry.load_entry_points()
+    group_opts = list(opts.STORE_COMMON_OPTS)
+    seen = {o.dest for o in group_opts}
+    for type_name in registry.known_types():
+        try:
+            type_opts = registry.options_of(type_name)
+        except registry.DriverUnavailable as exc:
+            LOG.warning("store type %s is left out of the sample configuration: %s", type_name, exc.message)
+            continue
+        for opt in type_opts:
+            if opt.dest not in seen:
+                seen.add(opt.dest)
+                group_opts.append(opt)
+    return group_opts
+
+
+def _type_opts(group: str, store_type: str) -> list[cfg.Opt]:
+    """The options the ``store_type`` driver declares; ConfigError naming ``group`` if it cannot say."""
+    try:
+        return list(registry.options_of(store_type))
+    except registry.DriverUnavailable as exc:
+        raise ConfigError(group, None, exc.message) from exc
+
+
 def _register_store_group(conf: cfg.ConfigOpts, store_id: str, store_type: str, datadir_default: str | None = None):
-    group_opts = [*opts.STORE_COMMON_OPTS, *opts.STORE_TYPE_OPTS[store_type]]
-    conf.register_opts(group_opts, group=store_id)
+    type_opts = _type_opts(store_id, store_type)
+    conf.register_opts([*opts.STORE_COMMON_OPTS, *type_opts], group=store_id)
     if datadir_default is not None:
         conf.set_default("filesystem_store_datadir", datadir_default, group=store_id)
     group = getattr(conf, store_id)
-    return {o.dest: getattr(group, o.dest) for o in opts.STORE_TYPE_OPTS[store_type]}, group
+    return {o.dest: getattr(group, o.dest) for o in type_opts}, group
 
 
 def _store(conf, store_id, store_type, *, reserved=False, datadir_default=None) -> StoreSettings:
@@ -148,7 +180,7 @@ def _store(conf, store_id, store_type, *, reserved=False, datadir_default=None) 
 
 
 def _stores(conf: cfg.ConfigOpts, backends: dict[str, str]) -> tuple[tuple[StoreSettings, ...], str]:
-    known = sorted(opts.STORE_TYPE_OPTS)
+    known = registry.known_types()
     if backends:
         stores = []
         for store_id, store_type in backends.items():
@@ -231,14 +263,14 @@ def _legacy_stores(conf: cfg.ConfigOpts, known: list[str]) -> tuple[list[StoreSe
 def _legacy_store(conf: cfg.ConfigOpts, store_type: str) -> StoreSettings:
     """Single-store driver options live in [glance_store] itself, as in glance_store."""
     group = "glance_store"
-    type_opts = opts.STORE_TYPE_OPTS[store_type]
+    type_opts = _type_opts(group, store_type)
     conf.register_opts([o for o in type_opts if o.dest not in {x.dest for x in opts.GLANCE_STORE_OPTS}], group=group)
     options = {o.dest: getattr(conf.glance_store, o.dest) for o in type_opts}
     return StoreSettings(id=store_type, type=store_type, description=None, weight=0, options=options)
 
 
 def _file_defaults() -> dict:
-    return {o.dest: o.default for o in opts.STORE_TYPE_OPTS["file"]}
+    return {o.dest: o.default for o in registry.options_of("file")}
 
 
 def file_datadirs(store: StoreSettings) -> list[str]:

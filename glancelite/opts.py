@@ -1,6 +1,8 @@
-"""Every oslo.config option glancelite reads, under Glance's own names.
+"""Every oslo.config option glancelite reads, under Glance's own names, except the store drivers'.
 
-Declarations only: config.py is the one place that registers and reads them.
+Declarations only: config.py is the one place that registers and reads them. The
+options of each store type are declared by its driver (``OPTIONS``, found through
+store/registry.py); the common options of every store group are here.
 ``list_opts()`` feeds oslo-config-generator (etc/glance-api.conf.sample).
 """
 
@@ -281,87 +283,6 @@ STORE_COMMON_OPTS = [
     cfg.BoolOpt("read_only", default=False, help="Refuse writes and deletes on this store (glancelite)."),
 ]
 
-# Per driver type, the options of a store group, with glance_store's names and defaults.
-STORE_TYPE_OPTS: dict[str, list[cfg.Opt]] = {
-    "file": [
-        cfg.StrOpt("filesystem_store_datadir", help="Directory the images are written to."),
-        cfg.MultiStrOpt("filesystem_store_datadirs", help="Several directories as 'path:priority'."),
-        cfg.StrOpt("filesystem_store_metadata_file", help="JSON file of location metadata."),
-        cfg.IntOpt(
-            "filesystem_store_file_perm", default=0, help="Octal permissions of image files; 0 keeps the umask."
-        ),
-        cfg.IntOpt("filesystem_store_chunk_size", default=65536, min=1, help="Read and write chunk in bytes."),
-        cfg.BoolOpt("filesystem_thin_provisioning", default=False, help="Skip all-zero chunks (sparse files)."),
-        cfg.BoolOpt(
-            "filesystem_store_fsync", default=False, help="fsync each image before it becomes visible (glancelite)."
-        ),
-    ],
-    "http": [
-        cfg.StrOpt("https_ca_certificates_file", help="CA bundle for TLS verification."),
-        cfg.BoolOpt("https_insecure", default=False, help="Skip TLS verification (glancelite verifies by default)."),
-        cfg.DictOpt("http_proxy_information", default={}, help="Proxies by scheme, 'http:host:port,...'."),
-        cfg.IntOpt("http_max_redirects", default=5, min=0, help="Redirects followed before giving up."),
-    ],
-    "rbd": [
-        cfg.IntOpt("rbd_store_chunk_size", default=8, min=1, help="Object size in MiB."),
-        cfg.StrOpt("rbd_store_pool", default="images", help="RADOS pool of the images."),
-        cfg.StrOpt("rbd_store_user", help="cephx user, without 'client.'."),
-        cfg.StrOpt("rbd_store_ceph_conf", default="", help="ceph.conf path; empty uses librados' search."),
-        cfg.IntOpt("rados_connect_timeout", default=-1, help="Seconds; negative keeps ceph.conf's values."),
-        cfg.BoolOpt("rbd_thin_provisioning", default=False, help="Skip all-zero chunks."),
-    ],
-    "swift": [
-        cfg.StrOpt("swift_store_auth_address", help="Auth URL (tempauth v1 or keystone)."),
-        cfg.StrOpt("swift_store_user", help="'project:user' or 'account:user'."),
-        cfg.StrOpt("swift_store_key", secret=True, help="Password of swift_store_user."),
-        cfg.StrOpt("swift_store_auth_version", default="3", help="Auth version: 1 (tempauth), 2 or 3."),
-        cfg.StrOpt("swift_store_config_file", help="INI file of credential references."),
-        cfg.StrOpt("default_swift_reference", default="ref1", help="Reference in swift_store_config_file."),
-        cfg.StrOpt("swift_store_container", default="glance", help="Container of the images."),
-        cfg.BoolOpt("swift_store_create_container_on_put", default=False, help="Create the container when missing."),
-        cfg.IntOpt("swift_store_large_object_size", default=5120, min=1, help="MiB above which images are segmented."),
-        cfg.IntOpt("swift_store_large_object_chunk_size", default=200, min=1, help="Segment size in MiB."),
-        cfg.BoolOpt("swift_store_auth_insecure", default=False, help="Skip TLS verification."),
-        cfg.StrOpt("swift_store_cacert", help="CA bundle."),
-        cfg.StrOpt("swift_store_region", help="Region in the catalog."),
-        cfg.StrOpt("swift_store_endpoint", help="Storage URL overriding the catalog."),
-        cfg.IntOpt("swift_store_retry_get_count", default=0, min=0, help="Resumes of an interrupted download."),
-        cfg.IntOpt(
-            "swift_store_expire_soon_interval", default=60, min=0, help="Seconds before expiry to refresh a token."
-        ),
-        cfg.BoolOpt(
-            "swift_store_multi_tenant",
-            default=False,
-            help="Store each image in the caller's own Swift account, in a container of its own.",
-        ),
-        cfg.StrOpt(
-            "swift_store_endpoint_type",
-            default="publicURL",
-            choices=["publicURL", "adminURL", "internalURL"],
-            help="Multi-tenant: catalog interface of the storage URL.",
-        ),
-        cfg.StrOpt("swift_store_service_type", default="object-store", help="Multi-tenant: catalog service type."),
-        cfg.ListOpt(
-            "swift_store_admin_tenants", default=[], help="Multi-tenant: projects given the write ACL of every image."
-        ),
-    ],
-    "s3": [
-        cfg.StrOpt("s3_store_host", help="Endpoint, with http(s):// or as a bare host (http)."),
-        cfg.StrOpt("s3_store_region_name", default="", help="Region."),
-        cfg.StrOpt("s3_store_access_key", secret=True, help="Access key."),
-        cfg.StrOpt("s3_store_secret_key", secret=True, help="Secret key."),
-        cfg.StrOpt("s3_store_bucket", help="Bucket of the images."),
-        cfg.BoolOpt("s3_store_create_bucket_on_put", default=False, help="Create the bucket when missing."),
-        cfg.StrOpt(
-            "s3_store_bucket_url_format", default="auto", choices=["auto", "virtual", "path"], help="Addressing style."
-        ),
-        cfg.IntOpt("s3_store_large_object_size", default=100, min=0, help="MiB at and above which multipart is used."),
-        cfg.IntOpt("s3_store_large_object_chunk_size", default=10, min=5, help="Part size in MiB."),
-        cfg.IntOpt("s3_store_thread_pools", default=10, min=1, help="Parallel part uploads."),
-        cfg.StrOpt("s3_store_cacert", default="", help="CA bundle; empty uses botocore's."),
-    ],
-}
-
 IMAGE_FORMAT_OPTS = [
     cfg.ListOpt(
         "disk_formats",
@@ -391,14 +312,13 @@ RESERVED_PREFIX = "os_glance_"
 
 
 def list_opts():
-    """oslo-config-generator entry point: (group, options) pairs."""
-    store_opts: list[cfg.Opt] = list(STORE_COMMON_OPTS)
-    seen = {o.dest for o in store_opts}
-    for type_name in sorted(STORE_TYPE_OPTS):
-        for opt in STORE_TYPE_OPTS[type_name]:
-            if opt.dest not in seen:
-                seen.add(opt.dest)
-                store_opts.append(opt)
+    """oslo-config-generator entry point: (group, options) pairs.
+
+    The store group lists the options every registered driver type declares (the
+    built-in ones and those of installed ``glancelite.store.drivers`` entry points).
+    """
+    from glancelite.config import store_group_opts  # config reads the driver registry; opts stays a leaf
+
     return [
         ("DEFAULT", DEFAULT_OPTS),
         ("database", DATABASE_OPTS),
@@ -415,5 +335,5 @@ def list_opts():
         ("image_format", IMAGE_FORMAT_OPTS),
         ("oslo_policy", POLICY_OPTS),
         # Each store id in enabled_backends is a group holding these.
-        ("<store id>", store_opts),
+        ("<store id>", store_group_opts()),
     ]

@@ -293,8 +293,7 @@ class ImportService:
             return None
 
     def _writable(self, store_id: str) -> bool:
-        store = self.stores.settings_of(store_id)
-        return not store.read_only and store.type != "http"
+        return self.stores.writable(store_id)
 
     def _check_target(self, store_id: str) -> None:
         try:

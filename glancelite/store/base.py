@@ -5,9 +5,14 @@ status changes happen above them (streams.py, stores.py, services), once.
 A driver:
 
 - declares ``TYPE`` (Glance's type name), ``SCHEMES`` (URL schemes it writes
-  and reads) and ``STATIC_CAPABILITIES``;
+  and reads), ``STATIC_CAPABILITIES`` and ``OPTIONS``: the oslo.config options
+  of its store group, declared once, with glance_store's names and defaults.
+  config.py registers them for every store of the type, lists them in the
+  sample configuration and hands the driver the typed values (the registry
+  finds the declarations without importing an optional SDK: see registry.py);
 - is built from its ``StoreSettings`` and validates them in ``__init__``
-  (raise ``errors.ConfigError(store.id, option, reason)``);
+  (raise ``errors.ConfigError(store.id, option, reason)``); ``option(name)``
+  is the typed value, or the declared default when the settings lack it;
 - translates SDK errors at its edge into the errors below
   (``raise StoreNotFound(...) from exc``);
 - removes its partial data before an ``add`` error leaves it.
@@ -30,7 +35,7 @@ from typing import Any, BinaryIO, ClassVar, Protocol
 from glancelite import errors
 from glancelite.context import RequestContext
 from glancelite.settings import StoreSettings
-from glancelite.store.capabilities import Capability
+from glancelite.store.capabilities import Capability, without
 
 
 class Readable(Protocol):
@@ -222,16 +227,23 @@ class Driver(abc.ABC):
     TYPE: ClassVar[str]
     SCHEMES: ClassVar[tuple[str, ...]] = ()
     STATIC_CAPABILITIES: ClassVar[Capability] = Capability.NONE
+    # oslo.config Opt objects of the store group (duck-typed here: ``dest`` and ``default``).
+    OPTIONS: ClassVar[Sequence[Any]] = ()
     # True when the driver acts with the caller's credentials (see for_context) and keeps read ACLs.
     per_caller: bool = False
 
     def __init__(self, store: StoreSettings):
         self.store = store
+        self.options = with_defaults(self.OPTIONS, store.options)
 
-    # Options arrive with glance_store's names; unset ones may be None.
-    def option(self, name: str, default: Any = None) -> Any:
-        value = self.store.options.get(name)
-        return default if value is None else value
+    @classmethod
+    def variant(cls, store: StoreSettings) -> type[Driver]:
+        """The class that serves ``store``; a type whose options choose the implementation overrides it."""
+        return cls
+
+    def option(self, name: str) -> Any:
+        """The typed value of one of ``OPTIONS`` (oslo typed it; unset options give the declared default)."""
+        return self.options.get(name)
 
     @abc.abstractmethod
     def add(self, image_id: str, reader: Readable, size: int | None) -> StoredObject:
@@ -270,6 +282,11 @@ class Driver(abc.ABC):
         """
         return None
 
+    def configured_capabilities(self) -> Capability:
+        """``STATIC_CAPABILITIES`` less what the store's configuration takes away (``read_only``)."""
+        caps = self.STATIC_CAPABILITIES
+        return without(caps, Capability.WRITE_ACCESS) if self.store.read_only else caps
+
     def live_capabilities(self) -> Capability:
         """Capabilities as the backend is now (read-only, full, unreachable); probed, may block briefly."""
         return self.STATIC_CAPABILITIES
@@ -289,6 +306,17 @@ class Driver(abc.ABC):
     def close(self) -> None:
         """Release connections; the StoreSet calls it at shutdown or after a one-off operation."""
         return None
+
+
+def with_defaults(options: Sequence[Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` over the declared defaults of ``options``; a None value means unset.
+
+    Settings built by config.py are complete already; drivers built directly (tests,
+    tools) get the same defaults from the one declaration.
+    """
+    merged = {opt.dest: opt.default for opt in options}
+    merged.update((name, value) for name, value in values.items() if value is not None)
+    return merged
 
 
 @contextlib.contextmanager

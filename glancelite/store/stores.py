@@ -51,6 +51,10 @@ class _Entry:
     def reusable(self) -> bool:
         return contains(self.cls.STATIC_CAPABILITIES, Capability.DRIVER_REUSABLE)
 
+    @property
+    def configured(self) -> Capability:
+        return self.driver.configured_capabilities()
+
 
 class StoreSet:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic):
@@ -83,7 +87,7 @@ class StoreSet:
         if store.reserved and store.type != "file":
             raise errors.ConfigError(store.id, None, "reserved stores are file stores")
         try:
-            cls = registry.driver_class(store.type)
+            cls = registry.driver_for(store)
         except registry.DriverUnavailable as exc:
             raise errors.ConfigError(store.id if self.multi_store else "glance_store", None, exc.message) from exc
         try:
@@ -134,6 +138,16 @@ class StoreSet:
         store_id = store_id or self.default_id
         self.settings_of(store_id)
         return store_id
+
+    def writable(self, store_id: str) -> bool:
+        """Whether the store takes images: WRITE_ACCESS in its capabilities as configured.
+
+        What Glance leaves out of ``all_stores`` and refuses as an import target (its
+        read-only http store), decided by capability, never by type. A store that lost
+        WRITE_ACCESS for now (full, unreachable) still counts: the one check before the
+        write answers 413/503 for it, as before.
+        """
+        return contains(self._entries[store_id].configured, Capability.WRITE_ACCESS)
 
     def weight(self, store_id: str | None) -> int:
         entry = self._entries.get(store_id or "")
@@ -208,7 +222,7 @@ class StoreSet:
                     f"Store {name} cannot be read now (READ_ACCESS lost): {probe.reason or 'unavailable'}"
                 )
         elif operation == "add":
-            if not contains(static, Capability.WRITE_ACCESS) or entry.settings.read_only:
+            if not contains(entry.configured, Capability.WRITE_ACCESS):
                 raise base.StoreAddDisabled(
                     f"Error in store configuration. Adding images to store is disabled "
                     f"(store {name} is read-only: no WRITE_ACCESS)."
@@ -227,7 +241,7 @@ class StoreSet:
         elif operation == "delete":
             # A full store must still be able to free space, so only static and
             # configured read-only state decide; the driver reports the rest.
-            if not contains(static, Capability.WRITE_ACCESS) or entry.settings.read_only:
+            if not contains(entry.configured, Capability.WRITE_ACCESS):
                 raise base.StoreDeleteNotSupported(
                     f"Deleting images from store {name} is not supported (no WRITE_ACCESS)."
                 )
@@ -340,7 +354,7 @@ class StoreSet:
                 item["description"] = entry.settings.description
             if store_id == self.default_id:
                 item["default"] = "true"
-            if entry.settings.type == "http" or entry.settings.read_only:
+            if not self.writable(store_id):
                 item["read-only"] = "true"
             result.append(item)
         return result

@@ -106,7 +106,7 @@ def swift_options(flavor: str, **overrides) -> dict:
 
 def make_swift(flavor: str) -> Callable[[pathlib.Path, str], Driver]:
     def make(tmp_path: pathlib.Path, store_id: str, **overrides) -> Driver:
-        from glancelite.store.drivers.swift import SwiftDriver
+        from glancelite.store.drivers.swift.single_tenant import SwiftDriver
 
         opts = swift_options(flavor, **overrides)
         opts.setdefault("swift_store_container", _name(store_id))

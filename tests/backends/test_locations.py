@@ -7,7 +7,7 @@ import pytest
 from glancelite import errors
 from glancelite.store import base
 from glancelite.store.drivers.s3 import S3Driver
-from glancelite.store.drivers.swift import SwiftDriver
+from glancelite.store.drivers.swift.single_tenant import SwiftDriver
 from tests.backends.factories import settings
 
 S3 = {

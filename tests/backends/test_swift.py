@@ -15,7 +15,7 @@ import swiftclient.client as sc
 from glancelite import errors
 from glancelite.store import base
 from glancelite.store.capabilities import Capability, contains
-from glancelite.store.drivers.swift import SwiftDriver
+from glancelite.store.drivers.swift.single_tenant import SwiftDriver
 from tests.backends import servers
 from tests.backends.factories import make_swift, settings, swift_leftovers, swift_options
 from tests.support.server import free_port

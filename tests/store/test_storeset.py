@@ -145,6 +145,21 @@ def test_http_store_refuses_add_and_delete(tmp_path):
     assert {d["id"]: d for d in s.info()}["web"]["read-only"] == "true"
 
 
+def test_writable_follows_capabilities_not_types(tmp_path, counting_type):
+    """WRITE_ACCESS as configured decides: a read_only store and a driver without the bit are not writable."""
+    http = StoreSettings(id="web", type="http", description=None, weight=0, options={})
+    ro = file_settings("ro", tmp_path / "ro", read_only=True)
+    s = StoreSet(settings_with(tmp_path, http, ro, counting_type))
+    assert [store for store in s.public_ids() if s.writable(store)] == ["fast", "cnt"]
+    assert [d["id"] for d in s.info() if d.get("read-only")] == ["web", "ro"]
+    # A store that lost WRITE_ACCESS for now (full) is still a target: the write answers 413.
+    s._entries["fast"].probe = base.Probe(Capability.READ_RANDOM, "full", full=True)
+    s._entries["fast"].probed_at = float("inf")
+    assert s.writable("fast")
+    with pytest.raises(base.StoreFull):
+        s.write("fast", "img", io.BytesIO(b"x"), 1)
+
+
 def test_http_unreachable_drops_read_then_recovers(tmp_path):
     web_root = tmp_path / "web"
     web_root.mkdir()
@@ -231,7 +246,9 @@ def test_bad_driver_option_names_group_and_option(tmp_path):
 
 
 def test_missing_sdk_gives_install_hint(tmp_path, monkeypatch):
-    monkeypatch.setitem(registry._registry, "s3", ("glancelite_no_such_module:X", "pip install 'glancelite[s3]'"))
+    monkeypatch.setitem(
+        registry._registry, "s3", registry.DriverSpec("glancelite_no_such_module:X", hint="pip install 'glancelite[s3]'")
+    )
     monkeypatch.delitem(registry._loaded, "s3", raising=False)
     s3 = StoreSettings("objects", "s3", None, 0, {})
     with pytest.raises(errors.ConfigError, match=r"\[objects\].*pip install 'glancelite\[s3\]'"):

@@ -6,6 +6,7 @@ import logging
 import os
 
 import pytest
+from oslo_config import cfg
 
 from glancelite import config
 from glancelite.errors import ConfigError
@@ -215,3 +216,39 @@ def test_list_options_take_glances_bracketed_form_and_the_plain_one(tmp_path):
     assert settings.import_filter.allowed_hosts == ("127.0.0.1",)
     assert settings.import_filter.allowed_ports == (80, 443, 8000)
     assert settings.import_filter.disallowed_hosts == ("a.example", "b.example")
+
+
+class _MemoDriver:
+    """Stands in for a registered driver class: config reads nothing but its OPTIONS."""
+
+    OPTIONS = [
+        cfg.IntOpt("memo_slots", default=4, min=1, help="Slots."),
+        cfg.BoolOpt("memo_sync", default=False, help="Sync."),
+    ]
+
+
+@pytest.fixture
+def memo_type(monkeypatch):
+    from glancelite.store import registry
+
+    monkeypatch.setattr(registry, "_registry", dict(registry._registry))
+    monkeypatch.setattr(registry, "_loaded", dict(registry._loaded))
+    registry.register("memo", _MemoDriver)
+    return registry
+
+
+def test_store_groups_come_from_the_registered_drivers_declarations(tmp_path, memo_type):
+    sections = {"DEFAULT": {"enabled_backends": "fast:file, notes:memo"}, "notes": {"memo_sync": "true"}}
+    notes = load(write_config(tmp_path, sections)).settings.store("notes")
+    assert notes.type == "memo"
+    assert notes.options == {"memo_slots": 4, "memo_sync": True}  # typed by oslo, defaults from the declaration
+    assert "memo_slots" in {o.dest for o in config.store_group_opts()}
+    error = config_error(write_config(tmp_path, {**sections, "notes": {"memo_slots": "0"}}))
+    assert (error.group, error.option) == ("notes", "memo_slots")
+    assert "invalid value '0'" in str(error)
+
+
+def test_legacy_mode_reads_a_registered_type_from_glance_store(tmp_path, memo_type):
+    sections = {"glance_store": {"stores": "file, memo", "memo_slots": "9"}}
+    settings = load(write_config(tmp_path, sections, multi_store=False)).settings
+    assert settings.store("memo").options == {"memo_slots": 9, "memo_sync": False}

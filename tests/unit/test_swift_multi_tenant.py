@@ -12,10 +12,16 @@ import pytest
 from glancelite import errors
 from glancelite.context import RequestContext
 from glancelite.settings import StoreSettings
-from glancelite.store import base
+from glancelite.store import base, registry
 from glancelite.store.capabilities import Capability
-from glancelite.store.drivers.swift import SwiftDriver, multi_tenant_storage_url, multi_tenant_url
-from glancelite.store.drivers.swift_auth import storage_url_from_catalog
+from glancelite.store.drivers.swift.auth import storage_url_from_catalog
+from glancelite.store.drivers.swift.multi_tenant import (
+    CallerView,
+    MultiTenantSwiftDriver,
+    multi_tenant_storage_url,
+    multi_tenant_url,
+)
+from glancelite.store.drivers.swift.single_tenant import SwiftDriver
 
 IMAGE = "0b7b5e4c-1b6f-4a7e-9a61-3f1c2d9e8a70"
 ACCOUNT = "https://swift.example.test:8080/v1/AUTH_p1"
@@ -36,9 +42,9 @@ CATALOG = (
 )
 
 
-def _driver(**options) -> SwiftDriver:
+def _driver(**options) -> MultiTenantSwiftDriver:
     opts = {"swift_store_multi_tenant": True, "swift_store_container": "glance", **options}
-    return SwiftDriver(StoreSettings(id="tenant", type="swift", description=None, weight=0, options=opts))
+    return MultiTenantSwiftDriver(StoreSettings(id="tenant", type="swift", description=None, weight=0, options=opts))
 
 
 def _context(token: str | None = "tok", catalog=CATALOG) -> RequestContext:
@@ -104,22 +110,39 @@ def test_storage_url_comes_from_the_callers_catalog():
 
 def test_add_targets_the_callers_account_in_a_container_of_the_image():
     caller = _driver(swift_store_region="r1").for_context(_context())
-    assert caller._caller_storage_url() == ACCOUNT
-    view = caller._as_caller(ACCOUNT, f"glance_{IMAGE}")
-    assert view.url_of(IMAGE) == f"swift+https://swift.example.test:8080/v1/AUTH_p1/glance_{IMAGE}/{IMAGE}"
-    assert view.credentials.get() == (ACCOUNT, "tok")
+    assert isinstance(caller, CallerView)
+    assert caller.storage_url() == ACCOUNT
+    assert caller.client(ACCOUNT).credentials.get() == (ACCOUNT, "tok")
     # swift_store_endpoint overrides the catalog, as in glance_store.
     pinned = _driver(swift_store_endpoint="http://pinned:8080/v1/AUTH_x").for_context(_context(catalog=()))
-    assert pinned._caller_storage_url() == "http://pinned:8080/v1/AUTH_x"
+    assert pinned.storage_url() == "http://pinned:8080/v1/AUTH_x"
+
+
+def test_each_caller_gets_its_own_view_and_the_driver_is_untouched():
+    driver = _driver(swift_store_region="r1")
+    alice, bob = driver.for_context(_context("tok-a")), driver.for_context(_context("tok-b"))
+    assert alice is not bob and alice.driver is bob.driver is driver
+    assert alice.client(ACCOUNT).credentials.get() == (ACCOUNT, "tok-a")
+    assert bob.client(ACCOUNT).credentials.get() == (ACCOUNT, "tok-b")
+    assert not hasattr(driver, "context") and driver.container == "glance"
+
+
+def test_the_registry_picks_the_driver_by_swift_store_multi_tenant():
+    def store(multi):
+        return StoreSettings("s", "swift", None, 0, {"swift_store_multi_tenant": multi})
+
+    assert registry.driver_for(store(True)) is MultiTenantSwiftDriver
+    assert registry.driver_for(store(False)) is SwiftDriver
+    assert registry.driver_class("swift") is SwiftDriver
 
 
 def test_missing_endpoint_or_token_is_unavailable_not_a_crash():
     with pytest.raises(base.StoreUnavailable, match="no object-store publicURL endpoint in region r9"):
-        _driver(swift_store_region="r9").for_context(_context())._caller_storage_url()
+        _driver(swift_store_region="r9").for_context(_context()).storage_url()
     # Background work has no caller: glance_store fails there too (no context, or no token).
     for context in (None, _context(token=None)):
         with pytest.raises(base.StoreUnavailable, match="needs the caller's token"):
-            _driver().for_context(context)._caller_storage_url()
+            _driver().for_context(context).storage_url()
     with pytest.raises(base.StoreUnavailable, match="needs the caller's token"):
         _driver().get_size(f"swift+https://swift.example.test/v1/AUTH_p1/glance_{IMAGE}/{IMAGE}")
 

@@ -18,12 +18,28 @@ import urllib.parse
 import uuid
 from typing import Any
 
+from oslo_config import cfg
+
 from glancelite import errors, processes
 from glancelite.settings import StoreSettings
 from glancelite.store import base
 from glancelite.store.capabilities import Capability, without
 
 LOG = logging.getLogger(__name__)
+
+# The options of a file store group (glance_store's names and defaults); this module
+# needs no optional SDK, so the declarations live beside the driver.
+OPTIONS: list[cfg.Opt] = [
+    cfg.StrOpt("filesystem_store_datadir", help="Directory the images are written to."),
+    cfg.MultiStrOpt("filesystem_store_datadirs", help="Several directories as 'path:priority'."),
+    cfg.StrOpt("filesystem_store_metadata_file", help="JSON file of location metadata."),
+    cfg.IntOpt("filesystem_store_file_perm", default=0, help="Octal permissions of image files; 0 keeps the umask."),
+    cfg.IntOpt("filesystem_store_chunk_size", default=65536, min=1, help="Read and write chunk in bytes."),
+    cfg.BoolOpt("filesystem_thin_provisioning", default=False, help="Skip all-zero chunks (sparse files)."),
+    cfg.BoolOpt(
+        "filesystem_store_fsync", default=False, help="fsync each image before it becomes visible (glancelite)."
+    ),
+]
 
 # Below this much free space a data directory counts as full.
 MIN_FREE_BYTES = 1 << 20
@@ -34,14 +50,15 @@ class FileDriver(base.Driver):
     TYPE = "file"
     SCHEMES = ("file", "filesystem")
     STATIC_CAPABILITIES = Capability.READ_RANDOM | Capability.WRITE_ACCESS | Capability.DRIVER_REUSABLE
+    OPTIONS = OPTIONS
 
     def __init__(self, store: StoreSettings):
         super().__init__(store)
-        self.chunk_size = int(self.option("filesystem_store_chunk_size", 65536))
+        self.chunk_size = self.option("filesystem_store_chunk_size")
         if self.chunk_size < 1:
             raise errors.ConfigError(store.id, "filesystem_store_chunk_size", "must be at least 1")
-        self.fsync = bool(self.option("filesystem_store_fsync", False))
-        self.thin = bool(self.option("filesystem_thin_provisioning", False))
+        self.fsync = self.option("filesystem_store_fsync")
+        self.thin = self.option("filesystem_thin_provisioning")
         self.file_perm = self._file_perm()
         # (priority, realpath), highest priority first.
         self.datadirs = self._datadirs()
@@ -52,7 +69,7 @@ class FileDriver(base.Driver):
     # -- configuration ---------------------------------------------------------------
 
     def _file_perm(self) -> int:
-        raw = int(self.option("filesystem_store_file_perm", 0))
+        raw = self.option("filesystem_store_file_perm")
         if raw <= 0:
             return 0
         try:

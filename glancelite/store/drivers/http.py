@@ -14,12 +14,22 @@ import urllib.parse
 from typing import Any
 
 import requests
+from oslo_config import cfg
 
 from glancelite.settings import StoreSettings
 from glancelite.store import base
 from glancelite.store.capabilities import Capability, without
 
 LOG = logging.getLogger(__name__)
+
+# The options of a http store group (glance_store's names and defaults); this module
+# needs no optional SDK, so the declarations live beside the driver.
+OPTIONS: list[cfg.Opt] = [
+    cfg.StrOpt("https_ca_certificates_file", help="CA bundle for TLS verification."),
+    cfg.BoolOpt("https_insecure", default=False, help="Skip TLS verification (glancelite verifies by default)."),
+    cfg.DictOpt("http_proxy_information", default={}, help="Proxies by scheme, 'http:host:port,...'."),
+    cfg.IntOpt("http_max_redirects", default=5, min=0, help="Redirects followed before giving up."),
+]
 
 READ_CHUNK = 1 << 16
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
@@ -31,15 +41,16 @@ class HttpDriver(base.Driver):
     TYPE = "http"
     SCHEMES = ("http", "https")
     STATIC_CAPABILITIES = Capability.READ_RANDOM | Capability.DRIVER_REUSABLE
+    OPTIONS = OPTIONS
 
     def __init__(self, store: StoreSettings):
         super().__init__(store)
-        self.max_redirects = int(self.option("http_max_redirects", 5))
+        self.max_redirects = self.option("http_max_redirects")
         self.session = requests.Session()
         cafile = self.option("https_ca_certificates_file")
         # COMPAT: glance_store skips TLS checks by default; glancelite verifies unless told not to.
-        self.session.verify = cafile or not self.option("https_insecure", False)
-        proxies = dict(self.option("http_proxy_information", {}) or {})
+        self.session.verify = cafile or not self.option("https_insecure")
+        proxies = dict(self.option("http_proxy_information") or {})
         if proxies:
             self.session.proxies.update(proxies)
         self._lock = threading.Lock()

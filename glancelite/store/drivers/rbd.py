@@ -32,7 +32,8 @@ import rbd
 from glancelite import errors
 from glancelite.settings import StoreSettings
 from glancelite.store import base
-from glancelite.store.capabilities import Capability, without
+from glancelite.store.capabilities import Capability
+from glancelite.store.drivers.rbd_options import OPTIONS
 
 LOG = logging.getLogger(__name__)
 
@@ -47,19 +48,20 @@ class RbdDriver(base.Driver):
     TYPE = "rbd"
     SCHEMES = ("rbd",)
     STATIC_CAPABILITIES = Capability.RW_ACCESS | Capability.READ_RANDOM | Capability.DRIVER_REUSABLE
+    OPTIONS = OPTIONS
 
     def __init__(self, store: StoreSettings):
         super().__init__(store)
-        chunk_mib = int(self.option("rbd_store_chunk_size", 8))
+        chunk_mib = self.option("rbd_store_chunk_size")
         if chunk_mib < 1:
             raise errors.ConfigError(store.id, "rbd_store_chunk_size", "must be at least 1 (MiB)")
         self.chunk_size = chunk_mib * MiB
         self.order = int(math.log2(self.chunk_size))
-        self.pool = str(self.option("rbd_store_pool", "images"))
+        self.pool = self.option("rbd_store_pool")
         self.user = self.option("rbd_store_user") or None
-        self.conf_file = self.option("rbd_store_ceph_conf", "") or None
-        self.connect_timeout = int(self.option("rados_connect_timeout", -1))
-        self.thin = bool(self.option("rbd_thin_provisioning", False))
+        self.conf_file = self.option("rbd_store_ceph_conf") or None
+        self.connect_timeout = self.option("rados_connect_timeout")
+        self.thin = self.option("rbd_thin_provisioning")
         self.reuse = bool(self.STATIC_CAPABILITIES & Capability.DRIVER_REUSABLE)
         self._cluster: rados.Rados | None = None
         self._lock = threading.Lock()
@@ -158,9 +160,7 @@ class RbdDriver(base.Driver):
 
     def probe(self) -> base.Probe:
         """A short-lived connection with bounded timeouts: the mon answers and the pool's OSDs serve I/O."""
-        caps = self.STATIC_CAPABILITIES
-        if self.store.read_only:
-            caps = without(caps, Capability.WRITE_ACCESS)
+        caps = self.configured_capabilities()
         timeout = PROBE_TIMEOUT if self.connect_timeout <= 0 else min(self.connect_timeout, PROBE_TIMEOUT)
         try:
             cluster = self._new_cluster(timeout)

@@ -27,7 +27,8 @@ import botocore.exceptions
 from glancelite import errors
 from glancelite.settings import StoreSettings
 from glancelite.store import base
-from glancelite.store.capabilities import Capability, without
+from glancelite.store.capabilities import Capability
+from glancelite.store.drivers.s3_options import OPTIONS
 
 LOG = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class S3Driver(base.Driver):
     # Ranged GETs are native to S3; the driver keeps no per-operation state and
     # boto3 clients are thread-safe, so one instance serves every request.
     STATIC_CAPABILITIES = Capability.RW_ACCESS | Capability.READ_RANDOM | Capability.DRIVER_REUSABLE
+    OPTIONS = OPTIONS
 
     def __init__(self, store: StoreSettings):
         super().__init__(store)
@@ -69,16 +71,16 @@ class S3Driver(base.Driver):
         self.endpoint = host.rstrip("/")
         self.netloc = split.netloc + split.path.rstrip("/")
         self.scheme = "s3+https" if split.scheme == "https" else "s3"
-        self.create_bucket = bool(self.option("s3_store_create_bucket_on_put", False))
-        self.region = self.option("s3_store_region_name", "") or None
-        self.large_object_size = int(self.option("s3_store_large_object_size", 100)) * MiB
-        self.part_size = int(self.option("s3_store_large_object_chunk_size", 10)) * MiB
+        self.create_bucket = self.option("s3_store_create_bucket_on_put")
+        self.region = self.option("s3_store_region_name") or None
+        self.large_object_size = self.option("s3_store_large_object_size") * MiB
+        self.part_size = self.option("s3_store_large_object_chunk_size") * MiB
         if self.part_size < 5 * MiB:
             raise errors.ConfigError(store.id, "s3_store_large_object_chunk_size", "S3 parts must be at least 5 MiB")
-        self.threads = int(self.option("s3_store_thread_pools", 10))
+        self.threads = self.option("s3_store_thread_pools")
         if self.threads < 1:
             raise errors.ConfigError(store.id, "s3_store_thread_pools", "must be at least 1")
-        url_format = self.option("s3_store_bucket_url_format", "auto")
+        url_format = self.option("s3_store_bucket_url_format")
         if url_format not in ("auto", "virtual", "path"):
             raise errors.ConfigError(store.id, "s3_store_bucket_url_format", "must be auto, virtual or path")
         # botocore's "auto" picks virtual-host style for DNS-valid names, which a
@@ -86,7 +88,7 @@ class S3Driver(base.Driver):
         if url_format == "auto" and _is_ip(split.hostname or ""):
             url_format = "path"
         self.url_format = url_format
-        self.cacert = self.option("s3_store_cacert", "") or None
+        self.cacert = self.option("s3_store_cacert") or None
         self._client = self._make_client(connect_timeout=10, read_timeout=60, attempts=3)
         self._probe_client = self._make_client(PROBE_TIMEOUT, PROBE_TIMEOUT, attempts=1)
         self._bucket_lock = threading.Lock()
@@ -95,7 +97,7 @@ class S3Driver(base.Driver):
         value = self.option(name)
         if not value:
             raise errors.ConfigError(self.store.id, name, "is required by the s3 store")
-        return str(value)
+        return value
 
     def _make_client(self, connect_timeout: float, read_timeout: float, attempts: int):
         config = botocore.config.Config(
@@ -150,9 +152,7 @@ class S3Driver(base.Driver):
     # -- live state ------------------------------------------------------------------
 
     def probe(self) -> base.Probe:
-        caps = self.STATIC_CAPABILITIES
-        if self.store.read_only:
-            caps = without(caps, Capability.WRITE_ACCESS)
+        caps = self.configured_capabilities()
         try:
             self._probe_client.head_bucket(Bucket=self.bucket)
         except _CONNECTION_ERRORS as exc:
