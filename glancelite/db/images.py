@@ -460,7 +460,3 @@ def back_to_queued(
         except errors.NotFound:
             return False
     return False
-
-
-# Listing lives in its own module; re-exported here for callers of the repository.
-from glancelite.db.image_listing import SORT_KEYS, list_images  # noqa: E402, F401
