@@ -18,19 +18,10 @@ from glancelite.db import image_listing
 from glancelite.db import images as images_db
 from glancelite.db import locations as locations_db
 from glancelite.db import members as members_db
+from glancelite.db import metadef_records as records
 from glancelite.db import metadefs as metadefs_db
 from glancelite.db import tasks as tasks_db
 from glancelite.db import usage as usage_db
-from glancelite.db.metadef_records import (
-    Association,
-    ChildKind,
-    MetadefObject,
-    Namespace,
-    Property,
-    ResourceType,
-    Tag,
-    Viewer,
-)
 
 
 class ImageRepository:
@@ -158,64 +149,66 @@ class MetadefRepository:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def get_namespace(self, name: str, viewer: Viewer) -> Namespace:
+    def get_namespace(self, name: str, viewer: records.Viewer) -> records.Namespace:
         return metadefs_db.get_namespace(self.engine, name, viewer)
 
-    def list_namespaces(self, viewer: Viewer, **options: Any) -> list[Namespace]:
+    def list_namespaces(self, viewer: records.Viewer, **options: Any) -> list[records.Namespace]:
         """db/metadefs.py list_namespaces, keyword options as there."""
         return metadefs_db.list_namespaces(self.engine, viewer, **options)
 
-    def create_namespace(self, values: dict[str, Any], **options: Any) -> Namespace:
+    def create_namespace(self, values: dict[str, Any], **options: Any) -> records.Namespace:
         """db/metadefs.py create_namespace, keyword options as there."""
         return metadefs_db.create_namespace(self.engine, values, **options)
 
-    def update_namespace(self, ns: Namespace, values: dict[str, Any]) -> Namespace:
+    def update_namespace(self, ns: records.Namespace, values: dict[str, Any]) -> records.Namespace:
         return metadefs_db.update_namespace(self.engine, ns, values)
 
-    def delete_namespace(self, ns: Namespace) -> None:
+    def delete_namespace(self, ns: records.Namespace) -> None:
         return metadefs_db.delete_namespace(self.engine, ns)
 
-    def list_resource_types(self) -> list[ResourceType]:
+    def list_resource_types(self) -> list[records.ResourceType]:
         return metadefs_db.list_resource_types(self.engine)
 
-    def list_associations(self, ns: Namespace) -> list[Association]:
+    def list_associations(self, ns: records.Namespace) -> list[records.Association]:
         return metadefs_db.list_associations(self.engine, ns)
 
-    def create_association(self, ns: Namespace, values: dict[str, Any]) -> Association:
+    def create_association(self, ns: records.Namespace, values: dict[str, Any]) -> records.Association:
         return metadefs_db.create_association(self.engine, ns, values)
 
-    def delete_association(self, ns: Namespace, name: str) -> None:
+    def delete_association(self, ns: records.Namespace, name: str) -> None:
         return metadefs_db.delete_association(self.engine, ns, name)
 
-    def list_children(self, kind: ChildKind, ns: Namespace) -> list:
+    def list_children(self, kind: records.ChildKind, ns: records.Namespace) -> list:
         return metadefs_db.list_children(self.engine, kind, ns)
 
-    def get_child(self, kind: ChildKind, ns: Namespace, name: str):
+    def get_child(self, kind: records.ChildKind, ns: records.Namespace, name: str):
         return metadefs_db.get_child(self.engine, kind, ns, name)
 
-    def create_object(self, ns: Namespace, values: dict[str, Any]) -> MetadefObject:
+    def create_object(self, ns: records.Namespace, values: dict[str, Any]) -> records.MetadefObject:
         return metadefs_db.create_object(self.engine, ns, values)
 
-    def create_property(self, ns: Namespace, name: str, schema: dict[str, Any]) -> Property:
+    def create_property(self, ns: records.Namespace, name: str, schema: dict[str, Any]) -> records.Property:
         return metadefs_db.create_property(self.engine, ns, name, schema)
 
-    def create_tag(self, ns: Namespace, name: str) -> Tag:
+    def create_tag(self, ns: records.Namespace, name: str) -> records.Tag:
         return metadefs_db.create_tag(self.engine, ns, name)
 
-    def create_tags(self, ns: Namespace, names: list[str], *, append: bool) -> list[Tag]:
+    def create_tags(self, ns: records.Namespace, names: list[str], *, append: bool) -> list[records.Tag]:
         return metadefs_db.create_tags(self.engine, ns, names, append=append)
 
-    def update_object(self, ns: Namespace, name: str, values: dict[str, Any]) -> MetadefObject:
+    def update_object(self, ns: records.Namespace, name: str, values: dict[str, Any]) -> records.MetadefObject:
         return metadefs_db.update_object(self.engine, ns, name, values)
 
-    def update_property(self, ns: Namespace, name: str, new_name: str, schema: dict[str, Any]) -> Property:
+    def update_property(
+        self, ns: records.Namespace, name: str, new_name: str, schema: dict[str, Any]
+    ) -> records.Property:
         return metadefs_db.update_property(self.engine, ns, name, new_name, schema)
 
-    def update_tag(self, ns: Namespace, name: str, new_name: str) -> Tag:
+    def update_tag(self, ns: records.Namespace, name: str, new_name: str) -> records.Tag:
         return metadefs_db.update_tag(self.engine, ns, name, new_name)
 
-    def delete_child(self, kind: ChildKind, ns: Namespace, name: str) -> None:
+    def delete_child(self, kind: records.ChildKind, ns: records.Namespace, name: str) -> None:
         return metadefs_db.delete_child(self.engine, kind, ns, name)
 
-    def delete_children(self, kind: ChildKind, ns: Namespace) -> None:
+    def delete_children(self, kind: records.ChildKind, ns: records.Namespace) -> None:
         return metadefs_db.delete_children(self.engine, kind, ns)

@@ -7,17 +7,8 @@ import uuid
 import pytest
 
 from glancelite import errors
-from glancelite.db import engine as db_engine
-from glancelite.db import image_listing, tables
+from glancelite.db import image_listing
 from glancelite.db import images as repo
-
-
-@pytest.fixture
-def engine(database_url):
-    eng = db_engine.create_engine(database_url)
-    tables.metadata.create_all(eng)
-    yield eng
-    eng.dispose()
 
 
 def new(engine, **values):

@@ -19,14 +19,6 @@ READER = ("reader", "member")
 
 
 @pytest.fixture
-def engine(database_url):
-    eng = db_engine.create_engine(database_url)
-    tables.metadata.create_all(eng)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
 def images(engine):
     return ImageRepository(engine)
 
