@@ -1,9 +1,10 @@
 """The image repository: images with their properties, tags and locations.
 
-Every function takes the engine; writes go through ``run_in_transaction`` so
-SQLite lock conflicts are retried. Rows marked deleted are invisible. Status
-changes are compare-and-set: ``update_image(expected_status=...)`` is the one
-place a lost race becomes a Conflict.
+Every function takes the engine (db/repositories.py binds it once); writes go
+through ``run_in_transaction`` so SQLite lock conflicts are retried. Rows marked
+deleted are invisible. Status changes are compare-and-set:
+``update_image(expected_status=...)`` is the one place a lost race becomes a
+Conflict.
 """
 
 from __future__ import annotations

@@ -25,6 +25,8 @@ from glancelite.db import usage as usage_db
 
 
 class ImageRepository:
+    """Images with their properties, tags and locations; listing (db/image_listing.py) included."""
+
     def __init__(self, engine: Engine):
         self.engine = engine
 
@@ -69,6 +71,8 @@ class ImageRepository:
 
 
 class MemberRepository:
+    """Image members: the projects a shared image is offered to, and their answers."""
+
     def __init__(self, engine: Engine):
         self.engine = engine
 
@@ -92,6 +96,8 @@ class MemberRepository:
 
 
 class LocationRepository:
+    """Image locations, the upload that makes an image active, and storage used per owner."""
+
     def __init__(self, engine: Engine):
         self.engine = engine
 
@@ -110,6 +116,8 @@ class LocationRepository:
 
 
 class TaskRepository:
+    """Tasks (imports, location imports) and their input, result and expiry."""
+
     def __init__(self, engine: Engine):
         self.engine = engine
 
@@ -138,6 +146,8 @@ class TaskRepository:
 
 
 class UsageRepository:
+    """What a project uses, as keystone unified limits count it."""
+
     def __init__(self, engine: Engine):
         self.engine = engine
 
@@ -146,6 +156,8 @@ class UsageRepository:
 
 
 class MetadefRepository:
+    """Metadata definitions: namespaces and their objects, properties, tags and resource types."""
+
     def __init__(self, engine: Engine):
         self.engine = engine
 
