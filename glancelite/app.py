@@ -8,9 +8,19 @@ from glancelite.api import errors as api_errors
 from glancelite.api import routes
 from glancelite.api.middleware import RequestContextMiddleware
 from glancelite.db import engine as db_engine
+from glancelite.db.repositories import (
+    ImageRepository,
+    LocationRepository,
+    MemberRepository,
+    MetadefRepository,
+    TaskRepository,
+    UsageRepository,
+)
 from glancelite.services import Services
 from glancelite.services import cache as image_cache
+from glancelite.services.image_access import ImageAccess
 from glancelite.services.image_data import ImageDataService
+from glancelite.services.image_locations import LocationEditor
 from glancelite.services.images import ImageService
 from glancelite.services.imports import ImportService
 from glancelite.services.locations import LocationService
@@ -19,44 +29,98 @@ from glancelite.services.metadefs import MetadefService
 from glancelite.services.policy import Policy
 from glancelite.services.property_protections import PropertyProtections
 from glancelite.services.quotas import Quotas
+from glancelite.services.stage_hosts import StageHosts
 from glancelite.services.tasks import TaskService
 from glancelite.settings import Settings
 from glancelite.store.stores import StoreSet
 from glancelite.tasks import runner as task_runner
+from glancelite.tasks.areas import StagingArea, WorkArea
+from glancelite.tasks.steps import ImportEnv
 
 
 def build_services(settings: Settings, conf=None) -> Services:
-    """Build every collaborator once; ``conf`` is only for libraries that need oslo (policy)."""
+    """Build every collaborator once, in dependency order; ``conf`` is only for libraries that need oslo (policy).
+
+    Then the start-up work: recover interrupted imports and uploads, remove partial files, start the prefetcher.
+    """
     engine = db_engine.create_engine(settings.database_connection)
-    services = Services(settings=settings, engine=engine)
-    services.policy = Policy(conf)
-    services.stores = StoreSet(settings)
-    services.quotas = Quotas(settings, engine)  # keystone unified limits (no-op unless use_keystone_limits)
-    services.image_data = ImageDataService(settings, engine, services.stores, services.policy)
-    services.cache = image_cache.build(settings, engine, services.policy, services.stores)
-    services.image_data.cache = services.cache.download_cache
-    services.images = ImageService(services, PropertyProtections.build(settings, services.policy))
-    services.image_data.images = services.images
-    services.members = MemberService(services, services.images)
-    services.metadefs = MetadefService(engine, services.policy)
-    # One import runner per process (the taskflow stop-file spec-lite); interrupted imports recovered at start.
+    images = ImageRepository(engine)
+    members = MemberRepository(engine)
+    locations = LocationRepository(engine)
+    tasks = TaskRepository(engine)
+    policy = Policy(conf)
+    stores = StoreSet(settings)
+    access = ImageAccess(policy, images, members)  # who may see / target which image, for every service
+    quotas = Quotas(settings, UsageRepository(engine))  # keystone unified limits (no-op unless use_keystone_limits)
+    cache = image_cache.build(settings, images, access, policy, stores)
+    image_data = ImageDataService(
+        settings,
+        images=images,
+        locations=locations,
+        members=members,
+        access=access,
+        policy=policy,
+        stores=stores,
+        quotas=quotas,
+        cache=cache.download_cache,
+    )
+    # One import runner per process (the taskflow stop-file spec-lite).
     runner = task_runner.for_process(
         max_workers=settings.taskflow_max_workers,
         engine_mode=settings.taskflow_engine_mode,
         stop_file=settings.healthcheck_disable_file,
     )
-    services.imports = ImportService(settings, engine, services.stores, services.policy, services.image_data, runner)
-    services.image_data.quotas = services.imports.quotas = services.quotas
-    services.imports.recover()
-    # A worker that died mid-upload (SIGKILL, OOM) left its image saving and its temp file behind.
-    services.image_data.recover_dead_uploads()
-    services.stores.remove_orphaned_partials()
-    services.locations = LocationService(
-        settings, engine, services.stores, services.policy, services.images, services.imports, runner
+    env = ImportEnv(
+        settings=settings,
+        images=images,
+        locations=locations,
+        tasks=tasks,
+        members=members,
+        stores=stores,
+        staging=StagingArea(stores, settings.staging_store),
+        work=WorkArea(stores, settings.tasks_store),
     )
-    services.tasks = TaskService(
-        settings, engine, services.policy, services.image_data, services.images, services.imports
+    stage_hosts = StageHosts(settings)  # the nodes holding staged data (several nodes, one database)
+    imports = ImportService(
+        settings, env=env, access=access, policy=policy, quotas=quotas, runner=runner, stage_hosts=stage_hosts
     )
+    image_service = ImageService(
+        settings,
+        images=images,
+        members=members,
+        access=access,
+        policy=policy,
+        quotas=quotas,
+        stores=stores,
+        locations=LocationEditor(
+            settings, images=images, locations=locations, access=access, policy=policy, stores=stores
+        ),
+        imports=imports,
+        stage_hosts=stage_hosts,
+        cache=cache,
+        property_protections=PropertyProtections.build(settings, policy),
+    )
+    services = Services(
+        settings=settings,
+        policy=policy,
+        stores=stores,
+        quotas=quotas,
+        cache=cache,
+        image_data=image_data,
+        imports=imports,
+        images=image_service,
+        members=MemberService(settings, members=members, access=access, policy=policy, stores=stores),
+        locations=LocationService(settings, env=env, access=access, policy=policy, imports=imports, runner=runner),
+        tasks=TaskService(settings, tasks=tasks, access=access, policy=policy, images=image_service, imports=imports),
+        metadefs=MetadefService(MetadefRepository(engine), policy),
+        close_database=engine.dispose,
+    )
+    # Start-up: imports whose worker died are failed and their images put back; a worker that
+    # died mid-upload (SIGKILL, OOM) left its image saving and its temp file behind.
+    imports.recover()
+    image_data.recover_dead_uploads()
+    stores.remove_orphaned_partials()
+    cache.start()
     return services
 
 

@@ -1,9 +1,10 @@
 """The image repository: images with their properties, tags and locations.
 
-Every function takes the engine; writes go through ``run_in_transaction`` so
-SQLite lock conflicts are retried. Rows marked deleted are invisible. Status
-changes are compare-and-set: ``update_image(expected_status=...)`` is the one
-place a lost race becomes a Conflict.
+Every function takes the engine (db/repositories.py binds it once); writes go
+through ``run_in_transaction`` so SQLite lock conflicts are retried. Rows marked
+deleted are invisible. Status changes are compare-and-set:
+``update_image(expected_status=...)`` is the one place a lost race becomes a
+Conflict.
 """
 
 from __future__ import annotations
@@ -460,7 +461,3 @@ def back_to_queued(
         except errors.NotFound:
             return False
     return False
-
-
-# Listing lives in its own module; re-exported here for callers of the repository.
-from glancelite.db.image_listing import SORT_KEYS, list_images  # noqa: E402, F401

@@ -3,32 +3,46 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from glancelite.settings import Settings
 
+if TYPE_CHECKING:  # names only: importing every service here would load them all whenever one is imported
+    from glancelite.services.cache import CacheService
+    from glancelite.services.image_data import ImageDataService
+    from glancelite.services.images import ImageService
+    from glancelite.services.imports import ImportService
+    from glancelite.services.locations import LocationService
+    from glancelite.services.members import MemberService
+    from glancelite.services.metadefs import MetadefService
+    from glancelite.services.policy import Policy
+    from glancelite.services.quotas import Quotas
+    from glancelite.services.tasks import TaskService
+    from glancelite.store.stores import StoreSet
 
-@dataclasses.dataclass
+
+@dataclasses.dataclass(frozen=True)
 class Services:
+    """Every service, built once by app.build_services; the api layer reads only these."""
+
     settings: Settings
-    engine: Any  # the db engine; only db/ code touches it
-    # Filled by app.build_services as each part exists; the api layer reads only these.
-    policy: Any = None
-    stores: Any = None  # store.stores.StoreSet
-    images: Any = None
-    image_data: Any = None
-    members: Any = None
-    imports: Any = None
-    locations: Any = None  # services.locations.LocationService (location API v2.17)
-    tasks: Any = None
-    info: Any = None
-    cache: Any = None  # services.cache.CacheService
-    metadefs: Any = None  # services.metadefs.MetadefService
-    quotas: Any = None  # services.quotas.Quotas (keystone unified limits)
+    policy: Policy
+    stores: StoreSet
+    quotas: Quotas  # keystone unified limits
+    cache: CacheService
+    image_data: ImageDataService
+    imports: ImportService
+    images: ImageService
+    members: MemberService
+    locations: LocationService  # location API v2.17
+    tasks: TaskService
+    metadefs: MetadefService
+    close_database: Callable[[], None] = dataclasses.field(repr=False)
 
     def close(self) -> None:
-        for part in (self.cache, self.imports, self.stores):
-            closer = getattr(part, "close", None)
-            if closer:
-                closer()
-        self.engine.dispose()
+        """Stop background work, then release the stores and the database (a worker's graceful stop)."""
+        self.cache.close()
+        self.imports.close()
+        self.stores.close()
+        self.close_database()

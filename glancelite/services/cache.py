@@ -13,7 +13,7 @@ import time
 
 from glancelite import errors, model
 from glancelite.context import RequestContext
-from glancelite.db import images as images_db
+from glancelite.db.repositories import ImageRepository
 from glancelite.services.cache_files import (  # noqa: F401 (re-exported)
     STALE_WRITE_SECONDS,
     CachedImage,
@@ -21,8 +21,11 @@ from glancelite.services.cache_files import (  # noqa: F401 (re-exported)
     ImageCache,
     valid_id,
 )
-from glancelite.services.policy import image_target
+from glancelite.services.image_access import ImageAccess
+from glancelite.services.policy import Policy
+from glancelite.settings import Settings
 from glancelite.store import base
+from glancelite.store.stores import StoreSet
 from glancelite.store.streams import new_hasher
 
 LOG = logging.getLogger(__name__)
@@ -68,9 +71,9 @@ class Prefetcher:
     Workers share the queue; the O_EXCL incomplete file decides which one fetches an image.
     """
 
-    def __init__(self, cache: ImageCache, engine, stores, interval: float):
+    def __init__(self, cache: ImageCache, images: ImageRepository, stores: StoreSet, interval: float):
         self.cache = cache
-        self.engine = engine
+        self.images = images
         self.stores = stores
         self.interval = interval
         self._stop = threading.Event()
@@ -103,7 +106,7 @@ class Prefetcher:
     def fetch(self, image_id: str) -> bool:
         """Copy one image from its stores into the cache; True when it is cached now."""
         try:
-            image = images_db.get_image(self.engine, image_id)
+            image = self.images.get_image(image_id)
         except errors.NotFound:
             image = None
         if image is None or image.status != model.ImageStatus.ACTIVE:
@@ -141,14 +144,16 @@ class CacheService:
 
     def __init__(
         self,
-        engine,
-        policy,
+        images: ImageRepository,
+        access: ImageAccess,
+        policy: Policy,
         cache: ImageCache | None,
         prefetcher: Prefetcher | None = None,
         *,
         serves_downloads: bool = False,
     ):
-        self.engine = engine
+        self.images = images
+        self.access = access
         self.policy = policy
         self.cache = cache
         self.prefetcher = prefetcher
@@ -158,7 +163,7 @@ class CacheService:
         self.download_cache = cache if serves_downloads else None
 
     def _enforce(self, ctx: RequestContext, rule: str, image: model.Image | None = None) -> ImageCache:
-        target = image_target(image) if image is not None else {"project_id": ctx.project_id}
+        target = self.access.target(ctx, image) if image is not None else {"project_id": ctx.project_id}
         self.policy.enforce(ctx, rule, target)
         # COMPAT: Glance checks the policy first, then answers 404 when the site has no cache.
         if self.cache is None:
@@ -169,7 +174,7 @@ class CacheService:
         if not valid_id(image_id):
             return None
         try:
-            return images_db.get_image(self.engine, image_id)
+            return self.images.get_image(image_id)
         except errors.NotFound:
             return None
 
@@ -223,21 +228,27 @@ class CacheService:
         if self.cache is not None:
             self.cache.forget(image_id)
 
+    def start(self) -> None:
+        """Start the prefetcher, when there is one (the composition root does, once everything is built)."""
+        if self.prefetcher is not None:
+            self.prefetcher.start()
+
     def close(self) -> None:
         if self.prefetcher is not None:
             self.prefetcher.close()
 
 
-def build(settings, engine, policy, stores) -> CacheService:
-    """The cache service for the settings: a real cache and a running prefetcher when image_cache_dir is set."""
+def build(
+    settings: Settings, images: ImageRepository, access: ImageAccess, policy: Policy, stores: StoreSet
+) -> CacheService:
+    """The cache service for the settings: a real cache and a prefetcher when image_cache_dir is set."""
     if not settings.image_cache_dir:
-        return CacheService(engine, policy, None)
+        return CacheService(images, access, policy, None)
     cache = ImageCache(
         settings.image_cache_dir, max_size=settings.image_cache_max_size, stall_time=settings.image_cache_stall_time
     )
-    prefetcher = Prefetcher(cache, engine, stores, settings.cache_prefetcher_interval)
-    prefetcher.start()
+    prefetcher = Prefetcher(cache, images, stores, settings.cache_prefetcher_interval)
     flavor = settings.auth_flavor or ""
     return CacheService(
-        engine, policy, cache, prefetcher, serves_downloads=flavor.endswith(("caching", "cachemanagement"))
+        images, access, policy, cache, prefetcher, serves_downloads=flavor.endswith(("caching", "cachemanagement"))
     )

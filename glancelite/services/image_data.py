@@ -14,17 +14,18 @@ import logging
 
 from glancelite import errors, model, processes
 from glancelite.context import RequestContext
-from glancelite.db import images as images_db
-from glancelite.db import locations as locations_db
-from glancelite.db import members as members_db
+from glancelite.db.repositories import ImageRepository, LocationRepository, MemberRepository
 from glancelite.services.cache import tee_into_cache
-from glancelite.services.policy import image_target
-from glancelite.services.quotas import NO_LIMITS
+from glancelite.services.cache_files import ImageCache
+from glancelite.services.image_access import ImageAccess
+from glancelite.services.policy import Policy
+from glancelite.services.quotas import Quotas
 from glancelite.settings import Settings
 from glancelite.store import base, format_inspector
 from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
 from glancelite.tasks import store_acls
+from glancelite.tasks.steps import store_of
 
 LOG = logging.getLogger(__name__)
 
@@ -50,46 +51,29 @@ class Download:
 
 
 class ImageDataService:
-    # services.cache.ImageCache when [DEFAULT] image_cache_dir is set (set by the composition root).
-    cache = None
-    # services.images.ImageService, set by the composition root: the one visibility rule.
-    images = None
-    # services.quotas.Quotas (keystone unified limits), set by the composition root.
-    quotas = NO_LIMITS
-
-    def __init__(self, settings: Settings, engine, stores: StoreSet, policy):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        images: ImageRepository,
+        locations: LocationRepository,
+        members: MemberRepository,
+        access: ImageAccess,
+        policy: Policy,
+        stores: StoreSet,
+        quotas: Quotas,
+        cache: ImageCache | None,
+    ):
         self.settings = settings
-        self.engine = engine
-        self.stores = stores
+        self.images = images
+        self.locations = locations
+        self.members = members  # who may read the data in stores keeping ACLs
+        self.access = access  # who may see and act on which image, decided once
         self.policy = policy
-
-    # -- visibility ------------------------------------------------------------------
-
-    def visible_image(self, context: RequestContext, image_id: str) -> model.Image:
-        """The image if the caller may see it, else NotFound (Glance hides what you cannot see)."""
-        if self.images is not None:
-            return self.images.get_visible(context, image_id)
-        # Without the images service (unit use): Glance's is_image_visible, in short.
-        image = images_db.get_image(self.engine, image_id)
-        if image.owner is None:
-            return image
-        if context.is_admin or self.policy.is_admin(context):
-            return image
-        if image.owner is not None and image.owner == context.project_id:
-            return image
-        if image.visibility in (model.Visibility.PUBLIC, model.Visibility.COMMUNITY):
-            return image
-        if image.visibility == model.Visibility.SHARED and members_db.find_member(
-            self.engine, image_id, context.project_id
-        ):
-            return image
-        raise errors.NotFound(f"No image found with ID {image_id}")
-
-    def _target(self, context: RequestContext, image: model.Image) -> dict:
-        if self.images is not None:
-            return self.images.target(context, image)
-        member = context.project_id if image.owner != context.project_id else None
-        return image_target(image, member)
+        self.stores = stores
+        self.quotas = quotas  # keystone unified limits
+        # The image cache when downloads are served from it (CacheService.download_cache), else None.
+        self.cache = cache
 
     # -- upload ----------------------------------------------------------------------
 
@@ -106,8 +90,8 @@ class ImageDataService:
         self.quotas.check_size_total(context)
         # COMPAT: Glance resolves the store before looking at the image; single-store ignores the header.
         target = self.stores.validate_target(store_id if self.settings.multi_store else None)
-        image = self.visible_image(context, image_id)
-        self.policy.enforce(context, "upload_image", self._target(context, image))
+        image = self.access.visible_image(context, image_id)
+        self.policy.enforce(context, "upload_image", self.access.target(context, image))
         if image.status != S.QUEUED:
             raise errors.Conflict(f"Image status transition from {image.status} to saving is not allowed")
         if not image.disk_format or not image.container_format:
@@ -116,8 +100,7 @@ class ImageDataService:
         self.quotas.check_uploading(context)
         # The uploading process is recorded so a worker that starts after it was killed can
         # return the image to queued (recover_dead_uploads); hidden from the API.
-        images_db.update_image(
-            self.engine,
+        self.images.update_image(
             image_id,
             expected_status=S.QUEUED,
             values={"status": S.SAVING},
@@ -142,8 +125,7 @@ class ImageDataService:
                 stored = self.stores.write(target, image_id, reader, size, context=context)
                 digests = reader.digests()
             verdict = inspection.finish() if inspection is not None else None
-            uploaded = locations_db.finish_upload(
-                self.engine,
+            uploaded = self.locations.finish_upload(
                 image_id,
                 url=stored.url,
                 metadata=self.stores.location_metadata(target, stored),
@@ -159,13 +141,13 @@ class ImageDataService:
                 self._discard(target, stored, context)
             self._back_to_queued(image_id, exc)
             raise
-        store_acls.sync(self.stores, self.engine, context, uploaded)
+        store_acls.sync(self.stores, self.members, context, uploaded)
         return uploaded
 
     def _quota_remaining(self, owner: str | None) -> int | None:
         if self.settings.user_storage_quota <= 0 or owner is None:
             return None
-        return self.settings.user_storage_quota - locations_db.storage_used(self.engine, owner)
+        return self.settings.user_storage_quota - self.locations.storage_used(owner)
 
     def _discard(self, store_id: str, stored: base.StoredObject, context: RequestContext | None) -> None:
         location = model.Location(url=stored.url, metadata={"store": store_id})
@@ -176,12 +158,12 @@ class ImageDataService:
 
     def _back_to_queued(self, image_id: str, cause: BaseException) -> None:
         LOG.info("upload of image %s failed (%s); back to queued", image_id, type(cause).__name__)
-        images_db.back_to_queued(self.engine, image_id, (S.SAVING,), properties_removed=(UPLOAD_OWNER,))
+        self.images.back_to_queued(image_id, (S.SAVING,), properties_removed=(UPLOAD_OWNER,))
 
     def recover_dead_uploads(self) -> list[str]:
         """Images left in ``saving`` by a process of this host that died mid-upload go back to queued (at start)."""
         recovered = []
-        for image in images_db.images_with_property(self.engine, UPLOAD_OWNER, status=S.SAVING):
+        for image in self.images.images_with_property(UPLOAD_OWNER, status=S.SAVING):
             try:
                 owner = json.loads(image.properties[UPLOAD_OWNER])
             except (ValueError, TypeError):
@@ -204,8 +186,8 @@ class ImageDataService:
         ``resolve_range(total) -> ByteRange | None`` turns the request's range into
         numbers once the size is known (raises 416 itself).
         """
-        image = self.visible_image(context, image_id)
-        target = self._target(context, image)
+        image = self.access.visible_image(context, image_id)
+        target = self.access.target(context, image)
         self.policy.enforce(context, "download_image", target)
         if prefer:
             self.policy.enforce(context, "download_from_store", target)
@@ -265,10 +247,10 @@ class ImageDataService:
         if store_id not in self.stores.public_ids():
             raise errors.Conflict(f"The selected store {store_id} is not available on this node.")
         try:
-            image = self.visible_image(context, image_id)
+            image = self.access.visible_image(context, image_id)
         except errors.NotFound:
             raise errors.NotFound(f"Failed to find image {image_id}") from None
-        target = self._target(context, image)
+        target = self.access.target(context, image)
         self.policy.enforce(context, "get_image_location", target)
         self.policy.enforce(context, "delete_image_location", target)
         if image.status != S.ACTIVE:
@@ -278,16 +260,10 @@ class ImageDataService:
             raise errors.Forbidden(
                 "Cannot delete image data from the only store containing it. Consider deleting the image instead."
             )
-        matching = [loc for loc in locations if self._store_of(loc) == store_id]
+        matching = [loc for loc in locations if store_of(self.stores, loc) == store_id]
         if not matching:
             raise errors.NotFound(f"Image {image_id} is not stored in store {store_id}.")
         for location in matching:
             self.stores.delete_location(location, context=context)
             if location.id is not None:
-                locations_db.remove_location(self.engine, image_id, location.id)
-
-    def _store_of(self, location: model.Location) -> str | None:
-        try:
-            return self.stores.store_of(location)
-        except errors.GlanceliteError:
-            return None
+                self.locations.remove_location(image_id, location.id)

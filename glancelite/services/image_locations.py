@@ -15,31 +15,38 @@ from typing import Any
 
 from glancelite import errors, model
 from glancelite.context import RequestContext
-from glancelite.db import images as repo
-from glancelite.db import locations as location_repo
+from glancelite.db.repositories import ImageRepository, LocationRepository
+from glancelite.services.image_access import ImageAccess
 from glancelite.services.image_rules import Change
+from glancelite.services.policy import Policy
+from glancelite.settings import Settings
+from glancelite.store.stores import StoreSet
 
 LOG = logging.getLogger(__name__)
 EDITABLE = {"add": ("queued", "active"), "remove": ("active",), "replace": ("queued", "active")}
 
 
 class LocationEditor:
-    def __init__(self, services, images):
-        self._services = services
-        self.settings = services.settings
-        self.engine = services.engine
-        self.policy = services.policy
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        images: ImageRepository,
+        locations: LocationRepository,
+        access: ImageAccess,
+        policy: Policy,
+        stores: StoreSet,
+    ):
+        self.settings = settings
         self.images = images
-
-    @property
-    def stores(self):
-        if self._services.stores is None:
-            raise errors.Unavailable("No stores are configured.")
-        return self._services.stores
+        self.locations = locations
+        self.access = access
+        self.policy = policy
+        self.stores = stores
 
     def ordered(self, image: model.Image) -> list[model.Location]:
         active = [loc for loc in image.locations if loc.status == "active"]
-        return self.stores.sort_locations(active) if self._services.stores is not None else active
+        return self.stores.sort_locations(active)
 
     def apply(self, ctx: RequestContext, image: model.Image, change: Change) -> model.Image:
         verb = change.op
@@ -47,7 +54,7 @@ class LocationEditor:
             raise errors.Forbidden(f"It's not allowed to {verb} locations if locations are invisible.")
         if image.status not in EDITABLE[verb]:
             raise errors.Conflict(f"It's not allowed to {verb} locations if image status is {image.status}.")
-        target = self.images.target(ctx, image)
+        target = self.access.target(ctx, image)
         if verb == "remove":
             self.policy.enforce(ctx, "delete_image_location", target)
             return self._remove(ctx, image, change.path[1])
@@ -78,8 +85,8 @@ class LocationEditor:
             if location.store_id and self.settings.multi_store:
                 metadata.setdefault("store", location.store_id)
             if metadata != dict(location.metadata):
-                repo.set_location_metadata(self.engine, image.id, location.id, metadata)
-        return repo.get_image(self.engine, image.id)
+                self.images.set_location_metadata(image.id, location.id, metadata)
+        return self.images.get_image(image.id)
 
     def _add(self, ctx: RequestContext, image: model.Image, value: dict[str, Any]) -> model.Image:
         current = self.ordered(image)
@@ -103,8 +110,7 @@ class LocationEditor:
         if image.status == model.ImageStatus.QUEUED:
             if not (image.disk_format and image.container_format):
                 raise errors.Invalid("Properties disk_format, container_format must be set prior to saving data.")
-            return location_repo.finish_upload(
-                self.engine,
+            return self.locations.finish_upload(
                 image.id,
                 url=url,
                 metadata=metadata,
@@ -115,8 +121,8 @@ class LocationEditor:
             )
         if image.size is not None and size != image.size:
             raise errors.Conflict(f"The location {url} holds {size} bytes; the image has {image.size}.")
-        location_repo.add_location(self.engine, image.id, url, metadata)
-        return repo.get_image(self.engine, image.id)
+        self.locations.add_location(image.id, url, metadata)
+        return self.images.get_image(image.id)
 
     @staticmethod
     def _hashes(image: model.Image, data: dict[str, Any]) -> dict[str, Any]:
@@ -143,5 +149,5 @@ class LocationEditor:
             self.stores.delete_location(location, context=ctx)
         except errors.NotFound:
             LOG.info("image %s: data at %s already gone", image.id, location.store_id)
-        location_repo.remove_location(self.engine, image.id, location.id)
-        return repo.get_image(self.engine, image.id)
+        self.locations.remove_location(image.id, location.id)
+        return self.images.get_image(image.id)

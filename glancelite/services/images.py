@@ -13,8 +13,10 @@ from typing import Any
 
 from glancelite import errors, model
 from glancelite.context import RequestContext
-from glancelite.db import images as repo
-from glancelite.db import members as member_repo
+from glancelite.db.image_listing import SORT_KEYS  # noqa: F401 (re-exported for the api layer)
+from glancelite.db.repositories import ImageRepository, MemberRepository
+from glancelite.services.cache import CacheService
+from glancelite.services.image_access import ImageAccess
 from glancelite.services.image_locations import LocationEditor
 from glancelite.services.image_rules import (  # noqa: F401 (re-exported for the api layer)
     BASE_ATTRIBUTES,
@@ -33,80 +35,56 @@ from glancelite.services.image_rules import (  # noqa: F401 (re-exported for the
     check_patch_path,
     is_reserved,
 )
-from glancelite.services.policy import image_target
+from glancelite.services.imports import ImportService
+from glancelite.services.policy import Policy
 from glancelite.services.property_protections import PropertyProtections
+from glancelite.services.quotas import Quotas
+from glancelite.services.stage_hosts import StageHosts
+from glancelite.settings import Settings
+from glancelite.store.stores import StoreSet
 from glancelite.tasks import store_acls
 
 LOG = logging.getLogger(__name__)
 
-SORT_KEYS = repo.SORT_KEYS
-
 
 class ImageService:
-    """Takes the Services container so store and import parts built later are found at call time."""
-
     check_create_attributes = staticmethod(check_create_attributes)
 
-    def __init__(self, services, property_protections: PropertyProtections | None = None):
-        self._services = services
-        self.settings = services.settings
-        self.engine = services.engine
-        self.policy = services.policy
-        self.locations = LocationEditor(services, self)
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        images: ImageRepository,
+        members: MemberRepository,
+        access: ImageAccess,
+        policy: Policy,
+        quotas: Quotas,
+        stores: StoreSet,
+        locations: LocationEditor,
+        imports: ImportService,
+        stage_hosts: StageHosts,
+        cache: CacheService,
+        property_protections: PropertyProtections | None = None,
+    ):
+        self.settings = settings
+        self.images = images
+        self.members = members  # who may read the image's data in stores keeping ACLs
+        self.access = access
+        self.policy = policy
+        self.quotas = quotas
+        self.stores = stores
+        self.locations = locations  # PATCH on /locations
+        self.imports = imports  # staged data goes with the image
+        self.stage_hosts = stage_hosts  # ... and is deleted on the node that holds it
+        self.cache = cache
         # [DEFAULT] property_protection_file; None when off. Applied to what create, update,
         # show and list take in and give back (Glance's ProtectedImage*Proxy), nowhere else.
         self.protections = property_protections
 
-    # ------------------------------------------------------------ visibility
-
-    def _member_of(self, ctx: RequestContext, image: model.Image) -> str | None:
-        if image.visibility != model.Visibility.SHARED or ctx.project_id is None:
-            return None
-        member = member_repo.find_member(self.engine, image.id, ctx.project_id)
-        return member.member_id if member else None
-
-    def target(self, ctx: RequestContext, image: model.Image) -> dict[str, Any]:
-        return image_target(image, self._member_of(ctx, image))
-
-    def can_see(self, ctx: RequestContext, image: model.Image, target: Mapping[str, Any] | None = None) -> bool:
-        """Glance's DB visibility rule plus the get_image policy."""
-        if not self._db_visible(ctx, image, target):
-            return False
-        return self.policy.check(ctx, "get_image", target or self.target(ctx, image))
-
-    def _db_visible(self, ctx: RequestContext, image: model.Image, target) -> bool:
-        if ctx.is_admin or image.owner is None:
-            return True
-        if image.owner == ctx.project_id:
-            return True
-        if image.visibility in (model.Visibility.PUBLIC, model.Visibility.COMMUNITY):
-            return True
-        if image.visibility == model.Visibility.SHARED:
-            member = (target or {}).get("member_id") if target is not None else self._member_of(ctx, image)
-            return member is not None
-        return False
-
-    def get_visible(self, ctx: RequestContext, image_id: str, not_found: str | None = None) -> model.Image:
-        """The image if the caller may see it; NotFound (Glance's masking) otherwise."""
-        message = not_found or f"No image found with ID {image_id}"
-        try:
-            image = repo.get_image(self.engine, image_id)
-        except errors.NotFound:
-            raise errors.NotFound(message) from None
-        if not self.can_see(ctx, image):
-            raise errors.NotFound(message)
-        return image
-
-    def authorize(self, ctx: RequestContext, image_id: str, rule: str, *, not_found: str | None = None) -> model.Image:
-        """Fetch and check ``rule``: 404 if invisible to the caller, 403 if visible but not allowed."""
-        image = self.get_visible(ctx, image_id, not_found)
-        self.policy.enforce(ctx, rule, self.target(ctx, image), f"You are not authorized to complete {rule} action.")
-        return image
-
     # ------------------------------------------------------------ read
 
     def show(self, ctx: RequestContext, image_id: str) -> model.Image:
-        return self._as_seen(ctx, self.get_visible(ctx, image_id))
+        return self._as_seen(ctx, self.access.visible_image(ctx, image_id))
 
     def _as_seen(self, ctx: RequestContext, image: model.Image) -> model.Image:
         """The image as the caller may read it: properties protected from reading left out."""
@@ -114,8 +92,7 @@ class ImageService:
 
     def list(self, ctx: RequestContext, query: ListQuery) -> list[model.Image]:
         self.policy.enforce(ctx, "get_images", {"project_id": ctx.project_id})
-        images = repo.list_images(
-            self.engine,
+        images = self.images.list_images(
             project_id=ctx.project_id,
             is_admin=ctx.is_admin,
             filters=query.filters,
@@ -131,9 +108,7 @@ class ImageService:
             images = self.protections.images_as_seen(ctx, images)
         if self.policy.check(ctx, "context_is_admin", {}):
             return images
-        shared = [i.id for i in images if i.visibility == model.Visibility.SHARED]
-        memberships = member_repo.member_projects(self.engine, shared, ctx.project_id)
-        targets = [image_target(i, ctx.project_id if i.id in memberships else None) for i in images]
+        targets = self.access.targets(ctx, images)
         if images and self.policy.is_default("get_image"):
             # Glance's default get_image allows every image the visibility query returns
             # to a reader: one check answers for the page.
@@ -158,7 +133,7 @@ class ImageService:
             {"project_id": ctx.project_id, "owner": owner, "visibility": body.get("visibility", "shared")},
             "You are not authorized to complete add_image action.",
         )
-        self._services.quotas.check_create(ctx)
+        self.quotas.check_create(ctx)
         visibility = body.get("visibility", model.Visibility.SHARED.value)
         self._check_visibility_change(ctx, visibility, owner)
         values: dict[str, Any] = {"id": image_id, "owner": owner, "visibility": visibility}
@@ -172,7 +147,7 @@ class ImageService:
         tags = list(dict.fromkeys(body.get("tags") or ()))
         self._check_quota("property", image_id, self._count_properties(properties))
         self._check_quota("tag", image_id, len(tags))
-        return self._as_seen(ctx, repo.create_image(self.engine, values, properties, tags))
+        return self._as_seen(ctx, self.images.create_image(values, properties, tags))
 
     def _check_visibility_change(self, ctx: RequestContext, visibility: str, owner: str | None) -> None:
         target = {"project_id": owner, "owner": owner, "visibility": visibility}
@@ -210,7 +185,7 @@ class ImageService:
     # ------------------------------------------------------------ update
 
     def update(self, ctx: RequestContext, image_id: str, changes: Sequence[Change]) -> model.Image:
-        image = self.authorize(ctx, image_id, "modify_image")
+        image = self.access.authorize(ctx, image_id, "modify_image")
         if not changes:
             return self._as_seen(ctx, image)
         columns: dict[str, Any] = {k: getattr(image, k) for k in (*WRITABLE_COLUMNS, *WRITABLE_INTS)}
@@ -249,8 +224,7 @@ class ImageService:
         if not (values or props_set or props_removed or tags != set(image.tags)):
             return self._as_seen(ctx, current)
         formats_changed = "disk_format" in values or "container_format" in values
-        updated = repo.update_image(
-            self.engine,
+        updated = self.images.update_image(
             image_id,
             # The format rule depends on the status we read: hold it with the CAS.
             expected_status=image.status if formats_changed else None,
@@ -259,7 +233,7 @@ class ImageService:
             properties_removed=props_removed,
             tags=sorted(tags) if tags != set(image.tags) else None,
         )
-        store_acls.sync(self._services.stores, self.engine, ctx, updated)
+        store_acls.sync(self.stores, self.members, ctx, updated)
         return self._as_seen(ctx, updated)
 
     def _apply(self, ctx, image, change: Change, columns, props, tags) -> None:
@@ -300,7 +274,9 @@ class ImageService:
     # ------------------------------------------------------------ delete
 
     def delete(self, ctx: RequestContext, image_id: str) -> None:
-        image = self.authorize(ctx, image_id, "delete_image", not_found=f"Failed to find image {image_id} to delete")
+        image = self.access.authorize(
+            ctx, image_id, "delete_image", not_found=f"Failed to find image {image_id} to delete"
+        )
         if image.protected:
             raise errors.Forbidden(f"Image {image_id} is protected and cannot be deleted.")
         image = self._delete_on_stage_host(ctx, image)
@@ -310,16 +286,15 @@ class ImageService:
             model.check_transition(image.status, model.ImageStatus.DELETED)
             self._delete_data(ctx, image)
             try:
-                repo.delete_image(self.engine, image_id, expected_status=image.status)
-                if self._services.cache is not None:
-                    self._services.cache.forget(image_id)
+                self.images.delete_image(image_id, expected_status=image.status)
+                self.cache.forget(image_id)
                 return
             except errors.Conflict:
                 # The image moved on (an upload finished?) while we deleted its data:
                 # look again so data written meanwhile is removed too.
                 if attempt == DELETE_ATTEMPTS - 1:
                     raise
-                image = repo.get_image(self.engine, image_id)
+                image = self.images.get_image(image_id)
 
     def _delete_on_stage_host(self, ctx: RequestContext, image: model.Image) -> model.Image | None:
         """An image staged on another node is deleted there, so that node removes its staged data.
@@ -327,17 +302,16 @@ class ImageService:
         None when the remote did it; its error answers are ours. When it cannot be
         reached, the delete goes on here and the staged data stays behind (as in Glance).
         """
-        stage_hosts = getattr(self._services.imports, "stage_hosts", None)
-        host = stage_hosts.remote_host(image) if stage_hosts is not None else None
+        host = self.stage_hosts.remote_host(image)
         if not host:
             return image
         try:
-            stage_hosts.forward(ctx, "DELETE", host, f"/v2/images/{image.id}")
+            self.stage_hosts.forward(ctx, "DELETE", host, f"/v2/images/{image.id}")
             return None
         except errors.BadGateway:
             LOG.warning("image %s: stage host %s unreachable; deleting here, its staged data stays", image.id, host)
             try:
-                return repo.get_image(self.engine, image.id)
+                return self.images.get_image(image.id)
             except errors.NotFound as exc:
                 raise errors.NotFound(f"Failed to find image {image.id} to delete") from exc
 
@@ -346,28 +320,22 @@ class ImageService:
 
         Data already gone (NotFound) counts as deleted, so a retried DELETE converges.
         """
-        stores = self._services.stores
         failures = []
-        if stores is not None:
-            for location in image.locations:
-                try:
-                    stores.delete_location(location, context=ctx)
-                except errors.NotFound:
-                    LOG.info("image %s: data at %s already gone", image.id, location.store_id)
-                except errors.GlanceliteError as exc:
-                    LOG.error("image %s: cannot delete data in store %s: %s", image.id, location.store_id, exc)
-                    failures.append(f"{location.store_id or location.url}: {exc.message}")
-        elif image.locations:
-            LOG.warning("image %s: no store set configured; its data was not deleted", image.id)
-        # Hook for the import service: staged data lives in the staging store.
-        delete_staged = getattr(self._services.imports, "delete_staged_data", None)
-        if delete_staged is not None:
+        for location in image.locations:
             try:
-                delete_staged(image)
+                self.stores.delete_location(location, context=ctx)
             except errors.NotFound:
-                pass
+                LOG.info("image %s: data at %s already gone", image.id, location.store_id)
             except errors.GlanceliteError as exc:
-                failures.append(f"staging: {exc.message}")
+                LOG.error("image %s: cannot delete data in store %s: %s", image.id, location.store_id, exc)
+                failures.append(f"{location.store_id or location.url}: {exc.message}")
+        # Staged data lives in the staging store, which the import service keeps.
+        try:
+            self.imports.delete_staged_data(image)
+        except errors.NotFound:
+            pass
+        except errors.GlanceliteError as exc:
+            failures.append(f"staging: {exc.message}")
         if failures:
             raise errors.Unavailable(
                 f"Image {image.id} was not deleted because its data could not be removed from "
@@ -378,7 +346,7 @@ class ImageService:
     # ------------------------------------------------------------ actions
 
     def deactivate(self, ctx: RequestContext, image_id: str) -> None:
-        image = self.authorize(ctx, image_id, "deactivate")
+        image = self.access.authorize(ctx, image_id, "deactivate")
         if image.status == model.ImageStatus.DEACTIVATED:
             return
         if image.status != model.ImageStatus.ACTIVE:
@@ -386,7 +354,7 @@ class ImageService:
         self._set_status(image, model.ImageStatus.DEACTIVATED)
 
     def reactivate(self, ctx: RequestContext, image_id: str) -> None:
-        image = self.authorize(ctx, image_id, "reactivate")
+        image = self.access.authorize(ctx, image_id, "reactivate")
         if image.status == model.ImageStatus.ACTIVE:
             return
         if image.status != model.ImageStatus.DEACTIVATED:
@@ -395,21 +363,21 @@ class ImageService:
 
     def _set_status(self, image: model.Image, target: str) -> model.Image:
         model.check_transition(image.status, target)
-        return repo.update_image(self.engine, image.id, expected_status=image.status, values={"status": target})
+        return self.images.update_image(image.id, expected_status=image.status, values={"status": target})
 
     # ------------------------------------------------------------ tags
 
     def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
-        image = self.authorize(ctx, image_id, "modify_image", not_found=f"Image {image_id} not found.")
+        image = self.access.authorize(ctx, image_id, "modify_image", not_found=f"Image {image_id} not found.")
         if tag in image.tags:
             return
         if len(tag) > 255:
             raise errors.Invalid(f"Provided object does not match schema 'image': '{tag}' is too long")
         self._check_quota("tag", image_id, len(image.tags) + 1)
-        repo.update_image(self.engine, image_id, tags_added=[tag])
+        self.images.update_image(image_id, tags_added=[tag])
 
     def delete_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
-        image = self.authorize(ctx, image_id, "modify_image", not_found=f"Image {image_id} not found.")
+        image = self.access.authorize(ctx, image_id, "modify_image", not_found=f"Image {image_id} not found.")
         if tag not in image.tags:
             raise errors.NotFound(f"Tag {tag} not found.")
-        repo.update_image(self.engine, image_id, tags_removed=[tag])
+        self.images.update_image(image_id, tags_removed=[tag])

@@ -13,21 +13,19 @@ import uuid
 
 from glancelite import errors, model
 from glancelite.context import RequestContext
-from glancelite.db import images as images_db
 from glancelite.db import tasks as tasks_db
-from glancelite.services.policy import image_target
-from glancelite.services.quotas import NO_LIMITS
+from glancelite.services.image_access import ImageAccess
+from glancelite.services.policy import Policy
+from glancelite.services.quotas import Quotas
 from glancelite.services.stage_hosts import StageHosts
 from glancelite.settings import Settings
 from glancelite.store import base
-from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
 from glancelite.tasks import recovery, uri_filter
-from glancelite.tasks.areas import StagingArea, WorkArea
 from glancelite.tasks.import_flow import ImportFlows
 from glancelite.tasks.plan import LOCK_PROPERTY, STAGE_HOST_PROPERTY, TASK_TYPE, ImportPlan, Method, RemoteImage
 from glancelite.tasks.runner import Runner
-from glancelite.tasks.steps import ImportEnv, update_bookkeeping
+from glancelite.tasks.steps import ImportEnv, store_of, update_bookkeeping
 
 LOG = logging.getLogger(__name__)
 S = model.ImageStatus
@@ -35,24 +33,28 @@ KNOWN_METHODS = ("glance-direct", "web-download", "copy-image", "glance-download
 
 
 class ImportService:
-    quotas = NO_LIMITS  # services.quotas.Quotas (keystone unified limits), set by the composition root
-
-    def __init__(self, settings: Settings, engine, stores: StoreSet, policy, image_data, runner: Runner):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        env: ImportEnv,
+        access: ImageAccess,
+        policy: Policy,
+        quotas: Quotas,
+        runner: Runner,
+        stage_hosts: StageHosts,
+    ):
         self.settings = settings
-        self.engine = engine
-        self.stores = stores
+        self.env = env  # repositories, stores, staging and work areas: what the import steps use
+        self.images = env.images
+        self.tasks = env.tasks
+        self.stores = env.stores
+        self.access = access  # who may see and act on which image, decided once
         self.policy = policy
-        self.image_data = image_data  # visible_image(): who may see what, decided once
+        self.quotas = quotas  # keystone unified limits
         self.runner = runner
-        self.env = ImportEnv(
-            settings=settings,
-            engine=engine,
-            stores=stores,
-            staging=StagingArea(stores, settings.staging_store),
-            work=WorkArea(stores, settings.tasks_store),
-        )
-        self.flows = ImportFlows(self.env)
-        self.stage_hosts = StageHosts(settings)  # the nodes holding staged data (several nodes, one database)
+        self.flows = ImportFlows(env)
+        self.stage_hosts = stage_hosts  # the nodes holding staged data (several nodes, one database)
 
     def close(self) -> None:
         """Take no new import; let running ones finish (gunicorn's graceful stop)."""
@@ -83,8 +85,8 @@ class ImportService:
         if Method.GLANCE_DIRECT not in self.methods:
             raise errors.NotFound("The 'glance-direct' import method is not enabled.")
         self.quotas.check_stage_total(context)
-        image = self.image_data.visible_image(context, image_id)
-        self.policy.enforce(context, "modify_image", self._target(context, image))
+        image = self.access.visible_image(context, image_id)
+        self.policy.enforce(context, "modify_image", self.access.target(context, image))
         if image.status != S.QUEUED:
             raise errors.Conflict(f"Image status transition from {image.status} to uploading is not allowed")
         self.quotas.check_uploading(context)
@@ -106,8 +108,7 @@ class ImportService:
             self_url = self.settings.worker_self_reference_url or self.settings.public_endpoint
             if self_url:
                 props[STAGE_HOST_PROPERTY] = self_url
-            return images_db.update_image(
-                self.engine,
+            return self.images.update_image(
                 image_id,
                 expected_status=S.QUEUED,
                 values={"status": S.UPLOADING, "size": stored.size},
@@ -128,7 +129,7 @@ class ImportService:
         """Validate, lock, record the task and submit it; returns the task id (None: nothing to do)."""
         method, uri, all_stores, must_succeed = self._parse(body)
         self.quotas.check_size_total(context)
-        image = self.image_data.visible_image(context, image_id)
+        image = self.access.visible_image(context, image_id)
         # A dead task's lock is released first (recovery would do the same), so the
         # status checks see the image as that task's failure left it.
         image = self._take_over_dead_lock(image)
@@ -136,7 +137,7 @@ class ImportService:
         self._check_status(image, method, staged_here=stage_host is None)
         remote = self._remote_image(context, body) if method == Method.GLANCE_DOWNLOAD else None
         rule = "copy_image" if method == Method.COPY_IMAGE else "modify_image"
-        self.policy.enforce(context, rule, self._target(context, image))
+        self.policy.enforce(context, rule, self.access.target(context, image))
         stores = self._stores(image, method, body, all_stores, must_succeed, header_store)
         if stage_host:
             # Staged on another node: it runs the import, as if the caller had asked it (Glance does this).
@@ -215,10 +216,6 @@ class ImportService:
             service_catalog=context.service_catalog,
         )
 
-    def _target(self, context: RequestContext, image: model.Image) -> dict:
-        member = context.project_id if image.owner != context.project_id else None
-        return image_target(image, member)
-
     def release_dead_lock(self, image: model.Image) -> model.Image:
         """For other lock users (location API): Conflict if a live task holds the image, else the freed image."""
         return self._take_over_dead_lock(image)
@@ -233,8 +230,8 @@ class ImportService:
         LOG.info("image %s: taking over the import lock of dead task %s", image.id, holder_id)
         if holder is not None and holder.status not in tasks_db.FINISHED:
             recovery.fail_dead_task(self.env, holder, "The import was taken over: its worker stopped.")
-        images_db.release_property_lock(self.engine, image.id, LOCK_PROPERTY, holder_id)
-        return images_db.get_image(self.engine, image.id)
+        self.images.release_property_lock(image.id, LOCK_PROPERTY, holder_id)
+        return self.images.get_image(image.id)
 
     def _check_status(self, image: model.Image, method: Method, *, staged_here: bool = True) -> None:
         if method == Method.COPY_IMAGE:
@@ -278,19 +275,13 @@ class ImportService:
             for store_id in stores:
                 self._check_target(store_id)
         if method == Method.COPY_IMAGE:
-            held = {self._store_of(loc) for loc in image.locations}
+            held = {store_of(self.stores, loc) for loc in image.locations}
             if all_stores:
                 return [s for s in stores if s not in held]
             for store_id in stores:
                 if store_id in held:
                     raise errors.Invalid(f"Image is already present at store '{store_id}'")
         return stores
-
-    def _store_of(self, location: model.Location) -> str | None:
-        try:
-            return self.stores.store_of(location)
-        except errors.GlanceliteError:
-            return None
 
     def _writable(self, store_id: str) -> bool:
         return self.stores.writable(store_id)
@@ -324,8 +315,7 @@ class ImportService:
         return self._start(context, plan, task_input, task_type="import")
 
     def _start(self, context: RequestContext, plan: ImportPlan, body: dict, task_type: str = TASK_TYPE) -> str:
-        tasks_db.create_task(
-            self.engine,
+        self.tasks.create_task(
             {
                 "id": plan.task_id,
                 "type": task_type,
@@ -338,7 +328,7 @@ class ImportService:
         )
         self.env.work.claim(plan.task_id)
         try:
-            images_db.acquire_property_lock(self.engine, plan.image_id, LOCK_PROPERTY, plan.task_id)
+            self.images.acquire_property_lock(plan.image_id, LOCK_PROPERTY, plan.task_id)
         except errors.Conflict as exc:
             self._abandon(plan, "Another import of this image started first.")
             raise errors.Conflict(
@@ -351,7 +341,7 @@ class ImportService:
             self.runner.submit(plan, self.flows)
         except BaseException as exc:
             update_bookkeeping(self.env, plan.image_id, done=plan.stores)
-            images_db.release_property_lock(self.engine, plan.image_id, LOCK_PROPERTY, plan.task_id)
+            self.images.release_property_lock(plan.image_id, LOCK_PROPERTY, plan.task_id)
             self._abandon(plan, getattr(exc, "message", None) or str(exc))
             raise
         return plan.task_id
@@ -359,5 +349,5 @@ class ImportService:
     def _abandon(self, plan: ImportPlan, reason: str) -> None:
         """The import never started: its task row goes, as if the request had been refused up front."""
         with contextlib.suppress(errors.GlanceliteError):
-            tasks_db.delete_task(self.engine, plan.task_id)
+            self.tasks.delete_task(plan.task_id)
         self.env.work.release(plan.task_id)

@@ -17,11 +17,15 @@ import jsonschema
 
 from glancelite import errors, model
 from glancelite.context import RequestContext
-from glancelite.db import images as images_db
-from glancelite.db import tasks as tasks_db
+from glancelite.services.image_access import ImageAccess
+from glancelite.services.imports import ImportService
+from glancelite.services.policy import Policy
+from glancelite.settings import Settings
 from glancelite.tasks import uri_filter
 from glancelite.tasks.location_flow import TASK_TYPE, LocationFlows, LocationPlan
 from glancelite.tasks.plan import LOCK_PROPERTY
+from glancelite.tasks.runner import Runner
+from glancelite.tasks.steps import ImportEnv
 
 S = model.ImageStatus
 HASH_ALGORITHMS = ("sha1", "sha256", "sha512", "md5")
@@ -66,22 +70,32 @@ def parse_body(body: Any) -> tuple[str, dict[str, str]]:
 
 
 class LocationService:
-    def __init__(self, settings, engine, stores, policy, images, imports, runner):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        env: ImportEnv,
+        access: ImageAccess,
+        policy: Policy,
+        imports: ImportService,
+        runner: Runner,
+    ):
         self.settings = settings
-        self.engine = engine
-        self.stores = stores
+        self.images = env.images
+        self.tasks = env.tasks
+        self.stores = env.stores
+        self.access = access  # visibility + policy with Glance's 404 masking
         self.policy = policy
-        self.images = images  # ImageService: visibility + policy with Glance's 404 masking
-        self.imports = imports  # ImportService: shares the import lock and its dead-lock takeover
+        self.imports = imports  # shares the import lock and its dead-lock takeover
         self.runner = runner
-        self.flows = LocationFlows(imports.env)
+        self.flows = LocationFlows(env)
 
     # -- POST /v2/images/{id}/locations ----------------------------------------------
 
     def add(self, context: RequestContext, image_id: str, body: Any) -> str:
         """Validate, lock, record the task and submit it; returns the task id."""
         url, validation = parse_body(body)
-        image = self.images.authorize(context, image_id, "add_image_location")
+        image = self.access.authorize(context, image_id, "add_image_location")
         store_id = self._store_for(context, url)
         image = self.imports.release_dead_lock(image)
         if image.status != S.QUEUED:
@@ -137,8 +151,7 @@ class LocationService:
             raise errors.Invalid(f"URI for location does not pass filtering: {url}{reason}") from None
 
     def _start(self, context: RequestContext, plan: LocationPlan) -> str:
-        tasks_db.create_task(
-            self.engine,
+        self.tasks.create_task(
             {
                 "id": plan.task_id,
                 "type": TASK_TYPE,
@@ -150,7 +163,7 @@ class LocationService:
             plan.task_input(),
         )
         try:
-            images_db.acquire_property_lock(self.engine, plan.image_id, LOCK_PROPERTY, plan.task_id)
+            self.images.acquire_property_lock(plan.image_id, LOCK_PROPERTY, plan.task_id)
         except errors.Conflict as exc:
             self._abandon(plan)
             raise errors.Conflict(
@@ -159,18 +172,18 @@ class LocationService:
         try:
             self.runner.submit(plan, self.flows)
         except BaseException:
-            images_db.release_property_lock(self.engine, plan.image_id, LOCK_PROPERTY, plan.task_id)
+            self.images.release_property_lock(plan.image_id, LOCK_PROPERTY, plan.task_id)
             self._abandon(plan)
             raise
         return plan.task_id
 
     def _abandon(self, plan: LocationPlan) -> None:
         with contextlib.suppress(errors.GlanceliteError):
-            tasks_db.delete_task(self.engine, plan.task_id)
+            self.tasks.delete_task(plan.task_id)
 
     # -- GET /v2/images/{id}/locations -----------------------------------------------
 
     def list(self, context: RequestContext, image_id: str) -> list[dict[str, Any]]:
-        image = self.images.authorize(context, image_id, "fetch_image_location")
+        image = self.access.authorize(context, image_id, "fetch_image_location")
         active = [loc for loc in image.locations if loc.status == "active"]
         return [{"url": loc.url, "metadata": dict(loc.metadata)} for loc in self.stores.sort_locations(active)]

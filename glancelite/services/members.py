@@ -4,25 +4,31 @@ from __future__ import annotations
 
 from glancelite import errors, model
 from glancelite.context import RequestContext
-from glancelite.db import members as repo
+from glancelite.db.repositories import MemberRepository
+from glancelite.services.image_access import ImageAccess
+from glancelite.services.policy import Policy
+from glancelite.settings import Settings
+from glancelite.store.stores import StoreSet
 from glancelite.tasks import store_acls
 
 STATUSES = tuple(s.value for s in model.MemberStatus)
 
 
 class MemberService:
-    def __init__(self, services, images):
-        self.settings = services.settings
-        self.engine = services.engine
-        self.policy = services.policy
-        self.images = images  # ImageService: visibility and authorization of the image
-        self._services = services
+    def __init__(
+        self, settings: Settings, *, members: MemberRepository, access: ImageAccess, policy: Policy, stores: StoreSet
+    ):
+        self.settings = settings
+        self.members = members
+        self.access = access  # visibility and authorization of the image
+        self.policy = policy
+        self.stores = stores  # read ACLs follow the members
 
     def _image(self, ctx: RequestContext, image_id: str) -> model.Image:
-        return self.images.get_visible(ctx, image_id, f"Image {image_id} not found.")
+        return self.access.visible_image(ctx, image_id, f"Image {image_id} not found.")
 
     def _enforce(self, ctx, image, rule: str, message: str) -> None:
-        self.policy.enforce(ctx, rule, self.images.target(ctx, image), message)
+        self.policy.enforce(ctx, rule, self.access.target(ctx, image), message)
 
     @staticmethod
     def _only_shared(image: model.Image) -> None:
@@ -36,7 +42,7 @@ class MemberService:
         image = self._image(ctx, image_id)
         self._enforce(ctx, image, "get_members", f"Not allowed to list members for image {image_id}.")
         self._only_shared(image)
-        members = repo.list_members(self.engine, image_id)
+        members = self.members.list_members(image_id)
         if self._is_owner_or_admin(ctx, image):
             return members
         # A member sees only its own membership.
@@ -46,11 +52,11 @@ class MemberService:
         image = self._image(ctx, image_id)
         missing = errors.NotFound(f"Not found member {member_id} for image {image_id}")
         # COMPAT: Glance turns a forbidden member show into 404.
-        if not self.policy.check(ctx, "get_member", self.images.target(ctx, image)):
+        if not self.policy.check(ctx, "get_member", self.access.target(ctx, image)):
             raise missing
         if not self._is_owner_or_admin(ctx, image) and member_id != ctx.project_id:
             raise missing
-        member = repo.find_member(self.engine, image_id, member_id)
+        member = self.members.find_member(image_id, member_id)
         if member is None:
             raise missing
         return member
@@ -59,8 +65,8 @@ class MemberService:
         image = self._image(ctx, image_id)
         self._enforce(ctx, image, "add_member", f"Not allowed to create members for image {image_id}.")
         self._only_shared(image)
-        member = repo.create_member(self.engine, image_id, member_id, quota=self.settings.image_member_quota)
-        store_acls.sync(self._services.stores, self.engine, ctx, image)
+        member = self.members.create_member(image_id, member_id, quota=self.settings.image_member_quota)
+        store_acls.sync(self.stores, self.members, ctx, image)
         return member
 
     def update(self, ctx: RequestContext, image_id: str, member_id: str, status: str) -> model.Member:
@@ -68,19 +74,19 @@ class MemberService:
             raise errors.Invalid(f"Incorrect request: Status must be one of {', '.join(STATUSES)}")
         image = self._image(ctx, image_id)
         self._only_shared(image)
-        target = self.images.target(ctx, image)
+        target = self.access.target(ctx, image)
         target["member_id"] = member_id
         self.policy.enforce(ctx, "modify_member", target, f"Not allowed to update members for image {image_id}.")
         if not self.policy.is_admin(ctx) and member_id != ctx.project_id:
             # The owner offers; only the member itself accepts or rejects.
             raise errors.Forbidden(f"Not allowed to update members for image {image_id}.")
-        if repo.find_member(self.engine, image_id, member_id) is None:
+        if self.members.find_member(image_id, member_id) is None:
             raise errors.NotFound(f"Not found member {member_id} for image {image_id}")
-        return repo.update_member(self.engine, image_id, member_id, status)
+        return self.members.update_member(image_id, member_id, status)
 
     def delete(self, ctx: RequestContext, image_id: str, member_id: str) -> None:
         image = self._image(ctx, image_id)
         self._enforce(ctx, image, "delete_member", f"Not allowed to delete members for image {image_id}.")
         self._only_shared(image)
-        repo.delete_member(self.engine, image_id, member_id)
-        store_acls.sync(self._services.stores, self.engine, ctx, image)
+        self.members.delete_member(image_id, member_id)
+        store_acls.sync(self.stores, self.members, ctx, image)

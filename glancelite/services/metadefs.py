@@ -15,6 +15,8 @@ from typing import Any
 from glancelite import errors
 from glancelite.context import RequestContext
 from glancelite.db import metadefs as repo
+from glancelite.db.repositories import MetadefRepository
+from glancelite.services.policy import Policy
 
 MAX_NAME = 80  # metadef_*.name columns
 
@@ -29,8 +31,8 @@ class NamespaceDetail:
 
 
 class MetadefService:
-    def __init__(self, engine, policy):
-        self.engine = engine
+    def __init__(self, metadefs: MetadefRepository, policy: Policy):
+        self.metadefs = metadefs
         self.policy = policy
 
     # -- helpers
@@ -43,12 +45,12 @@ class MetadefService:
         return {"project_id": ns.owner, "visibility": ns.visibility, "namespace": ns.namespace}
 
     def _read(self, ctx: RequestContext, name: str, rule: str) -> repo.Namespace:
-        ns = repo.get_namespace(self.engine, name, self._viewer(ctx))
+        ns = self.metadefs.get_namespace(name, self._viewer(ctx))
         self.policy.enforce(ctx, rule, self._target(ns))
         return ns
 
     def _write(self, ctx: RequestContext, name: str, rule: str) -> repo.Namespace:
-        ns = repo.get_namespace(self.engine, name, self._viewer(ctx))
+        ns = self.metadefs.get_namespace(name, self._viewer(ctx))
         self.policy.enforce(ctx, rule, self._target(ns))
         if not self.policy.is_admin(ctx) and ns.owner != ctx.project_id:
             raise errors.Forbidden(f"You are not permitted to modify namespace {name}.")
@@ -67,17 +69,17 @@ class MetadefService:
 
     def list_namespaces(self, ctx: RequestContext, **filters) -> list[tuple[repo.Namespace, list[repo.Association]]]:
         self.policy.enforce(ctx, "get_metadef_namespaces", {"project_id": ctx.project_id})
-        found = repo.list_namespaces(self.engine, self._viewer(ctx), **filters)
-        return [(ns, repo.list_associations(self.engine, ns)) for ns in found]
+        found = self.metadefs.list_namespaces(self._viewer(ctx), **filters)
+        return [(ns, self.metadefs.list_associations(ns)) for ns in found]
 
     def show_namespace(self, ctx: RequestContext, name: str, resource_type: str | None = None) -> NamespaceDetail:
         ns = self._read(ctx, name, "get_metadef_namespace")
         return self._detail(ns, resource_type)
 
     def _detail(self, ns: repo.Namespace, resource_type: str | None = None) -> NamespaceDetail:
-        associations = repo.list_associations(self.engine, ns)
-        objects = repo.list_children(self.engine, repo.OBJECTS, ns)
-        properties = {p.name: p.schema for p in repo.list_children(self.engine, repo.PROPERTIES, ns)}
+        associations = self.metadefs.list_associations(ns)
+        objects = self.metadefs.list_children(repo.OBJECTS, ns)
+        properties = {p.name: p.schema for p in self.metadefs.list_children(repo.PROPERTIES, ns)}
         prefix = next((a.prefix for a in associations if a.name == resource_type), None) if resource_type else None
         if prefix:
             # Names as the resource type spells them (e.g. hw_ for OS::Glance::Image).
@@ -90,7 +92,7 @@ class MetadefService:
                 )
                 for o in objects
             ]
-        tags = repo.list_children(self.engine, repo.TAGS, ns)
+        tags = self.metadefs.list_children(repo.TAGS, ns)
         return NamespaceDetail(ns, associations, objects, properties, tags)
 
     def create_namespace(self, ctx: RequestContext, body: dict[str, Any]) -> NamespaceDetail:
@@ -108,8 +110,7 @@ class MetadefService:
         }
         self.policy.enforce(ctx, "add_metadef_namespace", {"project_id": owner, "visibility": values["visibility"]})
         self._check_owner(ctx, body.get("owner"))
-        ns = repo.create_namespace(
-            self.engine,
+        ns = self.metadefs.create_namespace(
             values,
             associations=body.get("resource_type_associations") or [],
             objects=body.get("objects") or [],
@@ -130,77 +131,77 @@ class MetadefService:
             "protected": bool(body.get("protected", False)),
             "owner": body.get("owner") or ctx.project_id or ns.owner,
         }
-        return repo.update_namespace(self.engine, ns, values)
+        return self.metadefs.update_namespace(ns, values)
 
     def delete_namespace(self, ctx: RequestContext, name: str) -> None:
         ns = self._write(ctx, name, "delete_metadef_namespace")
         self._protected(ns)
-        repo.delete_namespace(self.engine, ns)
+        self.metadefs.delete_namespace(ns)
 
     # -- objects
 
     def list_objects(self, ctx: RequestContext, namespace: str) -> list[repo.MetadefObject]:
-        return repo.list_children(self.engine, repo.OBJECTS, self._read(ctx, namespace, "get_metadef_objects"))
+        return self.metadefs.list_children(repo.OBJECTS, self._read(ctx, namespace, "get_metadef_objects"))
 
     def show_object(self, ctx: RequestContext, namespace: str, name: str) -> repo.MetadefObject:
-        return repo.get_child(self.engine, repo.OBJECTS, self._read(ctx, namespace, "get_metadef_object"), name)
+        return self.metadefs.get_child(repo.OBJECTS, self._read(ctx, namespace, "get_metadef_object"), name)
 
     def create_object(self, ctx: RequestContext, namespace: str, body: dict[str, Any]) -> repo.MetadefObject:
         ns = self._write(ctx, namespace, "add_metadef_object")
-        return repo.create_object(self.engine, ns, body)
+        return self.metadefs.create_object(ns, body)
 
     def update_object(self, ctx: RequestContext, namespace: str, name: str, body: dict[str, Any]):
         ns = self._write(ctx, namespace, "modify_metadef_object")
-        return repo.update_object(self.engine, ns, name, body)
+        return self.metadefs.update_object(ns, name, body)
 
     def delete_object(self, ctx: RequestContext, namespace: str, name: str) -> None:
         ns = self._write(ctx, namespace, "delete_metadef_object")
-        repo.delete_child(self.engine, repo.OBJECTS, ns, name)
+        self.metadefs.delete_child(repo.OBJECTS, ns, name)
 
     def delete_objects(self, ctx: RequestContext, namespace: str) -> None:
         ns = self._write(ctx, namespace, "delete_metadef_object")
         # COMPAT: emptying a namespace counts as deleting it, so a protected one refuses.
         self._protected(ns)
-        repo.delete_children(self.engine, repo.OBJECTS, ns)
+        self.metadefs.delete_children(repo.OBJECTS, ns)
 
     # -- properties
 
     def list_properties(self, ctx: RequestContext, namespace: str) -> dict[str, dict[str, Any]]:
         ns = self._read(ctx, namespace, "get_metadef_properties")
-        return {p.name: p.schema for p in repo.list_children(self.engine, repo.PROPERTIES, ns)}
+        return {p.name: p.schema for p in self.metadefs.list_children(repo.PROPERTIES, ns)}
 
     def show_property(self, ctx: RequestContext, namespace: str, name: str) -> repo.Property:
         ns = self._read(ctx, namespace, "get_metadef_property")
-        return repo.get_child(self.engine, repo.PROPERTIES, ns, name)
+        return self.metadefs.get_child(repo.PROPERTIES, ns, name)
 
     def create_property(self, ctx: RequestContext, namespace: str, body: dict[str, Any]) -> repo.Property:
         ns = self._write(ctx, namespace, "add_metadef_property")
-        return repo.create_property(self.engine, ns, body["name"], _property_schema(body))
+        return self.metadefs.create_property(ns, body["name"], _property_schema(body))
 
     def update_property(self, ctx: RequestContext, namespace: str, name: str, body: dict[str, Any]) -> repo.Property:
         ns = self._write(ctx, namespace, "modify_metadef_property")
-        return repo.update_property(self.engine, ns, name, body["name"], _property_schema(body))
+        return self.metadefs.update_property(ns, name, body["name"], _property_schema(body))
 
     def delete_property(self, ctx: RequestContext, namespace: str, name: str) -> None:
         ns = self._write(ctx, namespace, "remove_metadef_property")
-        repo.delete_child(self.engine, repo.PROPERTIES, ns, name)
+        self.metadefs.delete_child(repo.PROPERTIES, ns, name)
 
     def delete_properties(self, ctx: RequestContext, namespace: str) -> None:
         ns = self._write(ctx, namespace, "remove_metadef_property")
         self._protected(ns)
-        repo.delete_children(self.engine, repo.PROPERTIES, ns)
+        self.metadefs.delete_children(repo.PROPERTIES, ns)
 
     # -- tags
 
     def list_tags(self, ctx: RequestContext, namespace: str) -> list[repo.Tag]:
-        return repo.list_children(self.engine, repo.TAGS, self._read(ctx, namespace, "get_metadef_tags"))
+        return self.metadefs.list_children(repo.TAGS, self._read(ctx, namespace, "get_metadef_tags"))
 
     def show_tag(self, ctx: RequestContext, namespace: str, name: str) -> repo.Tag:
-        return repo.get_child(self.engine, repo.TAGS, self._read(ctx, namespace, "get_metadef_tag"), name)
+        return self.metadefs.get_child(repo.TAGS, self._read(ctx, namespace, "get_metadef_tag"), name)
 
     def create_tag(self, ctx: RequestContext, namespace: str, name: str) -> repo.Tag:
         ns = self._write(ctx, namespace, "add_metadef_tag")
-        return repo.create_tag(self.engine, ns, name)
+        return self.metadefs.create_tag(ns, name)
 
     def create_tags(self, ctx: RequestContext, namespace: str, names: list[str], append: bool) -> list[repo.Tag]:
         ns = self._write(ctx, namespace, "add_metadef_tags")
@@ -209,37 +210,37 @@ class MetadefService:
             if name in seen:
                 raise errors.Conflict(f"Duplicate tag {name} in the request.")
             seen.add(name)
-        return repo.create_tags(self.engine, ns, names, append=append)
+        return self.metadefs.create_tags(ns, names, append=append)
 
     def update_tag(self, ctx: RequestContext, namespace: str, name: str, new_name: str) -> repo.Tag:
         ns = self._write(ctx, namespace, "modify_metadef_tag")
-        return repo.update_tag(self.engine, ns, name, new_name)
+        return self.metadefs.update_tag(ns, name, new_name)
 
     def delete_tag(self, ctx: RequestContext, namespace: str, name: str) -> None:
         ns = self._write(ctx, namespace, "delete_metadef_tag")
-        repo.delete_child(self.engine, repo.TAGS, ns, name)
+        self.metadefs.delete_child(repo.TAGS, ns, name)
 
     def delete_tags(self, ctx: RequestContext, namespace: str) -> None:
         ns = self._write(ctx, namespace, "delete_metadef_tags")
         self._protected(ns)
-        repo.delete_children(self.engine, repo.TAGS, ns)
+        self.metadefs.delete_children(repo.TAGS, ns)
 
     # -- resource types
 
     def list_resource_types(self, ctx: RequestContext) -> list[repo.ResourceType]:
         self.policy.enforce(ctx, "list_metadef_resource_types", {"project_id": ctx.project_id})
-        return repo.list_resource_types(self.engine)
+        return self.metadefs.list_resource_types()
 
     def list_associations(self, ctx: RequestContext, namespace: str) -> list[repo.Association]:
-        return repo.list_associations(self.engine, self._read(ctx, namespace, "get_metadef_resource_type"))
+        return self.metadefs.list_associations(self._read(ctx, namespace, "get_metadef_resource_type"))
 
     def create_association(self, ctx: RequestContext, namespace: str, body: dict[str, Any]) -> repo.Association:
         ns = self._write(ctx, namespace, "add_metadef_resource_type_association")
-        return repo.create_association(self.engine, ns, body)
+        return self.metadefs.create_association(ns, body)
 
     def delete_association(self, ctx: RequestContext, namespace: str, name: str) -> None:
         ns = self._write(ctx, namespace, "remove_metadef_resource_type_association")
-        repo.delete_association(self.engine, ns, name)
+        self.metadefs.delete_association(ns, name)
 
 
 def _property_schema(body: dict[str, Any]) -> dict[str, Any]:

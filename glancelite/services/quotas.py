@@ -26,6 +26,7 @@ from oslo_limit import exception as limit_errors
 from glancelite import errors, model
 from glancelite.context import RequestContext
 from glancelite.db import usage as usage_db
+from glancelite.db.repositories import UsageRepository
 from glancelite.settings import Settings
 
 LOG = logging.getLogger(__name__)
@@ -68,9 +69,11 @@ def usage_in_limit_units(usage: usage_db.OwnerUsage, extra: Mapping[str, int] | 
 
 
 class Quotas:
-    def __init__(self, settings: Settings, engine, enforcer_factory: EnforcerFactory | None = None):
+    def __init__(
+        self, settings: Settings, usage: UsageRepository | None, enforcer_factory: EnforcerFactory | None = None
+    ):
         self.enabled = settings.use_keystone_limits
-        self.engine = engine
+        self.usage_repo = usage  # None only when off (nothing is counted then)
         self._factory = enforcer_factory
         if self.enabled and enforcer_factory is None:
             self._factory = oslo_limit_enforcer(settings.config_files)
@@ -117,7 +120,7 @@ class Quotas:
 
     def _callback(self, extra: Mapping[str, int] | None):
         def callback(project_id: str | None, resource_names) -> dict[str, int]:
-            counted = usage_in_limit_units(usage_db.owner_usage(self.engine, project_id), extra)
+            counted = usage_in_limit_units(self.usage_repo.owner_usage(project_id), extra)
             return {name: counted[name] for name in resource_names}
 
         return callback
@@ -138,8 +141,8 @@ class Quotas:
             raise
 
 
-# What services built outside the composition root use: every check passes.
-NO_LIMITS = Quotas(Settings(), engine=None)
+# Limits off, no database: every check passes.
+NO_LIMITS = Quotas(Settings(), usage=None)
 
 
 def oslo_limit_enforcer(config_files: tuple[str, ...]) -> EnforcerFactory:

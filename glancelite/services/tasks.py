@@ -7,19 +7,33 @@ import uuid
 from glancelite import errors, model
 from glancelite.context import RequestContext
 from glancelite.db import tasks as tasks_db
+from glancelite.db.repositories import TaskRepository
+from glancelite.services.image_access import ImageAccess
+from glancelite.services.images import ImageService
+from glancelite.services.imports import ImportService
+from glancelite.services.policy import Policy
 from glancelite.settings import Settings
 
 STATUSES = ("pending", "processing", "success", "failure")
 
 
 class TaskService:
-    def __init__(self, settings: Settings, engine, policy, image_data, images=None, imports=None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        tasks: TaskRepository,
+        access: ImageAccess,
+        policy: Policy,
+        images: ImageService,
+        imports: ImportService,
+    ):
         self.settings = settings
-        self.engine = engine
+        self.tasks = tasks
+        self.access = access
         self.policy = policy
-        self.image_data = image_data
-        self.images = images  # ImageService: legacy import tasks create their image
-        self.imports = imports  # ImportService: ... and run as a web-download
+        self.images = images  # legacy import tasks create their image
+        self.imports = imports  # ... and run as a web-download
 
     def check_access(self, context: RequestContext, rule: str) -> None:
         # Every /v2/tasks call checks tasks_api_access first (admin by default), then its own rule.
@@ -59,8 +73,7 @@ class TaskService:
         page_size = min(limit if limit is not None else self.settings.limit_param_default, self.settings.api_limit_max)
         if page_size < 0:
             raise errors.Invalid("limit param must be positive")
-        tasks = tasks_db.list_tasks(
-            self.engine,
+        tasks = self.tasks.list_tasks(
             owner=context.project_id,
             admin=self._admin(context),
             filters={"status": status, "type": task_type},
@@ -75,15 +88,15 @@ class TaskService:
 
     def get(self, context: RequestContext, task_id: str) -> model.Task:
         self.check_access(context, "get_task")
-        return tasks_db.get_task(self.engine, task_id, owner=context.project_id, admin=self._admin(context))
+        return self.tasks.get_task(task_id, owner=context.project_id, admin=self._admin(context))
 
     def image_tasks(self, context: RequestContext, image_id: str) -> list[dict]:
         """GET /v2/images/{id}/tasks: anyone who can see the image (otherwise 404 with no message)."""
         try:
-            self.image_data.visible_image(context, image_id)
+            self.access.visible_image(context, image_id)
         except errors.NotFound:
             raise errors.NotFound("") from None
-        return tasks_db.image_tasks(self.engine, image_id)
+        return self.tasks.image_tasks(image_id)
 
     def create(self, context: RequestContext, body) -> model.Task:
         """POST /v2/tasks: Glance's legacy ``import`` task, run as a web-download into the default store."""
@@ -103,8 +116,6 @@ class TaskService:
                 raise errors.Invalid(f"Input does not contain '{field}' field")
         if not isinstance(task_input["import_from"], str) or not isinstance(task_input["image_properties"], dict):
             raise errors.Invalid("Invalid task input: 'import_from' must be a URI and 'image_properties' an object")
-        if self.images is None or self.imports is None:
-            raise errors.Unavailable("Import tasks are not available on this server.")
         properties = dict(task_input["image_properties"])
         properties.setdefault("disk_format", task_input["import_from_format"])
         image = self.images.create(context, properties)
@@ -114,4 +125,4 @@ class TaskService:
             # The request failed as a whole: no image is left behind for it.
             self.images.delete(context, image.id)
             raise
-        return tasks_db.get_task(self.engine, task_id)
+        return self.tasks.get_task(task_id)

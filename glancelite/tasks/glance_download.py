@@ -22,7 +22,6 @@ import os
 from taskflow import task as tf_task
 
 from glancelite import errors, model
-from glancelite.db import images as images_db
 from glancelite.tasks import methods, uri_filter
 from glancelite.tasks.plan import ImportPlan, RemoteImage
 from glancelite.tasks.steps import ImportEnv
@@ -137,13 +136,12 @@ class ImportMetadata(tf_task.Task):
                 f"{self.env.settings.image_size_cap} bytes."
             )
         props = properties_to_copy(data, self.env.settings.glance_download_properties)
-        image = images_db.get_image(self.env.engine, self.plan.image_id)
+        image = self.env.images.get_image(self.plan.image_id)
         old_values = {"disk_format": image.disk_format, "container_format": image.container_format}
         old_props = {k: image.properties[k] for k in props if k in image.properties}
         added = [k for k in props if k not in image.properties]
         self._saved = (old_values, old_props, added)
-        images_db.update_image(
-            self.env.engine,
+        self.env.images.update_image(
             image.id,
             expected_status=S.IMPORTING,
             values={"disk_format": data.get("disk_format"), "container_format": data.get("container_format")},
@@ -157,8 +155,7 @@ class ImportMetadata(tf_task.Task):
             return
         old_values, old_props, added = self._saved
         with contextlib.suppress(errors.NotFound):
-            images_db.update_image(
-                self.env.engine,
+            self.env.images.update_image(
                 self.plan.image_id,
                 values=old_values,
                 properties_set=old_props,

@@ -16,8 +16,6 @@ import logging
 from taskflow.patterns import linear_flow, unordered_flow
 
 from glancelite import errors
-from glancelite.db import images as images_db
-from glancelite.db import tasks as tasks_db
 from glancelite.tasks import glance_download, methods, plugins, steps
 from glancelite.tasks.plan import LOCK_PROPERTY, ImportPlan, Method
 from glancelite.tasks.steps import ImportEnv
@@ -90,8 +88,7 @@ class TaskFlows:
 
     def failed(self, plan, exc: BaseException) -> None:
         with contextlib.suppress(errors.Conflict, errors.NotFound):
-            tasks_db.update_task(
-                self.env.engine,
+            self.env.tasks.update_task(
                 plan.task_id,
                 status="failure",
                 expected_status=("pending", "processing"),
@@ -101,7 +98,7 @@ class TaskFlows:
 
     def finished(self, plan) -> None:
         with contextlib.suppress(errors.NotFound):  # the image was deleted: its lock went with it
-            images_db.release_property_lock(self.env.engine, plan.image_id, LOCK_PROPERTY, plan.task_id)
+            self.env.images.release_property_lock(plan.image_id, LOCK_PROPERTY, plan.task_id)
         self.env.work.release(plan.task_id)
 
 

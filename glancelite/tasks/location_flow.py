@@ -27,9 +27,6 @@ from taskflow import task as tf_task
 from taskflow.patterns import linear_flow
 
 from glancelite import errors, model
-from glancelite.db import images as images_db
-from glancelite.db import locations as locations_db
-from glancelite.db import tasks as tasks_db
 from glancelite.store import base
 from glancelite.store.streams import HashingReader
 from glancelite.tasks.import_flow import TaskFlows
@@ -81,7 +78,7 @@ class _Step(tf_task.Task):
         self.env, self.plan = env, plan
 
     def image(self) -> model.Image:
-        return images_db.get_image(self.env.engine, self.plan.image_id)
+        return self.env.images.get_image(self.plan.image_id)
 
     def back_to_queued(self, *, clear_hashes: bool) -> None:
         """Undo for every step: an image not yet active returns to ``queued``; its location goes (not http's)."""
@@ -97,10 +94,10 @@ class _Step(tf_task.Task):
                 if not self.plan.keep_location_on_failure:
                     for location in image.locations:
                         if location.url == self.plan.url and location.id is not None:
-                            locations_db.remove_location(self.env.engine, image.id, location.id)
+                            self.env.locations.remove_location(image.id, location.id)
                     values["size"] = None
             with contextlib.suppress(errors.Conflict):
-                images_db.update_image(self.env.engine, image.id, expected_status=image.status, values=values)
+                self.env.images.update_image(image.id, expected_status=image.status, values=values)
 
 
 class CheckLock(_Step):
@@ -112,7 +109,7 @@ class CheckLock(_Step):
     def execute(self):
         if self.image().properties.get(LOCK_PROPERTY) != self.plan.task_id:
             raise HashCalculationCanceled(f"Image {self.plan.image_id} is no longer locked by task {self.plan.task_id}")
-        tasks_db.update_task(self.env.engine, self.plan.task_id, status="processing", expected_status="pending")
+        self.env.tasks.update_task(self.plan.task_id, status="processing", expected_status="pending")
 
 
 class AddLocation(_Step):
@@ -129,8 +126,8 @@ class AddLocation(_Step):
         image = self.image()
         if image.status != S.QUEUED:
             raise errors.Conflict(f"Image status transition from {image.status} to importing is not allowed")
-        locations_db.add_location(self.env.engine, image.id, self.plan.url, self.plan.metadata)
-        images_db.update_image(self.env.engine, image.id, expected_status=S.QUEUED, values={"size": size})
+        self.env.locations.add_location(image.id, self.plan.url, self.plan.metadata)
+        self.env.images.update_image(image.id, expected_status=S.QUEUED, values={"size": size})
 
     def revert(self, *args, **kwargs):
         self.back_to_queued(clear_hashes=True)
@@ -152,19 +149,17 @@ class CalculateHash(_Step):
         self_url = self.env.settings.worker_self_reference_url or self.env.settings.public_endpoint
         if self_url:
             props[HASH_OP_HOST_PROPERTY] = self_url
-        images_db.update_image(
-            self.env.engine, image.id, expected_status=image.status, values=values, properties_set=props
-        )
+        self.env.images.update_image(image.id, expected_status=image.status, values=values, properties_set=props)
         try:
             digests = self._hash_with_retries()
         finally:
             with contextlib.suppress(errors.NotFound, errors.Conflict):
-                images_db.update_image(self.env.engine, image.id, properties_removed=[HASH_OP_HOST_PROPERTY])
+                self.env.images.update_image(image.id, properties_removed=[HASH_OP_HOST_PROPERTY])
         if digests is not None:
             values = {"checksum": digests.checksum, "os_hash_value": digests.os_hash_value}
             if not image.size:  # the store could not tell the size up front (no Content-Length)
                 values["size"] = digests.size
-            images_db.update_image(self.env.engine, image.id, values=values)
+            self.env.images.update_image(image.id, values=values)
 
     def _hash_with_retries(self):
         attempts = max(1, self.plan.http_retries)
@@ -208,9 +203,7 @@ class CalculateHash(_Step):
             raise HashCalculationCanceled(f"{canceled}: the image is no longer locked by this task")
         # The task row's updated_at is the heartbeat recovery uses to tell a live task from a dead one.
         try:
-            tasks_db.update_task(
-                self.env.engine, self.plan.task_id, expected_status="processing", message="Calculating hash"
-            )
+            self.env.tasks.update_task(self.plan.task_id, expected_status="processing", message="Calculating hash")
         except (errors.Conflict, errors.NotFound):
             raise HashCalculationCanceled(f"{canceled}: the task is no longer processing") from None
 
@@ -239,7 +232,7 @@ class SetHashValues(_Step):
         super().__init__(env, plan, "set-hash")
 
     def execute(self):
-        images_db.update_image(self.env.engine, self.plan.image_id, values=dict(self.plan.validation_data))
+        self.env.images.update_image(self.plan.image_id, values=dict(self.plan.validation_data))
 
     def revert(self, *args, **kwargs):
         self.back_to_queued(clear_hashes=True)
@@ -259,7 +252,7 @@ class Activate(_Step):
         if self.hash_follows:
             values["os_hash_algo"] = self.plan.hashing_algorithm
         if image.status != S.ACTIVE:
-            images_db.update_image(self.env.engine, image.id, expected_status=image.status, values=values)
+            self.env.images.update_image(image.id, expected_status=image.status, values=values)
 
 
 class Complete(_Step):
@@ -267,8 +260,7 @@ class Complete(_Step):
         super().__init__(env, plan, "complete")
 
     def execute(self):
-        tasks_db.update_task(
-            self.env.engine,
+        self.env.tasks.update_task(
             self.plan.task_id,
             status="success",
             expected_status="processing",
@@ -276,7 +268,7 @@ class Complete(_Step):
             message="",
             ttl_hours=self.env.settings.task_time_to_live_hours,
         )
-        images_db.release_property_lock(self.env.engine, self.plan.image_id, LOCK_PROPERTY, self.plan.task_id)
+        self.env.images.release_property_lock(self.plan.image_id, LOCK_PROPERTY, self.plan.task_id)
 
 
 def build(env: ImportEnv, plan: LocationPlan):

@@ -15,7 +15,6 @@ import os
 from taskflow import task as tf_task
 
 from glancelite import errors
-from glancelite.db import images as images_db
 from glancelite.store import base
 from glancelite.tasks import uri_filter
 from glancelite.tasks.plan import ImportPlan
@@ -49,7 +48,7 @@ class AcquireData(tf_task.Task):
         download(self.env, self.plan, self.plan.uri, work_file)
 
     def _copy_from_store(self, work_file: str) -> None:
-        image = images_db.get_image(self.env.engine, self.plan.image_id)
+        image = self.env.images.get_image(self.plan.image_id)
         progress = Progress(self.env, self.plan, "Copied")
         locations = self.env.stores.sort_locations(loc for loc in image.locations if loc.status == "active")
         if not locations:

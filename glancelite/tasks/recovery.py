@@ -15,8 +15,6 @@ import logging
 from datetime import timedelta
 
 from glancelite import errors, model
-from glancelite.db import images as images_db
-from glancelite.db import locations as locations_db
 from glancelite.db import tasks as tasks_db
 from glancelite.tasks import steps
 from glancelite.tasks.plan import IMPORTING_PROPERTY, LOCK_PROPERTY, Method
@@ -46,7 +44,7 @@ def is_dead(env: ImportEnv, task: model.Task | None) -> bool:
 
 def lock_holder(env: ImportEnv, task_id: str) -> model.Task | None:
     try:
-        return tasks_db.get_task(env.engine, task_id)
+        return env.tasks.get_task(task_id)
     except errors.NotFound:
         return None
 
@@ -55,7 +53,7 @@ def recover_dead_tasks(env: ImportEnv) -> list[str]:
     """Fail every unfinished import task whose worker is gone and undo its image changes."""
     recovered = []
     # Every task type this server runs (api_image_import, legacy import) is an import.
-    unfinished = tasks_db.unfinished_tasks(env.engine)
+    unfinished = env.tasks.unfinished_tasks()
     for task in unfinished:
         if is_dead(env, task):
             if fail_dead_task(env, task, "The worker running this import stopped before it finished."):
@@ -76,8 +74,7 @@ def _method(task: model.Task) -> str | None:
 def fail_dead_task(env: ImportEnv, task: model.Task, reason: str) -> bool:
     """Mark the task failed (compare-and-set) and put its image back as a failed import leaves it."""
     try:
-        tasks_db.update_task(
-            env.engine,
+        env.tasks.update_task(
             task.id,
             status="failure",
             expected_status=("pending", "processing"),
@@ -90,7 +87,7 @@ def fail_dead_task(env: ImportEnv, task: model.Task, reason: str) -> bool:
     image_id = task.image_id or (task.input or {}).get("image_id")
     stores = list((task.input or {}).get("backend") or [])
     try:
-        image = images_db.get_image(env.engine, image_id) if image_id else None
+        image = env.images.get_image(image_id) if image_id else None
     except errors.NotFound:
         image = None
     locked = image is not None and image.properties.get(LOCK_PROPERTY) == task.id
@@ -98,20 +95,20 @@ def fail_dead_task(env: ImportEnv, task: model.Task, reason: str) -> bool:
         _undo(env, image, stores, is_copy=_method(task) == Method.COPY_IMAGE)
     env.work.release(task.id)
     if locked:  # last: once the lock is gone, everything else is settled
-        images_db.release_property_lock(env.engine, image.id, LOCK_PROPERTY, task.id)
+        env.images.release_property_lock(image.id, LOCK_PROPERTY, task.id)
     return True
 
 
 def _undo(env: ImportEnv, image: model.Image, stores: list[str], *, is_copy: bool) -> None:
     importing = [s for s in steps.split_list(image.properties.get(IMPORTING_PROPERTY)) if s in stores]
-    held = {_store_of(env, loc) for loc in image.locations}
+    held = {steps.store_of(env.stores, loc) for loc in image.locations}
     if not is_copy and image.status in (S.IMPORTING, S.UPLOADING):
         # The image never became active: every copy it has was written by this task.
         for location in image.locations:
             with contextlib.suppress(Exception):
                 env.stores.delete_location(location)
             if location.id is not None:
-                locations_db.remove_location(env.engine, image.id, location.id)
+                env.locations.remove_location(image.id, location.id)
         steps.back_to_queued(env, image.id, (S.IMPORTING, S.UPLOADING))
         failed = importing
     else:
@@ -119,10 +116,3 @@ def _undo(env: ImportEnv, image: model.Image, stores: list[str], *, is_copy: boo
         failed = [s for s in importing if s not in held]
     steps.update_bookkeeping(env, image.id, done=importing, failed=failed)
     env.staging.delete(image.id)
-
-
-def _store_of(env: ImportEnv, location: model.Location) -> str | None:
-    try:
-        return env.stores.store_of(location)
-    except errors.GlanceliteError:
-        return None

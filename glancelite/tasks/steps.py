@@ -18,9 +18,7 @@ import time
 from taskflow import task as tf_task
 
 from glancelite import errors, model
-from glancelite.db import images as images_db
-from glancelite.db import locations as locations_db
-from glancelite.db import tasks as tasks_db
+from glancelite.db.repositories import ImageRepository, LocationRepository, MemberRepository, TaskRepository
 from glancelite.settings import Settings
 from glancelite.store import base, format_inspector
 from glancelite.store.stores import StoreSet
@@ -45,10 +43,13 @@ class ImportAborted(errors.Conflict):
 
 @dataclasses.dataclass
 class ImportEnv:
-    """What every step works with; built once by the import service."""
+    """What every step works with; built once by the composition root (app.build_services)."""
 
     settings: Settings
-    engine: object
+    images: ImageRepository
+    locations: LocationRepository
+    tasks: TaskRepository
+    members: MemberRepository
     stores: StoreSet
     staging: StagingArea
     work: WorkArea
@@ -58,17 +59,24 @@ def split_list(value: str | None) -> list[str]:
     return [v for v in (value or "").split(",") if v]
 
 
+def store_of(stores: StoreSet, location: model.Location) -> str | None:
+    """The id of the store holding ``location``; None when no configured store does."""
+    try:
+        return stores.store_of(location)
+    except errors.GlanceliteError:
+        return None
+
+
 def update_bookkeeping(env: ImportEnv, image_id: str, *, importing=(), done=(), failed=(), unfail=()) -> None:
     """Adjust os_glance_importing_to_stores / os_glance_failed_import (the lock makes us the only writer)."""
     with _IMAGE_WRITES, contextlib.suppress(errors.NotFound):
-        image = images_db.get_image(env.engine, image_id)
+        image = env.images.get_image(image_id)
         props = image.properties
         now_importing = [s for s in split_list(props.get(IMPORTING_PROPERTY)) if s not in done]
         now_importing += [s for s in importing if s not in now_importing]
         now_failed = [s for s in split_list(props.get(FAILED_PROPERTY)) if s not in unfail]
         now_failed += [s for s in failed if s not in now_failed]
-        images_db.update_image(
-            env.engine,
+        env.images.update_image(
             image_id,
             properties_set={IMPORTING_PROPERTY: ",".join(now_importing), FAILED_PROPERTY: ",".join(now_failed)},
         )
@@ -91,8 +99,7 @@ class Progress:
 
     def report(self) -> None:
         try:
-            tasks_db.update_task(
-                self.env.engine,
+            self.env.tasks.update_task(
                 self.plan.task_id,
                 expected_status="processing",
                 message=f"{self.what} {self.copied // MIB} MiB",
@@ -123,14 +130,13 @@ class LockImage(tf_task.Task):
         self.env, self.plan = env, plan
 
     def execute(self):
-        image = images_db.get_image(self.env.engine, self.plan.image_id)
+        image = self.env.images.get_image(self.plan.image_id)
         if image.properties.get(LOCK_PROPERTY) != self.plan.task_id:
             raise ImportAborted(f"Image {image.id} is no longer locked by task {self.plan.task_id}")
-        tasks_db.update_task(self.env.engine, self.plan.task_id, status="processing", expected_status="pending")
+        self.env.tasks.update_task(self.plan.task_id, status="processing", expected_status="pending")
         if not self.plan.is_copy:
             expected = S.UPLOADING if self.plan.method == "glance-direct" else S.QUEUED
-            images_db.update_image(
-                self.env.engine,
+            self.env.images.update_image(
                 image.id,
                 expected_status=expected,
                 values={"status": S.IMPORTING},
@@ -143,7 +149,7 @@ class LockImage(tf_task.Task):
         if not owns_lock(self.env, self.plan):
             return  # another task holds the image now; its state is not ours to undo
         with contextlib.suppress(errors.NotFound):
-            image = images_db.get_image(self.env.engine, image_id)
+            image = self.env.images.get_image(image_id)
             still = [s for s in split_list(image.properties.get(IMPORTING_PROPERTY)) if s in self.plan.stores]
             update_bookkeeping(self.env, image_id, done=still, failed=still)
         if not self.plan.is_copy:
@@ -152,7 +158,7 @@ class LockImage(tf_task.Task):
 
 def owns_lock(env: ImportEnv, plan: ImportPlan) -> bool:
     try:
-        image = images_db.get_image(env.engine, plan.image_id)
+        image = env.images.get_image(plan.image_id)
     except errors.NotFound:
         return False
     return image.properties.get(LOCK_PROPERTY) == plan.task_id
@@ -160,7 +166,7 @@ def owns_lock(env: ImportEnv, plan: ImportPlan) -> bool:
 
 def back_to_queued(env: ImportEnv, image_id: str, from_statuses) -> None:
     """Glance restores ``queued`` after a failed import."""
-    images_db.back_to_queued(env.engine, image_id, from_statuses)
+    env.images.back_to_queued(image_id, from_statuses)
 
 
 class VerifyStaged(tf_task.Task):
@@ -171,7 +177,7 @@ class VerifyStaged(tf_task.Task):
         self.env, self.plan = env, plan
 
     def execute(self, staged_size):
-        image = images_db.get_image(self.env.engine, self.plan.image_id)
+        image = self.env.images.get_image(self.plan.image_id)
         if staged_size > self.env.settings.image_size_cap:
             raise errors.TooLarge(f"Staged data of image {image.id} exceeds the image size cap")
         if self.plan.method != "web-download" and image.size is not None and image.size != staged_size:
@@ -187,7 +193,7 @@ class VerifyFormat(tf_task.Task):
         self.env, self.plan = env, plan
 
     def execute(self, staged_size):
-        image = images_db.get_image(self.env.engine, self.plan.image_id)
+        image = self.env.images.get_image(self.plan.image_id)
         if staged_size > self.env.settings.image_size_cap:  # a plugin may have grown the data
             raise errors.TooLarge(f"Staged data of image {image.id} exceeds the image size cap")
         self._check_format(image, staged_size)
@@ -209,7 +215,7 @@ class VerifyFormat(tf_task.Task):
                     break
         verdict = inspection.finish(total=staged_size)
         if verdict.virtual_size is not None:
-            images_db.update_image(self.env.engine, image.id, values={"virtual_size": verdict.virtual_size})
+            self.env.images.update_image(image.id, values={"virtual_size": verdict.virtual_size})
 
 
 class ImportToStore(tf_task.Task):
@@ -262,7 +268,7 @@ class ImportToStore(tf_task.Task):
         update_bookkeeping(env, image_id, done=[self.store_id])
         if env.stores.keeps_acls(model.Location(url=stored.url, metadata={"store": self.store_id})):
             with contextlib.suppress(errors.NotFound):
-                store_acls.sync(env.stores, env.engine, self.plan.caller, images_db.get_image(env.engine, image_id))
+                store_acls.sync(env.stores, env.members, self.plan.caller, env.images.get_image(image_id))
         return {"url": stored.url, "location_id": location_id}
 
     def _quota_remaining(self) -> int | None:
@@ -270,7 +276,7 @@ class ImportToStore(tf_task.Task):
         quota = self.env.settings.user_storage_quota
         if quota <= 0 or self.plan.owner is None:
             return None
-        return quota - locations_db.storage_used(self.env.engine, self.plan.owner)
+        return quota - self.env.locations.storage_used(self.plan.owner)
 
     def _record(self, stored: base.StoredObject, digests) -> int:
         with _IMAGE_WRITES:
@@ -279,14 +285,13 @@ class ImportToStore(tf_task.Task):
     def _record_locked(self, stored: base.StoredObject, digests) -> int:
         env, image_id = self.env, self.plan.image_id
         metadata = env.stores.location_metadata(self.store_id, stored)
-        image = images_db.get_image(env.engine, image_id)
+        image = env.images.get_image(image_id)
         if image.os_hash_value and image.os_hash_value != digests.os_hash_value:
             raise errors.Invalid(
                 f"Data copied to store {self.store_id} does not match the checksum of image {image_id}"
             )
         if self.activate and image.status == S.IMPORTING:
-            locations_db.finish_upload(
-                env.engine,
+            env.locations.finish_upload(
                 image_id,
                 url=stored.url,
                 metadata=metadata,
@@ -297,11 +302,10 @@ class ImportToStore(tf_task.Task):
                 expected_status=S.IMPORTING,
                 target_status=S.ACTIVE,
             )
-            image = images_db.get_image(env.engine, image_id)
+            image = env.images.get_image(image_id)
             return next(loc.id for loc in image.locations if loc.url == stored.url)
         if not image.checksum:
-            images_db.update_image(
-                env.engine,
+            env.images.update_image(
                 image_id,
                 expected_status=image.status,
                 values={
@@ -311,7 +315,7 @@ class ImportToStore(tf_task.Task):
                     "os_hash_value": digests.os_hash_value,
                 },
             )
-        return locations_db.add_location(env.engine, image_id, stored.url, metadata)
+        return env.locations.add_location(image_id, stored.url, metadata)
 
     def _discard(self, stored: base.StoredObject) -> None:
         try:
@@ -324,10 +328,10 @@ class ImportToStore(tf_task.Task):
     def revert(self, result=None, *args, **kwargs):
         env, image_id = self.env, self.plan.image_id
         if isinstance(result, dict):
-            locations_db.remove_location(env.engine, image_id, result["location_id"])
+            env.locations.remove_location(image_id, result["location_id"])
             self._discard(base.StoredObject(url=result["url"], size=0))
             with _IMAGE_WRITES, contextlib.suppress(errors.NotFound):
-                image = images_db.get_image(env.engine, image_id)
+                image = env.images.get_image(image_id)
                 if not image.locations and image.status == S.IMPORTING:
                     back_to_queued(env, image_id, (S.IMPORTING,))
         update_bookkeeping(env, image_id, done=[self.store_id], failed=[self.store_id])
@@ -346,17 +350,13 @@ class ActivateImage(tf_task.Task):
 
     def execute(self):
         with _IMAGE_WRITES:
-            image = images_db.get_image(self.env.engine, self.plan.image_id)
+            image = self.env.images.get_image(self.plan.image_id)
             if image.status == S.IMPORTING and image.checksum and image.locations:
-                images_db.update_image(
-                    self.env.engine, image.id, expected_status=S.IMPORTING, values={"status": S.ACTIVE}
-                )
+                self.env.images.update_image(image.id, expected_status=S.IMPORTING, values={"status": S.ACTIVE})
 
     def revert(self, *args, **kwargs):
         with contextlib.suppress(errors.NotFound, errors.Conflict):
-            images_db.update_image(
-                self.env.engine, self.plan.image_id, expected_status=S.ACTIVE, values={"status": S.IMPORTING}
-            )
+            self.env.images.update_image(self.plan.image_id, expected_status=S.ACTIVE, values={"status": S.IMPORTING})
 
 
 class CompleteTask(tf_task.Task):
@@ -367,11 +367,10 @@ class CompleteTask(tf_task.Task):
         self.env, self.plan = env, plan
 
     def execute(self):
-        image = images_db.get_image(self.env.engine, self.plan.image_id)
+        image = self.env.images.get_image(self.plan.image_id)
         if not self.plan.is_copy and image.status != S.ACTIVE:
             raise errors.Conflict("None of the uploads finished!")
-        tasks_db.update_task(
-            self.env.engine,
+        self.env.tasks.update_task(
             self.plan.task_id,
             status="success",
             expected_status="processing",
@@ -379,7 +378,7 @@ class CompleteTask(tf_task.Task):
             message="",
             ttl_hours=self.env.settings.task_time_to_live_hours,
         )
-        images_db.release_property_lock(self.env.engine, image.id, LOCK_PROPERTY, self.plan.task_id)
+        self.env.images.release_property_lock(image.id, LOCK_PROPERTY, self.plan.task_id)
 
 
 class DeleteStaged(tf_task.Task):

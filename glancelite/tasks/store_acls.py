@@ -16,19 +16,18 @@ import logging
 
 from glancelite import errors, model
 from glancelite.context import RequestContext
-from glancelite.db import members as members_db
 
 LOG = logging.getLogger(__name__)
 
 
-def sync(stores, engine, ctx: RequestContext | None, image: model.Image) -> None:
+def sync(stores, members_repo, ctx: RequestContext | None, image: model.Image) -> None:
     if stores is None:
         return
     locations = [loc for loc in image.locations if stores.keeps_acls(loc)]
     if not locations:
         return
     public = image.visibility == model.Visibility.PUBLIC
-    members = [] if public else [m.member_id for m in members_db.list_members(engine, image.id)]
+    members = [] if public else [m.member_id for m in members_repo.list_members(image.id)]
     for location in locations:
         try:
             stores.set_acls(location, public=public, read_projects=members, context=ctx)

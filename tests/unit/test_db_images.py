@@ -7,17 +7,8 @@ import uuid
 import pytest
 
 from glancelite import errors
-from glancelite.db import engine as db_engine
+from glancelite.db import image_listing
 from glancelite.db import images as repo
-from glancelite.db import tables
-
-
-@pytest.fixture
-def engine(database_url):
-    eng = db_engine.create_engine(database_url)
-    tables.metadata.create_all(eng)
-    yield eng
-    eng.dispose()
 
 
 def new(engine, **values):
@@ -84,11 +75,11 @@ def test_property_lock(engine):
 def test_list_keyset_pagination_matches_offset_order(engine):
     ids = [new(engine, name=f"n{i % 3}", size=(i % 4) or None, visibility="public").id for i in range(17)]
     for sort in ([("created_at", "desc")], [("name", "asc")], [("size", "desc"), ("name", "asc")]):
-        everything = repo.list_images(engine, project_id=None, is_admin=True, sort=sort, limit=100)
+        everything = image_listing.list_images(engine, project_id=None, is_admin=True, sort=sort, limit=100)
         assert len(everything) == 17
         paged, marker = [], None
         while True:
-            page = repo.list_images(engine, project_id=None, is_admin=True, sort=sort, limit=5, marker=marker)
+            page = image_listing.list_images(engine, project_id=None, is_admin=True, sort=sort, limit=5, marker=marker)
             paged += page
             if len(page) < 5:
                 break
@@ -96,7 +87,7 @@ def test_list_keyset_pagination_matches_offset_order(engine):
         assert [i.id for i in paged] == [i.id for i in everything]
     assert set(ids) == {i.id for i in everything}
     with pytest.raises(errors.Invalid):
-        repo.list_images(engine, project_id=None, is_admin=True, marker=str(uuid.uuid4()))
+        image_listing.list_images(engine, project_id=None, is_admin=True, marker=str(uuid.uuid4()))
 
 
 def test_list_visibility_for_non_admin(engine):
@@ -104,11 +95,13 @@ def test_list_visibility_for_non_admin(engine):
     theirs = new(engine, owner="B", visibility="private")
     public = new(engine, owner="B", visibility="public")
     community = new(engine, owner="B", visibility="community")
-    seen = {i.id for i in repo.list_images(engine, project_id="A", is_admin=False)}
+    seen = {i.id for i in image_listing.list_images(engine, project_id="A", is_admin=False)}
     assert seen == {mine.id, public.id}
-    seen = {i.id for i in repo.list_images(engine, project_id="A", is_admin=False, visibility="community")}
+    seen = {i.id for i in image_listing.list_images(engine, project_id="A", is_admin=False, visibility="community")}
     assert seen == {community.id}
-    assert theirs.id not in {i.id for i in repo.list_images(engine, project_id="A", is_admin=False, visibility="all")}
+    assert theirs.id not in {
+        i.id for i in image_listing.list_images(engine, project_id="A", is_admin=False, visibility="all")
+    }
 
 
 def test_concurrent_member_creation_is_serialised(engine):

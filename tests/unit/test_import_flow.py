@@ -11,7 +11,16 @@ from glancelite.tasks.steps import ImportEnv
 
 
 def build(method=Method.GLANCE_DIRECT, stores=("a",), must_succeed=True, **settings):
-    env = ImportEnv(settings=Settings(**settings), engine=None, stores=None, staging=None, work=None)
+    env = ImportEnv(
+        settings=Settings(**settings),
+        images=None,
+        locations=None,
+        tasks=None,
+        members=None,
+        stores=None,
+        staging=None,
+        work=None,
+    )
     plan = ImportPlan(
         task_id="t", image_id="i", method=method, stores=tuple(stores), all_stores_must_succeed=must_succeed
     )

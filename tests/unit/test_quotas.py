@@ -8,27 +8,15 @@ from __future__ import annotations
 import logging
 import uuid
 
-import pytest
-
 from glancelite import config
 from glancelite.context import RequestContext
-from glancelite.db import engine as db_engine
 from glancelite.db import images as repo
 from glancelite.db import locations as locations_db
-from glancelite.db import tables
 from glancelite.db import usage as usage_db
 from glancelite.services import quotas
 from tests.support.server import write_config
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def engine(database_url):
-    eng = db_engine.create_engine(database_url)
-    tables.metadata.create_all(eng)
-    yield eng
-    eng.dispose()
 
 
 def image(engine, owner="p1", status="queued", size=None, properties=None, stored=False):

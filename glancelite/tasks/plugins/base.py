@@ -8,7 +8,6 @@ import os
 from taskflow import task as tf_task
 
 from glancelite import errors
-from glancelite.db import images as images_db
 from glancelite.tasks.plan import ImportPlan
 from glancelite.tasks.steps import ImportEnv
 
@@ -66,7 +65,7 @@ class ImportPlugin(tf_task.Task):
     def replace_staged(self, **values) -> int:
         """The scratch file becomes the staged data; the image gets its size and ``values``."""
         size = self.env.staging.replace(self.plan.image_id, self.scratch)
-        images_db.update_image(self.env.engine, self.plan.image_id, values={"size": size, **values})
+        self.env.images.update_image(self.plan.image_id, values={"size": size, **values})
         return size
 
     def _remove_scratch(self) -> None:

@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 
-from glancelite.db import images as images_db
 from glancelite.store import format_inspector
 from glancelite.tasks.plugins.base import ImportPlugin, PluginError
 
@@ -89,7 +88,7 @@ class Plugin(ImportPlugin):
     CHANGES_DATA = True
 
     def run(self, staged_size: int) -> int:
-        image = images_db.get_image(self.env.engine, self.plan.image_id)
+        image = self.env.images.get_image(self.plan.image_id)
         self.original = {"disk_format": image.disk_format, "container_format": image.container_format}
         source, target = image.disk_format, self.env.settings.image_conversion_output_format
         self._check_source(source)
@@ -98,7 +97,7 @@ class Plugin(ImportPlugin):
             return staged_size
         info = qemu_img_info(self.staged, source)
         self._check_info(info, source)
-        images_db.update_image(self.env.engine, image.id, values={"virtual_size": info.get("virtual-size", 0)})
+        self.env.images.update_image(image.id, values={"virtual_size": info.get("virtual-size", 0)})
         if source == target:
             LOG.debug("image %s is already %s: not converted", image.id, target)
             return staged_size
@@ -158,4 +157,4 @@ class Plugin(ImportPlugin):
     def undo(self) -> None:
         original = getattr(self, "original", None)
         if original:
-            images_db.update_image(self.env.engine, self.plan.image_id, values=original)
+            self.env.images.update_image(self.plan.image_id, values=original)

@@ -18,7 +18,6 @@ import zipfile
 import zlib
 
 from glancelite import errors
-from glancelite.db import images as images_db
 from glancelite.tasks.plugins.base import ImportPlugin, PluginError
 
 LOG = logging.getLogger(__name__)
@@ -67,7 +66,7 @@ class Plugin(ImportPlugin):
     CHANGES_DATA = True
 
     def run(self, staged_size: int) -> int:
-        image = images_db.get_image(self.env.engine, self.plan.image_id)
+        image = self.env.images.get_image(self.plan.image_id)
         if image.container_format == "compressed":
             return staged_size  # meant to be stored compressed
         with open(self.staged, "rb") as fh:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-from glancelite.db import images as images_db
 from glancelite.tasks.plugins.base import ImportPlugin
 
 LOG = logging.getLogger(__name__)
@@ -29,4 +28,4 @@ class Plugin(ImportPlugin):
                 continue
             properties[key] = value
         if properties:
-            images_db.update_image(self.env.engine, self.plan.image_id, properties_set=properties)
+            self.env.images.update_image(self.plan.image_id, properties_set=properties)
