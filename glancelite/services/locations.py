@@ -118,7 +118,8 @@ class LocationService:
             hashing_algorithm=validation.get("os_hash_algo") or self.settings.hashing_algorithm,
             do_secure_hash=self.settings.do_secure_hash,
             http_retries=self.settings.http_retries,
-            keep_location_on_failure=self.stores.settings_of(store_id).type == "http",
+            # Data in a store we may not write (http) is not ours to remove when verification fails.
+            keep_location_on_failure=not self.stores.writable(store_id),
         )
         return self._start(context, plan)
 
