@@ -125,3 +125,13 @@ def _delete(conn: Connection, image_id: str, member_id: str) -> None:
 
 def delete_member(engine: Engine, image_id: str, member_id: str) -> None:
     run_in_transaction(engine, _delete, image_id, member_id)
+
+
+class ImageMembers:
+    """``list_members`` bound to an engine: how store.acls.sync reads an image's members."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def list_members(self, image_id: str) -> list[model.Member]:
+        return list_members(self.engine, image_id)

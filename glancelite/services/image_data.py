@@ -21,10 +21,10 @@ from glancelite.services.cache import tee_into_cache
 from glancelite.services.policy import image_target
 from glancelite.services.quotas import NO_LIMITS
 from glancelite.settings import Settings
+from glancelite.store import acls as store_acls
 from glancelite.store import base, format_inspector
 from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
-from glancelite.tasks import store_acls
 
 LOG = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class ImageDataService:
                 self._discard(target, stored, context)
             self._back_to_queued(image_id, exc)
             raise
-        store_acls.sync(self.stores, self.engine, context, uploaded)
+        store_acls.sync(self.stores, members_db.ImageMembers(self.engine), context, uploaded)
         return uploaded
 
     def _quota_remaining(self, owner: str | None) -> int | None:

@@ -35,7 +35,7 @@ from glancelite.services.image_rules import (  # noqa: F401 (re-exported for the
 )
 from glancelite.services.policy import image_target
 from glancelite.services.property_protections import PropertyProtections
-from glancelite.tasks import store_acls
+from glancelite.store import acls as store_acls
 
 LOG = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ class ImageService:
             properties_removed=props_removed,
             tags=sorted(tags) if tags != set(image.tags) else None,
         )
-        store_acls.sync(self._services.stores, self.engine, ctx, updated)
+        store_acls.sync(self._services.stores, member_repo.ImageMembers(self.engine), ctx, updated)
         return self._as_seen(ctx, updated)
 
     def _apply(self, ctx, image, change: Change, columns, props, tags) -> None:

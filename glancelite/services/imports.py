@@ -11,19 +11,19 @@ import contextlib
 import logging
 import uuid
 
-from glancelite import errors, model
+from glancelite import errors, model, uri_filter
 from glancelite.context import RequestContext
 from glancelite.db import images as images_db
 from glancelite.db import tasks as tasks_db
+from glancelite.services import import_recovery as recovery
 from glancelite.services.policy import image_target
 from glancelite.services.quotas import NO_LIMITS
 from glancelite.services.stage_hosts import StageHosts
 from glancelite.settings import Settings
 from glancelite.store import base
+from glancelite.store.areas import StagingArea, WorkArea
 from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
-from glancelite.tasks import recovery, uri_filter
-from glancelite.tasks.areas import StagingArea, WorkArea
 from glancelite.tasks.import_flow import ImportFlows
 from glancelite.tasks.plan import LOCK_PROPERTY, STAGE_HOST_PROPERTY, TASK_TYPE, ImportPlan, Method, RemoteImage
 from glancelite.tasks.runner import Runner

@@ -15,11 +15,10 @@ from typing import Any
 
 import jsonschema
 
-from glancelite import errors, model
+from glancelite import errors, model, uri_filter
 from glancelite.context import RequestContext
 from glancelite.db import images as images_db
 from glancelite.db import tasks as tasks_db
-from glancelite.tasks import uri_filter
 from glancelite.tasks.location_flow import TASK_TYPE, LocationFlows, LocationPlan
 from glancelite.tasks.plan import LOCK_PROPERTY
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from glancelite import errors, model
 from glancelite.context import RequestContext
 from glancelite.db import members as repo
-from glancelite.tasks import store_acls
+from glancelite.store import acls as store_acls
 
 STATUSES = tuple(s.value for s in model.MemberStatus)
 
@@ -60,7 +60,7 @@ class MemberService:
         self._enforce(ctx, image, "add_member", f"Not allowed to create members for image {image_id}.")
         self._only_shared(image)
         member = repo.create_member(self.engine, image_id, member_id, quota=self.settings.image_member_quota)
-        store_acls.sync(self._services.stores, self.engine, ctx, image)
+        store_acls.sync(self._services.stores, repo.ImageMembers(self.engine), ctx, image)
         return member
 
     def update(self, ctx: RequestContext, image_id: str, member_id: str, status: str) -> model.Member:
@@ -83,4 +83,4 @@ class MemberService:
         self._enforce(ctx, image, "delete_member", f"Not allowed to delete members for image {image_id}.")
         self._only_shared(image)
         repo.delete_member(self.engine, image_id, member_id)
-        store_acls.sync(self._services.stores, self.engine, ctx, image)
+        store_acls.sync(self._services.stores, repo.ImageMembers(self.engine), ctx, image)

@@ -21,9 +21,9 @@ import os
 
 from taskflow import task as tf_task
 
-from glancelite import errors, model
+from glancelite import errors, model, uri_filter
 from glancelite.db import images as images_db
-from glancelite.tasks import methods, uri_filter
+from glancelite.tasks import methods
 from glancelite.tasks.plan import ImportPlan, RemoteImage
 from glancelite.tasks.steps import ImportEnv
 

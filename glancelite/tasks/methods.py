@@ -14,10 +14,9 @@ import os
 
 from taskflow import task as tf_task
 
-from glancelite import errors
+from glancelite import errors, uri_filter
 from glancelite.db import images as images_db
 from glancelite.store import base
-from glancelite.tasks import uri_filter
 from glancelite.tasks.plan import ImportPlan
 from glancelite.tasks.steps import COPY_CHUNK, ImportEnv, Progress
 

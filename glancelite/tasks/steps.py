@@ -20,13 +20,14 @@ from taskflow import task as tf_task
 from glancelite import errors, model
 from glancelite.db import images as images_db
 from glancelite.db import locations as locations_db
+from glancelite.db import members as members_db
 from glancelite.db import tasks as tasks_db
 from glancelite.settings import Settings
+from glancelite.store import acls as store_acls
 from glancelite.store import base, format_inspector
+from glancelite.store.areas import StagingArea, WorkArea
 from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
-from glancelite.tasks import store_acls
-from glancelite.tasks.areas import StagingArea, WorkArea
 from glancelite.tasks.plan import FAILED_PROPERTY, IMPORTING_PROPERTY, LOCK_PROPERTY, STAGE_HOST_PROPERTY, ImportPlan
 
 LOG = logging.getLogger(__name__)
@@ -262,7 +263,8 @@ class ImportToStore(tf_task.Task):
         update_bookkeeping(env, image_id, done=[self.store_id])
         if env.stores.keeps_acls(model.Location(url=stored.url, metadata={"store": self.store_id})):
             with contextlib.suppress(errors.NotFound):
-                store_acls.sync(env.stores, env.engine, self.plan.caller, images_db.get_image(env.engine, image_id))
+                image = images_db.get_image(env.engine, image_id)
+                store_acls.sync(env.stores, members_db.ImageMembers(env.engine), self.plan.caller, image)
         return {"url": stored.url, "location_id": location_id}
 
     def _quota_remaining(self) -> int | None:

@@ -5,7 +5,8 @@ the container's read ACL); for every other store this does nothing and costs not
 As in Glance, ``public`` means visibility ``public`` only (community images stay
 readable by their owner's account alone), and every member counts, whatever its status.
 Called with the request's caller after an upload, an import into a store, an image update
-and a member change (services and import steps both use it, so it lives in tasks).
+and a member change. It lives in the store layer: it needs only the stores and a reader of
+the image's members (the members repository), which the caller passes in.
 A store refusing the change is logged, not raised: the image's own change is done (Glance
 would answer 500 there, for instance when a member, not the owner, triggers it).
 """
@@ -16,19 +17,18 @@ import logging
 
 from glancelite import errors, model
 from glancelite.context import RequestContext
-from glancelite.db import members as members_db
 
 LOG = logging.getLogger(__name__)
 
 
-def sync(stores, engine, ctx: RequestContext | None, image: model.Image) -> None:
+def sync(stores, members_repo, ctx: RequestContext | None, image: model.Image) -> None:
     if stores is None:
         return
     locations = [loc for loc in image.locations if stores.keeps_acls(loc)]
     if not locations:
         return
     public = image.visibility == model.Visibility.PUBLIC
-    members = [] if public else [m.member_id for m in members_db.list_members(engine, image.id)]
+    members = [] if public else [m.member_id for m in members_repo.list_members(image.id)]
     for location in locations:
         try:
             stores.set_acls(location, public=public, read_projects=members, context=ctx)

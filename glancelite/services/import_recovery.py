@@ -6,6 +6,9 @@ the owning process is gone (same host: the pid is dead or was reused); for a
 task owned elsewhere it falls back to Glance's age rule (no update for 60
 minutes, 120 while pending). ``recover_dead_tasks`` runs when a worker starts;
 ``is_dead`` also decides whether an import lock may be taken over.
+
+Home: services, beside its one caller, the import service (start-up and lock takeover);
+it runs no flow, it settles what a dead flow left behind.
 """
 
 from __future__ import annotations
