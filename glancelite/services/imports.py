@@ -31,7 +31,6 @@ from glancelite.tasks.steps import ImportEnv, update_bookkeeping
 
 LOG = logging.getLogger(__name__)
 S = model.ImageStatus
-KNOWN_METHODS = ("glance-direct", "web-download", "copy-image", "glance-download")
 
 
 class ImportService:

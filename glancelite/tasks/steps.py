@@ -28,7 +28,14 @@ from glancelite.store import base, format_inspector
 from glancelite.store.areas import StagingArea, WorkArea
 from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
-from glancelite.tasks.plan import FAILED_PROPERTY, IMPORTING_PROPERTY, LOCK_PROPERTY, STAGE_HOST_PROPERTY, ImportPlan
+from glancelite.tasks.plan import (
+    FAILED_PROPERTY,
+    IMPORTING_PROPERTY,
+    LOCK_PROPERTY,
+    STAGE_HOST_PROPERTY,
+    ImportPlan,
+    Method,
+)
 
 LOG = logging.getLogger(__name__)
 S = model.ImageStatus
@@ -129,7 +136,7 @@ class LockImage(tf_task.Task):
             raise ImportAborted(f"Image {image.id} is no longer locked by task {self.plan.task_id}")
         tasks_db.update_task(self.env.engine, self.plan.task_id, status="processing", expected_status="pending")
         if not self.plan.is_copy:
-            expected = S.UPLOADING if self.plan.method == "glance-direct" else S.QUEUED
+            expected = S.UPLOADING if self.plan.method == Method.GLANCE_DIRECT else S.QUEUED
             images_db.update_image(
                 self.env.engine,
                 image.id,
@@ -175,7 +182,7 @@ class VerifyStaged(tf_task.Task):
         image = images_db.get_image(self.env.engine, self.plan.image_id)
         if staged_size > self.env.settings.image_size_cap:
             raise errors.TooLarge(f"Staged data of image {image.id} exceeds the image size cap")
-        if self.plan.method != "web-download" and image.size is not None and image.size != staged_size:
+        if self.plan.method != Method.WEB_DOWNLOAD and image.size is not None and image.size != staged_size:
             raise errors.Invalid(f"Staged data of image {image.id} is {staged_size} bytes, expected {image.size}")
 
 
