@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import falcon
 
+from glancelite import config
 from glancelite.api import errors as api_errors
 from glancelite.api import routes
 from glancelite.api.middleware import RequestContextMiddleware
@@ -29,7 +30,7 @@ def build_services(settings: Settings, conf=None) -> Services:
     """Build every collaborator once; ``conf`` is only for libraries that need oslo (policy)."""
     engine = db_engine.create_engine(settings.database_connection)
     services = Services(settings=settings, engine=engine)
-    services.policy = Policy(conf)
+    services.policy = Policy(config.policy_conf(conf))
     services.stores = StoreSet(settings)
     services.quotas = Quotas(settings, engine)  # keystone unified limits (no-op unless use_keystone_limits)
     services.image_data = ImageDataService(settings, engine, services.stores, services.policy)
