@@ -21,7 +21,7 @@ from glancelite import errors, model
 from glancelite.db import images as images_db
 from glancelite.db import locations as locations_db
 from glancelite.db import tasks as tasks_db
-from glancelite.tasks import steps
+from glancelite.tasks import bookkeeping, steps
 from glancelite.tasks.plan import IMPORTING_PROPERTY, LOCK_PROPERTY, Method
 from glancelite.tasks.steps import ImportEnv
 
@@ -106,7 +106,7 @@ def fail_dead_task(env: ImportEnv, task: model.Task, reason: str) -> bool:
 
 
 def _undo(env: ImportEnv, image: model.Image, stores: list[str], *, is_copy: bool) -> None:
-    importing = [s for s in steps.split_list(image.properties.get(IMPORTING_PROPERTY)) if s in stores]
+    importing = [s for s in bookkeeping.split_list(image.properties.get(IMPORTING_PROPERTY)) if s in stores]
     held = {_store_of(env, loc) for loc in image.locations}
     if not is_copy and image.status in (S.IMPORTING, S.UPLOADING):
         # The image never became active: every copy it has was written by this task.
@@ -120,7 +120,7 @@ def _undo(env: ImportEnv, image: model.Image, stores: list[str], *, is_copy: boo
     else:
         # Copies completed before the crash are whole (a location is recorded only after its data).
         failed = [s for s in importing if s not in held]
-    steps.update_bookkeeping(env, image.id, done=importing, failed=failed)
+    bookkeeping.update_bookkeeping(env, image.id, done=importing, failed=failed)
     env.staging.delete(image.id)
 
 

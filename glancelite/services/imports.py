@@ -24,10 +24,11 @@ from glancelite.store import base
 from glancelite.store.areas import StagingArea, WorkArea
 from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
+from glancelite.tasks.bookkeeping import update_bookkeeping
 from glancelite.tasks.import_flow import ImportFlows
 from glancelite.tasks.plan import LOCK_PROPERTY, STAGE_HOST_PROPERTY, TASK_TYPE, ImportPlan, Method, RemoteImage
 from glancelite.tasks.runner import Runner
-from glancelite.tasks.steps import ImportEnv, update_bookkeeping
+from glancelite.tasks.steps import ImportEnv
 
 LOG = logging.getLogger(__name__)
 S = model.ImageStatus

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import threading
 import time
 
 from taskflow import task as tf_task
@@ -28,8 +27,8 @@ from glancelite.store import base, format_inspector
 from glancelite.store.areas import StagingArea, WorkArea
 from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
+from glancelite.tasks.bookkeeping import image_writes, split_list, update_bookkeeping
 from glancelite.tasks.plan import (
-    FAILED_PROPERTY,
     IMPORTING_PROPERTY,
     LOCK_PROPERTY,
     STAGE_HOST_PROPERTY,
@@ -42,38 +41,6 @@ S = model.ImageStatus
 MIB = 1 << 20
 PROGRESS_EVERY = 5.0  # seconds between "Copied N MiB" updates (also the task's heartbeat)
 COPY_CHUNK = 1 << 20
-
-
-class _ImageLocks:
-    """One re-entrant lock per image id, kept only while a thread holds or waits for it.
-
-    Store imports of one task may run in parallel ([image_import_opts] max_parallel_stores):
-    their read-modify-write of the image (bookkeeping properties, first checksum, activation)
-    is serialised per image, so imports of different images never wait for each other. Keyed
-    by image, not task: a task taking over a dead task's lock writes the same image. Across
-    processes the image's import lock (os_glance_import_task) keeps one task its only writer.
-    """
-
-    def __init__(self):
-        self._guard = threading.Lock()
-        self._locks: dict[str, tuple[threading.RLock, list[int]]] = {}
-
-    @contextlib.contextmanager
-    def __call__(self, image_id: str):
-        with self._guard:
-            lock, users = self._locks.setdefault(image_id, (threading.RLock(), [0]))
-            users[0] += 1
-        try:
-            with lock:
-                yield
-        finally:
-            with self._guard:
-                users[0] -= 1
-                if not users[0]:
-                    del self._locks[image_id]
-
-
-_IMAGE_WRITES = _ImageLocks()
 
 
 class ImportAborted(errors.Conflict):
@@ -89,26 +56,6 @@ class ImportEnv:
     stores: StoreSet
     staging: StagingArea
     work: WorkArea
-
-
-def split_list(value: str | None) -> list[str]:
-    return [v for v in (value or "").split(",") if v]
-
-
-def update_bookkeeping(env: ImportEnv, image_id: str, *, importing=(), done=(), failed=(), unfail=()) -> None:
-    """Adjust os_glance_importing_to_stores / os_glance_failed_import (the lock makes us the only writer)."""
-    with _IMAGE_WRITES(image_id), contextlib.suppress(errors.NotFound):
-        image = images_db.get_image(env.engine, image_id)
-        props = image.properties
-        now_importing = [s for s in split_list(props.get(IMPORTING_PROPERTY)) if s not in done]
-        now_importing += [s for s in importing if s not in now_importing]
-        now_failed = [s for s in split_list(props.get(FAILED_PROPERTY)) if s not in unfail]
-        now_failed += [s for s in failed if s not in now_failed]
-        images_db.update_image(
-            env.engine,
-            image_id,
-            properties_set={IMPORTING_PROPERTY: ",".join(now_importing), FAILED_PROPERTY: ",".join(now_failed)},
-        )
 
 
 class Progress:
@@ -311,7 +258,7 @@ class ImportToStore(tf_task.Task):
         return quota - locations_db.storage_used(self.env.engine, self.plan.owner)
 
     def _record(self, stored: base.StoredObject, digests) -> int:
-        with _IMAGE_WRITES(self.plan.image_id):
+        with image_writes(self.plan.image_id):
             return self._record_locked(stored, digests)
 
     def _record_locked(self, stored: base.StoredObject, digests) -> int:
@@ -364,7 +311,7 @@ class ImportToStore(tf_task.Task):
         if isinstance(result, dict):
             locations_db.remove_location(env.engine, image_id, result["location_id"])
             self._discard(base.StoredObject(url=result["url"], size=0))
-            with _IMAGE_WRITES(image_id), contextlib.suppress(errors.NotFound):
+            with image_writes(image_id), contextlib.suppress(errors.NotFound):
                 image = images_db.get_image(env.engine, image_id)
                 if not image.locations and image.status == S.IMPORTING:
                     back_to_queued(env, image_id, (S.IMPORTING,))
@@ -383,7 +330,7 @@ class ActivateImage(tf_task.Task):
         self.env, self.plan = env, plan
 
     def execute(self):
-        with _IMAGE_WRITES(self.plan.image_id):
+        with image_writes(self.plan.image_id):
             image = images_db.get_image(self.env.engine, self.plan.image_id)
             if image.status == S.IMPORTING and image.checksum and image.locations:
                 images_db.update_image(

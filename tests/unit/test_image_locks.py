@@ -1,14 +1,14 @@
-"""The import steps' per-image write lock: one writer per image, images independent, re-entrant."""
+"""The import bookkeeping's per-image write lock: one writer per image, images independent, re-entrant."""
 
 from __future__ import annotations
 
 import threading
 
-from glancelite.tasks.steps import _ImageLocks
+from glancelite.tasks.bookkeeping import ImageLocks
 
 
 def test_one_image_is_serialised_and_reentrant():
-    locks = _ImageLocks()
+    locks = ImageLocks()
     inside, most = [0], [0]
     guard = threading.Lock()
 
@@ -31,7 +31,7 @@ def test_one_image_is_serialised_and_reentrant():
 
 
 def test_other_images_do_not_wait():
-    locks = _ImageLocks()
+    locks = ImageLocks()
     entered = threading.Event()
 
     def other():
