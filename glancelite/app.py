@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import falcon
 
+from glancelite import config
 from glancelite.api import errors as api_errors
 from glancelite.api import routes
 from glancelite.api.middleware import RequestContextMiddleware
@@ -32,9 +33,9 @@ from glancelite.services.quotas import Quotas
 from glancelite.services.stage_hosts import StageHosts
 from glancelite.services.tasks import TaskService
 from glancelite.settings import Settings
+from glancelite.store.areas import StagingArea, WorkArea
 from glancelite.store.stores import StoreSet
 from glancelite.tasks import runner as task_runner
-from glancelite.tasks.areas import StagingArea, WorkArea
 from glancelite.tasks.steps import ImportEnv
 
 
@@ -48,7 +49,7 @@ def build_services(settings: Settings, conf=None) -> Services:
     members = MemberRepository(engine)
     locations = LocationRepository(engine)
     tasks = TaskRepository(engine)
-    policy = Policy(conf)
+    policy = Policy(config.policy_conf(conf))
     stores = StoreSet(settings)
     access = ImageAccess(policy, images, members)  # who may see / target which image, for every service
     quotas = Quotas(settings, UsageRepository(engine))  # keystone unified limits (no-op unless use_keystone_limits)

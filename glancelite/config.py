@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from oslo_config import cfg
+from oslo_policy import opts as policy_opts
 
 from glancelite import opts
 from glancelite.errors import ConfigError
@@ -87,6 +88,7 @@ def load(config_files: Sequence[str]) -> LoadedConfig:
             raise
         raise _value_error(exc, config_files) from exc
     _warn_unsupported(conf, config_files)
+    policy_conf(conf)
     return LoadedConfig(settings=settings, conf=conf)
 
 
@@ -520,3 +522,19 @@ def _is_registered(conf: cfg.ConfigOpts, group: str | None, name: str) -> bool:
         return group in conf and name in getattr(conf, group)
     except cfg.NoSuchOptError:
         return False
+
+
+def policy_conf(conf: cfg.ConfigOpts | None = None) -> cfg.ConfigOpts:
+    """The oslo object oslo.policy reads ``[oslo_policy]`` from, with its options declared.
+
+    ``conf``: a loaded configuration (load() passes its own); None builds one with the
+    defaults only, never picking up a stray /etc/glance file. Declared: oslo.policy's
+    options, and glancelite's ``enforce_scope`` when this oslo.policy has none.
+    """
+    if conf is None:
+        conf = cfg.ConfigOpts()
+        conf([], project="glance", default_config_files=[], default_config_dirs=[])
+    policy_opts.set_defaults(conf)
+    if "enforce_scope" not in conf.oslo_policy:
+        conf.register_opts(opts.POLICY_OPTS, group="oslo_policy")
+    return conf

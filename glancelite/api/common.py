@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 import uuid
 
 from glancelite import errors
@@ -80,7 +81,7 @@ def read_json(req, *, expect: type | tuple[type, ...] = (dict, list)):
     stream = req.bounded_stream if req.content_length is not None else req.stream
     raw = stream.read(MAX_JSON_BODY + 1)
     if len(raw) > MAX_JSON_BODY:
-        _drain(stream)
+        drain(stream, limit=JSON_DRAIN_LIMIT)
         raise errors.TooLarge("Request body is too large.", headers={"Connection": "close"})
     if not raw:
         raise errors.Invalid("Body expected in request.")
@@ -120,21 +121,28 @@ def check_text(value: str, what: str = "request") -> str:
     return value
 
 
-MAX_DRAIN = 64 * 1024 * 1024
+# How much of a refused body is read and dropped (drain) before answering, per kind of body.
+JSON_DRAIN_LIMIT = 64 * 1024 * 1024  # bytes; a JSON body past MAX_JSON_BODY (no time limit)
+UPLOAD_DRAIN_LIMIT = 64 * 1024 * 1024  # bytes; image data of a refused upload or stage ...
+UPLOAD_DRAIN_SECONDS = 10.0  # ... and for at most this long
 
 
-def _drain(stream) -> None:
-    """Read and drop what the client is still sending (up to a bound), so it gets to read our answer.
+def drain(stream, *, limit: int, seconds: float | None = None) -> bool:
+    """Read and drop what the client is still sending, so it gets to read our answer; True if all was read.
 
-    Answering before the body is consumed makes many clients see a reset
-    instead of the error. Beyond MAX_DRAIN we give up; the connection closes.
+    Answering before the body is consumed makes many clients see a reset instead of the
+    error. Gives up after ``limit`` bytes or ``seconds`` (None: no time limit); the
+    connection then closes. Best effort: a failing read ends it and is not raised.
     """
-    left = MAX_DRAIN
-    while left > 0:
-        chunk = stream.read(min(65536, left))
-        if not chunk:
-            return
-        left -= len(chunk)
+    deadline = None if seconds is None else time.monotonic() + seconds
+    left = limit
+    with contextlib.suppress(Exception):
+        while left > 0 and (deadline is None or time.monotonic() < deadline):
+            chunk = stream.read(min(65536, left))
+            if not chunk:
+                return True
+            left -= len(chunk)
+    return False
 
 
 def check_uuid(value: str, what: str = "image") -> str:

@@ -7,9 +7,7 @@ wsgi.file_wrapper so gunicorn can use sendfile.
 
 from __future__ import annotations
 
-import contextlib
 import re
-import time
 
 import falcon
 
@@ -83,23 +81,6 @@ def _range_resolver(req: falcon.Request):
     return resolve
 
 
-DRAIN_LIMIT = 64 * 1024 * 1024
-DRAIN_SECONDS = 10.0
-
-
-def _drain(stream) -> bool:
-    """Read and drop the rest of a refused upload, up to a size and time limit; True if all was read."""
-    deadline = time.monotonic() + DRAIN_SECONDS
-    left = DRAIN_LIMIT
-    with contextlib.suppress(Exception):
-        while left > 0 and time.monotonic() < deadline:
-            chunk = stream.read(min(left, 1 << 20))
-            if not chunk:
-                return True
-            left -= len(chunk)
-    return False
-
-
 class _Chunks:
     """A WSGI body over a DataStream: iterable and closable, deliberately without read()."""
 
@@ -135,7 +116,7 @@ class ImageFileResource:
             except BaseException:
                 # Not a translation: a client still sending cannot read our error
                 # response unless we take (a bounded amount of) what it sends.
-                _drain(req.stream)
+                common.drain(req.stream, limit=common.UPLOAD_DRAIN_LIMIT, seconds=common.UPLOAD_DRAIN_SECONDS)
                 raise
         resp.status = falcon.HTTP_204
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from glancelite.api import common
-from glancelite.api.image_data import _drain, declared_size
+from glancelite.api.image_data import declared_size
 from glancelite.services import Services
 
 
@@ -23,7 +23,7 @@ class StageResource:
                 self.imports.stage(ctx, image_id, req.stream, size=declared_size(req))
             except BaseException:
                 # As for uploads: a client still sending can read a refusal (413, 409) only if we take the body.
-                _drain(req.stream)
+                common.drain(req.stream, limit=common.UPLOAD_DRAIN_LIMIT, seconds=common.UPLOAD_DRAIN_SECONDS)
                 raise
         resp.status = falcon.HTTP_204
 

@@ -21,11 +21,10 @@ from glancelite.services.image_access import ImageAccess
 from glancelite.services.policy import Policy
 from glancelite.services.quotas import Quotas
 from glancelite.settings import Settings
+from glancelite.store import acls as store_acls
 from glancelite.store import base, format_inspector
 from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
-from glancelite.tasks import store_acls
-from glancelite.tasks.steps import store_of
 
 LOG = logging.getLogger(__name__)
 
@@ -260,7 +259,7 @@ class ImageDataService:
             raise errors.Forbidden(
                 "Cannot delete image data from the only store containing it. Consider deleting the image instead."
             )
-        matching = [loc for loc in locations if store_of(self.stores, loc) == store_id]
+        matching = [loc for loc in locations if self.stores.holder_of(loc) == store_id]
         if not matching:
             raise errors.NotFound(f"Image {image_id} is not stored in store {store_id}.")
         for location in matching:

@@ -41,8 +41,8 @@ from glancelite.services.property_protections import PropertyProtections
 from glancelite.services.quotas import Quotas
 from glancelite.services.stage_hosts import StageHosts
 from glancelite.settings import Settings
+from glancelite.store import acls as store_acls
 from glancelite.store.stores import StoreSet
-from glancelite.tasks import store_acls
 
 LOG = logging.getLogger(__name__)
 

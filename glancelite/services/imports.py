@@ -11,9 +11,10 @@ import contextlib
 import logging
 import uuid
 
-from glancelite import errors, model
+from glancelite import errors, model, uri_filter
 from glancelite.context import RequestContext
 from glancelite.db import tasks as tasks_db
+from glancelite.services import import_recovery as recovery
 from glancelite.services.image_access import ImageAccess
 from glancelite.services.policy import Policy
 from glancelite.services.quotas import Quotas
@@ -21,15 +22,14 @@ from glancelite.services.stage_hosts import StageHosts
 from glancelite.settings import Settings
 from glancelite.store import base
 from glancelite.store.streams import HashingReader
-from glancelite.tasks import recovery, uri_filter
+from glancelite.tasks.bookkeeping import update_bookkeeping
 from glancelite.tasks.import_flow import ImportFlows
 from glancelite.tasks.plan import LOCK_PROPERTY, STAGE_HOST_PROPERTY, TASK_TYPE, ImportPlan, Method, RemoteImage
 from glancelite.tasks.runner import Runner
-from glancelite.tasks.steps import ImportEnv, store_of, update_bookkeeping
+from glancelite.tasks.steps import ImportEnv
 
 LOG = logging.getLogger(__name__)
 S = model.ImageStatus
-KNOWN_METHODS = ("glance-direct", "web-download", "copy-image", "glance-download")
 
 
 class ImportService:
@@ -275,7 +275,7 @@ class ImportService:
             for store_id in stores:
                 self._check_target(store_id)
         if method == Method.COPY_IMAGE:
-            held = {store_of(self.stores, loc) for loc in image.locations}
+            held = {self.stores.holder_of(loc) for loc in image.locations}
             if all_stores:
                 return [s for s in stores if s not in held]
             for store_id in stores:

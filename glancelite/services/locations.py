@@ -15,13 +15,12 @@ from typing import Any
 
 import jsonschema
 
-from glancelite import errors, model
+from glancelite import errors, model, uri_filter
 from glancelite.context import RequestContext
 from glancelite.services.image_access import ImageAccess
 from glancelite.services.imports import ImportService
 from glancelite.services.policy import Policy
 from glancelite.settings import Settings
-from glancelite.tasks import uri_filter
 from glancelite.tasks.location_flow import TASK_TYPE, LocationFlows, LocationPlan
 from glancelite.tasks.plan import LOCK_PROPERTY
 from glancelite.tasks.runner import Runner

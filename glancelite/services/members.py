@@ -8,8 +8,8 @@ from glancelite.db.repositories import MemberRepository
 from glancelite.services.image_access import ImageAccess
 from glancelite.services.policy import Policy
 from glancelite.settings import Settings
+from glancelite.store import acls as store_acls
 from glancelite.store.stores import StoreSet
-from glancelite.tasks import store_acls
 
 STATUSES = tuple(s.value for s in model.MemberStatus)
 

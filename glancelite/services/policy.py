@@ -15,7 +15,7 @@ from typing import Any
 
 from oslo_policy import policy as oslo_policy
 
-from glancelite import errors, opts
+from glancelite import errors
 from glancelite.context import RequestContext
 
 LOG = logging.getLogger(__name__)
@@ -166,16 +166,10 @@ def image_target(image, member_project: str | None = None) -> dict[str, Any]:
 class Policy:
     """``enforce`` raises Forbidden; ``check`` answers a bool. Glance's noauth admin passes everything."""
 
-    def __init__(self, conf=None):
-        if conf is None:
-            from oslo_config import cfg
-
-            conf = cfg.ConfigOpts()
-            # Defaults only: never pick up a stray /etc/glance file.
-            conf([], project="glance", default_config_files=[], default_config_dirs=[])
+    def __init__(self, conf):
+        """``conf``: the oslo object oslo.policy reads ``[oslo_policy]`` from, its options declared
+        (config.load's ``conf``, or config.policy_conf() for the defaults alone)."""
         self._enforcer = oslo_policy.Enforcer(conf, use_conf=True)
-        if "enforce_scope" not in conf.oslo_policy:
-            conf.register_opts(opts.POLICY_OPTS, group="oslo_policy")
         scoped = conf.oslo_policy.enforce_scope
         # Without the new defaults oslo.policy ORs in the pre-RBAC rules, which let anyone
         # change an image; Glance then checks ownership in code (only when scope is off too,

@@ -28,6 +28,7 @@ from glancelite.context import RequestContext
 from glancelite.db import usage as usage_db
 from glancelite.db.repositories import UsageRepository
 from glancelite.settings import Settings
+from glancelite.tasks.plan import Method
 
 LOG = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class Quotas:
         """POST /import, once the request is valid: glance-direct adds the staged size to the stored total;
         the other methods use staging (the image's current size) and count as uploading."""
         size = image.size or 0
-        if method == "glance-direct":
+        if method == Method.GLANCE_DIRECT:
             self._enforce(context, {SIZE_TOTAL: size // MiB})
             return
         # COMPAT: Glance counts a copied image's size in staging usage and again as the delta.

@@ -153,6 +153,13 @@ class StoreSet:
         entry = self._entries.get(store_id or "")
         return entry.settings.weight if entry else 0
 
+    def holder_of(self, location: Location) -> str | None:
+        """The id of the store holding ``location``; None when no configured store does."""
+        try:
+            return self.store_of(location)
+        except errors.GlanceliteError:
+            return None
+
     def store_of(self, location: Location) -> str:
         """The store holding a location: its ``store`` metadata, else the store whose driver owns the URL."""
         store_id = location.metadata.get("store") if location.metadata else None

@@ -21,8 +21,8 @@ import os
 
 from taskflow import task as tf_task
 
-from glancelite import errors, model
-from glancelite.tasks import methods, uri_filter
+from glancelite import errors, model, uri_filter
+from glancelite.tasks import methods
 from glancelite.tasks.plan import ImportPlan, RemoteImage
 from glancelite.tasks.steps import ImportEnv
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 from taskflow import task as tf_task
 
-from glancelite import errors
+from glancelite import errors, uri_filter
 from glancelite.store import base
-from glancelite.tasks import uri_filter
-from glancelite.tasks.plan import ImportPlan
+from glancelite.tasks.plan import ImportPlan, Method
 from glancelite.tasks.steps import COPY_CHUNK, ImportEnv, Progress
 
 
@@ -32,16 +33,24 @@ class AcquireData(tf_task.Task):
         self.env, self.plan = env, plan
 
     def execute(self):
-        if self.plan.method == "glance-direct":
-            size = self.env.staging.size(self.plan.image_id)
-            if size is None:
-                raise errors.Conflict(f"Image {self.plan.image_id} has no staged data")
-            return size
+        return ACQUIRE[self.plan.method](self)
+
+    def staged(self) -> int:
+        size = self.env.staging.size(self.plan.image_id)
+        if size is None:
+            raise errors.Conflict(f"Image {self.plan.image_id} has no staged data")
+        return size
+
+    def downloaded(self) -> int:
+        return self._through_work_file(self._download)
+
+    def copied(self) -> int:
+        return self._through_work_file(self._copy_from_store)
+
+    def _through_work_file(self, fill: Callable[[str], None]) -> int:
+        """``fill`` writes the task's work file; once complete it is linked into staging."""
         work_file = self.env.work.download_path(self.plan.task_id)
-        if self.plan.method == "web-download":
-            self._download(work_file)
-        else:
-            self._copy_from_store(work_file)
+        fill(work_file)
         return self.env.staging.adopt(self.plan.image_id, work_file)
 
     def _download(self, work_file: str) -> None:
@@ -71,6 +80,18 @@ class AcquireData(tf_task.Task):
         self.env.staging.delete(self.plan.image_id)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.env.work.download_path(self.plan.task_id))
+
+
+# How each import method puts the image's bytes in staging: the one table, keyed by Method.
+# glance-download needs two steps of its own (remote metadata, then the download:
+# glance_download.ImportMetadata and DownloadRemote), which the flow builder adds instead.
+ACQUIRE: Mapping[Method, Callable[[AcquireData], int]] = MappingProxyType(
+    {
+        Method.GLANCE_DIRECT: AcquireData.staged,
+        Method.WEB_DOWNLOAD: AcquireData.downloaded,
+        Method.COPY_IMAGE: AcquireData.copied,
+    }
+)
 
 
 def download(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import threading
 import time
 
 from taskflow import task as tf_task
@@ -20,21 +19,25 @@ from taskflow import task as tf_task
 from glancelite import errors, model
 from glancelite.db.repositories import ImageRepository, LocationRepository, MemberRepository, TaskRepository
 from glancelite.settings import Settings
+from glancelite.store import acls as store_acls
 from glancelite.store import base, format_inspector
+from glancelite.store.areas import StagingArea, WorkArea
 from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
-from glancelite.tasks import store_acls
-from glancelite.tasks.areas import StagingArea, WorkArea
-from glancelite.tasks.plan import FAILED_PROPERTY, IMPORTING_PROPERTY, LOCK_PROPERTY, STAGE_HOST_PROPERTY, ImportPlan
+from glancelite.tasks.bookkeeping import image_writes, split_list, update_bookkeeping
+from glancelite.tasks.plan import (
+    IMPORTING_PROPERTY,
+    LOCK_PROPERTY,
+    STAGE_HOST_PROPERTY,
+    ImportPlan,
+    Method,
+)
 
 LOG = logging.getLogger(__name__)
 S = model.ImageStatus
 MIB = 1 << 20
 PROGRESS_EVERY = 5.0  # seconds between "Copied N MiB" updates (also the task's heartbeat)
 COPY_CHUNK = 1 << 20
-# Store imports of one task may run in parallel ([image_import_opts] max_parallel_stores): their
-# read-modify-write of the image (bookkeeping properties, first checksum, activation) is serialised.
-_IMAGE_WRITES = threading.RLock()
 
 
 class ImportAborted(errors.Conflict):
@@ -53,33 +56,6 @@ class ImportEnv:
     stores: StoreSet
     staging: StagingArea
     work: WorkArea
-
-
-def split_list(value: str | None) -> list[str]:
-    return [v for v in (value or "").split(",") if v]
-
-
-def store_of(stores: StoreSet, location: model.Location) -> str | None:
-    """The id of the store holding ``location``; None when no configured store does."""
-    try:
-        return stores.store_of(location)
-    except errors.GlanceliteError:
-        return None
-
-
-def update_bookkeeping(env: ImportEnv, image_id: str, *, importing=(), done=(), failed=(), unfail=()) -> None:
-    """Adjust os_glance_importing_to_stores / os_glance_failed_import (the lock makes us the only writer)."""
-    with _IMAGE_WRITES, contextlib.suppress(errors.NotFound):
-        image = env.images.get_image(image_id)
-        props = image.properties
-        now_importing = [s for s in split_list(props.get(IMPORTING_PROPERTY)) if s not in done]
-        now_importing += [s for s in importing if s not in now_importing]
-        now_failed = [s for s in split_list(props.get(FAILED_PROPERTY)) if s not in unfail]
-        now_failed += [s for s in failed if s not in now_failed]
-        env.images.update_image(
-            image_id,
-            properties_set={IMPORTING_PROPERTY: ",".join(now_importing), FAILED_PROPERTY: ",".join(now_failed)},
-        )
 
 
 class Progress:
@@ -180,7 +156,7 @@ class VerifyStaged(tf_task.Task):
         image = self.env.images.get_image(self.plan.image_id)
         if staged_size > self.env.settings.image_size_cap:
             raise errors.TooLarge(f"Staged data of image {image.id} exceeds the image size cap")
-        if self.plan.method != "web-download" and image.size is not None and image.size != staged_size:
+        if self.plan.method != Method.WEB_DOWNLOAD and image.size is not None and image.size != staged_size:
             raise errors.Invalid(f"Staged data of image {image.id} is {staged_size} bytes, expected {image.size}")
 
 
@@ -279,7 +255,7 @@ class ImportToStore(tf_task.Task):
         return quota - self.env.locations.storage_used(self.plan.owner)
 
     def _record(self, stored: base.StoredObject, digests) -> int:
-        with _IMAGE_WRITES:
+        with image_writes(self.plan.image_id):
             return self._record_locked(stored, digests)
 
     def _record_locked(self, stored: base.StoredObject, digests) -> int:
@@ -330,7 +306,7 @@ class ImportToStore(tf_task.Task):
         if isinstance(result, dict):
             env.locations.remove_location(image_id, result["location_id"])
             self._discard(base.StoredObject(url=result["url"], size=0))
-            with _IMAGE_WRITES, contextlib.suppress(errors.NotFound):
+            with image_writes(image_id), contextlib.suppress(errors.NotFound):
                 image = env.images.get_image(image_id)
                 if not image.locations and image.status == S.IMPORTING:
                     back_to_queued(env, image_id, (S.IMPORTING,))
@@ -349,7 +325,7 @@ class ActivateImage(tf_task.Task):
         self.env, self.plan = env, plan
 
     def execute(self):
-        with _IMAGE_WRITES:
+        with image_writes(self.plan.image_id):
             image = self.env.images.get_image(self.plan.image_id)
             if image.status == S.IMPORTING and image.checksum and image.locations:
                 self.env.images.update_image(image.id, expected_status=S.IMPORTING, values={"status": S.ACTIVE})

@@ -10,11 +10,10 @@ import falcon.testing
 import pytest
 from keystonemiddleware.auth_token import _request as ksm_request
 
-from glancelite import errors
+from glancelite import errors, uri_filter
 from glancelite.api.middleware import service_catalog
 from glancelite.context import RequestContext
 from glancelite.settings import ImportFilter
-from glancelite.tasks import uri_filter
 from glancelite.tasks.glance_download import RemoteGlanceError, find_endpoint, properties_to_copy
 from glancelite.tasks.plan import RemoteImage
 

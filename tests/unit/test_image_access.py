@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from glancelite import errors
+from glancelite import config, errors
 from glancelite.context import RequestContext
 from glancelite.db import engine as db_engine
 from glancelite.db import tables
@@ -30,7 +30,7 @@ def members(engine):
 
 @pytest.fixture
 def access(images, members):
-    return ImageAccess(Policy(), images, members)
+    return ImageAccess(Policy(config.policy_conf()), images, members)
 
 
 def ctx(project: str | None, roles=READER, is_admin: bool = False) -> RequestContext:

@@ -33,7 +33,7 @@ def _policy_with(tmp_path, oslo_policy_section: str) -> Policy:
 
 @pytest.fixture(scope="module")
 def policy():
-    return Policy()
+    return Policy(config.policy_conf())
 
 
 def test_default_image_rules(policy):
@@ -87,7 +87,7 @@ def test_broken_policy_file_is_a_config_error(tmp_path):
 
 
 def test_is_default_follows_overrides(tmp_path):
-    assert Policy().is_default("get_image")
+    assert Policy(config.policy_conf()).is_default("get_image")
     rules = tmp_path / "policy.yaml"
     rules.write_text('"get_image": "role:admin or project_id:%(project_id)s"\n')
     policy = _policy_with(tmp_path, f"policy_file = {rules}")

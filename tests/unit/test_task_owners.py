@@ -7,7 +7,7 @@ import socket
 import subprocess
 import time
 
-from glancelite.tasks import areas
+from glancelite.store import areas
 
 
 def test_this_process_is_alive():

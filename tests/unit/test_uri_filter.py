@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
+from glancelite import uri_filter
 from glancelite.settings import ImportFilter
-from glancelite.tasks import uri_filter
 
 DEFAULT = ImportFilter()
 

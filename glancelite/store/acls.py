@@ -5,7 +5,8 @@ the container's read ACL); for every other store this does nothing and costs not
 As in Glance, ``public`` means visibility ``public`` only (community images stay
 readable by their owner's account alone), and every member counts, whatever its status.
 Called with the request's caller after an upload, an import into a store, an image update
-and a member change (services and import steps both use it, so it lives in tasks).
+and a member change. It lives in the store layer: it needs only the stores and a reader of
+the image's members (the members repository), which the caller passes in.
 A store refusing the change is logged, not raised: the image's own change is done (Glance
 would answer 500 there, for instance when a member, not the owner, triggers it).
 """

@@ -11,6 +11,10 @@ are refused outright, as newer Glance does.
 ``open_checked`` fetches a URI with every hop (each redirect) re-checked and
 the TCP connection pinned to the address that was checked, so a DNS answer
 that changes between check and connect cannot reach an internal host.
+
+Home: beside settings and errors (it needs nothing else), because it is one rule with
+callers in two layers: the import and location services check a URI at request time,
+and the download steps (web-download, glance-download) fetch through it.
 """
 
 from __future__ import annotations

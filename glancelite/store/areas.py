@@ -10,6 +10,8 @@
   (``<task_id>.owner``: host, pid and process start time of the worker that
   runs it). The marker lets any worker tell a live task from one whose
   process died (crash recovery, import-lock takeover).
+
+Home: the store layer; both areas are reserved file stores reached through the StoreSet.
 """
 
 from __future__ import annotations

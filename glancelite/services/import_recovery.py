@@ -6,6 +6,9 @@ the owning process is gone (same host: the pid is dead or was reused); for a
 task owned elsewhere it falls back to Glance's age rule (no update for 60
 minutes, 120 while pending). ``recover_dead_tasks`` runs when a worker starts;
 ``is_dead`` also decides whether an import lock may be taken over.
+
+Home: services, beside its one caller, the import service (start-up and lock takeover);
+it runs no flow, it settles what a dead flow left behind.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import timedelta
 
 from glancelite import errors, model
 from glancelite.db import tasks as tasks_db
-from glancelite.tasks import steps
+from glancelite.tasks import bookkeeping, steps
 from glancelite.tasks.plan import IMPORTING_PROPERTY, LOCK_PROPERTY, Method
 from glancelite.tasks.steps import ImportEnv
 
@@ -100,8 +103,8 @@ def fail_dead_task(env: ImportEnv, task: model.Task, reason: str) -> bool:
 
 
 def _undo(env: ImportEnv, image: model.Image, stores: list[str], *, is_copy: bool) -> None:
-    importing = [s for s in steps.split_list(image.properties.get(IMPORTING_PROPERTY)) if s in stores]
-    held = {steps.store_of(env.stores, loc) for loc in image.locations}
+    importing = [s for s in bookkeeping.split_list(image.properties.get(IMPORTING_PROPERTY)) if s in stores]
+    held = {env.stores.holder_of(loc) for loc in image.locations}
     if not is_copy and image.status in (S.IMPORTING, S.UPLOADING):
         # The image never became active: every copy it has was written by this task.
         for location in image.locations:
@@ -114,5 +117,5 @@ def _undo(env: ImportEnv, image: model.Image, stores: list[str], *, is_copy: boo
     else:
         # Copies completed before the crash are whole (a location is recorded only after its data).
         failed = [s for s in importing if s not in held]
-    steps.update_bookkeeping(env, image.id, done=importing, failed=failed)
+    bookkeeping.update_bookkeeping(env, image.id, done=importing, failed=failed)
     env.staging.delete(image.id)
