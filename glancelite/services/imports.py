@@ -267,7 +267,7 @@ class ImportService:
             ):
                 raise errors.Invalid("'stores' must be a list of store identifiers")
             if all_stores:
-                stores = [s for s in self.stores.public_ids() if self._writable(s)]
+                stores = [s for s in self.stores.public_ids() if self.stores.writable(s)]
             elif requested:
                 stores = list(dict.fromkeys(requested))
             else:
@@ -283,16 +283,13 @@ class ImportService:
                     raise errors.Invalid(f"Image is already present at store '{store_id}'")
         return stores
 
-    def _writable(self, store_id: str) -> bool:
-        return self.stores.writable(store_id)
-
     def _check_target(self, store_id: str) -> None:
         try:
             self.stores.settings_of(store_id)
         except errors.Invalid as exc:
             # COMPAT: an unknown (or reserved) import store is a 409, unlike uploads.
             raise errors.Conflict(f"Store for identifier {store_id} not found") from exc
-        if not self._writable(store_id):
+        if not self.stores.writable(store_id):
             raise errors.Conflict(f"Store {store_id} is read-only: images cannot be imported into it")
 
     def start_legacy_import(self, context: RequestContext, image: model.Image, task_input: dict) -> str:

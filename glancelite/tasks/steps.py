@@ -111,7 +111,7 @@ class LockImage(tf_task.Task):
             raise ImportAborted(f"Image {image.id} is no longer locked by task {self.plan.task_id}")
         self.env.tasks.update_task(self.plan.task_id, status="processing", expected_status="pending")
         if not self.plan.is_copy:
-            expected = S.UPLOADING if self.plan.method == "glance-direct" else S.QUEUED
+            expected = S.UPLOADING if self.plan.method == Method.GLANCE_DIRECT else S.QUEUED
             self.env.images.update_image(
                 image.id,
                 expected_status=expected,
