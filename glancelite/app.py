@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import falcon
 
-from glancelite import config
+from glancelite import config, errors
 from glancelite.api import errors as api_errors
 from glancelite.api import routes
 from glancelite.api.middleware import RequestContextMiddleware
@@ -37,6 +39,8 @@ from glancelite.store.areas import StagingArea, WorkArea
 from glancelite.store.stores import StoreSet
 from glancelite.tasks import runner as task_runner
 from glancelite.tasks.steps import ImportEnv
+
+LOG = logging.getLogger(__name__)
 
 
 def build_services(settings: Settings, conf=None) -> Services:
@@ -116,13 +120,25 @@ def build_services(settings: Settings, conf=None) -> Services:
         metadefs=MetadefService(MetadefRepository(engine), policy),
         close_database=engine.dispose,
     )
-    # Start-up: imports whose worker died are failed and their images put back; a worker that
-    # died mid-upload (SIGKILL, OOM) left its image saving and its temp file behind.
-    imports.recover()
-    image_data.recover_dead_uploads()
-    stores.remove_orphaned_partials()
+    _recover_at_start(imports, image_data, stores)
     cache.start()
     return services
+
+
+def _recover_at_start(imports: ImportService, image_data: ImageDataService, stores: StoreSet) -> None:
+    """Imports whose worker died are failed and their images put back; a worker that died
+    mid-upload (SIGKILL, OOM) left its image saving and its temp file behind.
+
+    A worker that gunicorn starts while the database is away must still come up and answer 503:
+    a worker that fails to boot makes gunicorn stop the whole service. The next worker to start
+    recovers what this one could not.
+    """
+    try:
+        imports.recover()
+        image_data.recover_dead_uploads()
+    except errors.Unavailable as exc:
+        LOG.warning("start-up recovery skipped, the database is unavailable: %s", exc)
+    stores.remove_orphaned_partials()
 
 
 def create_app(settings: Settings, services: Services) -> falcon.App:

@@ -6,6 +6,10 @@ through tools/pg-stop.sh while the API keeps running.
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import pytest
 import requests
 
@@ -60,3 +64,27 @@ def test_requests_during_an_outage_get_a_plain_503(cluster, service_on_own_clust
         # The driver's message names the server, its port and the socket directory: none of it may leak.
         for leak in (cluster.directory.lower(), str(cluster.port), "psycopg", "connection to server", "sqlalchemy"):
             assert leak not in text, (leak, resp.text[:300])
+
+
+def test_a_worker_started_during_an_outage_boots_and_answers_503(cluster, service_on_own_cluster):
+    """gunicorn stops the whole service when a worker fails to boot: a replacement worker started
+    while the database is away must come up (its start-up recovery waits for the next worker)."""
+    server = service_on_own_cluster
+    cluster.stop()  # already down after the test above; stopping twice is harmless
+    [old_worker] = server.worker_pids()
+    os.kill(old_worker, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    status = None
+    while time.monotonic() < deadline and server.proc.poll() is None:
+        workers = server.worker_pids()
+        if workers and old_worker not in workers:
+            try:
+                status = requests.get(f"{server.url}/v2/images", headers=ALICE, timeout=30).status_code
+            except requests.RequestException:
+                status = None
+            if status == 503:
+                break
+        time.sleep(0.2)
+    assert server.proc.poll() is None, server.output()
+    assert status == 503, server.output()
+    assert "Worker failed to boot" not in server.output()
