@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from tests.conftest import ADMIN, identity
-from tests.functional._image_servers import serve
+from tests.support.inprocess import serve
 
 JSON = {"Accept": "application/json"}
 OWNER = identity("owner-project", "reader,member", "owner")

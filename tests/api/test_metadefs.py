@@ -399,7 +399,7 @@ def test_long_names_and_nul_are_400(url, http, namespace):
 @pytest.fixture(scope="module")
 def member_writes(request, tmp_path_factory):
     """A service whose operator lets project members write metadefs (policy file), as some clouds do."""
-    from tests.functional._image_servers import serve
+    from tests.support.inprocess import serve
 
     root = tmp_path_factory.mktemp("metadef-policy")
     rules = "\n".join(

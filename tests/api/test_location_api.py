@@ -12,8 +12,8 @@ import time
 import pytest
 
 from tests.conftest import ADMIN, identity
-from tests.functional._image_servers import serve
 from tests.functional._import_support import MIB, create_image, get_image, image_tasks, payload
+from tests.support.inprocess import serve
 
 JSON = {"Accept": "application/json"}
 OWNER = identity("project-a", "reader,member", "alice")

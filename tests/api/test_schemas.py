@@ -57,10 +57,11 @@ def test_schema_custom_properties_are_enforced(service, http):
 
 @pytest.fixture(scope="module")
 def narrow_formats(tmp_path_factory):
-    from tests.support.server import Server, write_config
+    from tests.support.inprocess import InProcessService
+    from tests.support.server import write_config
 
     sections = {"image_format": {"disk_formats": "raw,qcow2", "container_formats": "bare"}}
-    server = Server(write_config(tmp_path_factory.mktemp("formats"), sections)).start()
+    server = InProcessService(write_config(tmp_path_factory.mktemp("formats"), sections)).start()
     yield server
     server.stop()
 

@@ -8,7 +8,8 @@ import pytest
 import requests
 
 from tests.conftest import identity
-from tests.support.server import Server, write_config
+from tests.support.inprocess import InProcessService
+from tests.support.server import write_config
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +17,7 @@ def superuser_service(tmp_path_factory):
     root = tmp_path_factory.mktemp("ctx-admin")
     policy = root / "policy.json"
     policy.write_text(json.dumps({"context_is_admin": "role:superuser"}))
-    server = Server(write_config(root, {"oslo_policy": {"policy_file": str(policy)}})).start()
+    server = InProcessService(write_config(root, {"oslo_policy": {"policy_file": str(policy)}})).start()
     yield server
     server.stop()
 
