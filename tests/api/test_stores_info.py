@@ -6,7 +6,8 @@ import pytest
 
 from tests.conftest import ADMIN, identity
 from tests.functional._images import image_row, new_image
-from tests.support.server import Server, write_config
+from tests.support.inprocess import InProcessService
+from tests.support.server import write_config
 
 OCTET = {"Content-Type": "application/octet-stream"}
 
@@ -23,14 +24,14 @@ def mixed(tmp_path_factory):
             "web": {"store_description": "Web images", "weight": "5"},
         },
     )
-    server = Server(config).start()
+    server = InProcessService(config).start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
-    server = Server(write_config(tmp_path_factory.mktemp("single"), multi_store=False)).start()
+    server = InProcessService(write_config(tmp_path_factory.mktemp("single"), multi_store=False)).start()
     yield server
     server.stop()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ADMIN, identity
-from tests.functional._image_servers import serve
+from tests.support.inprocess import serve
 
 JSON = {"Accept": "application/json"}
 V21 = {"Content-Type": "application/openstack-images-v2.1-json-patch", **JSON}

@@ -112,7 +112,8 @@ def test_image_tasks_follow_image_visibility(service, http, imported):
 
 @pytest.fixture(scope="module")
 def task_service(tmp_path_factory, web):
-    from tests.support.server import Server, write_config
+    from tests.support.inprocess import InProcessService
+    from tests.support.server import write_config
 
     root = tmp_path_factory.mktemp("tasks-import")
     config = write_config(
@@ -122,7 +123,7 @@ def task_service(tmp_path_factory, web):
             "import_filtering_opts": web.filtering_opts,
         },
     )
-    server = Server(config).start()
+    server = InProcessService(config).start()
     yield server
     server.stop()
 
