@@ -78,8 +78,10 @@ class InProcessService:
         return self
 
     def stop(self) -> None:
-        _live.pop(self.url.lower() + "/", None)
+        # The URL stays routed here: a request after the stop fails as a refused connection would,
+        # instead of leaving for the network.
         if self.app is not None:
+            self.client = None
             self.app.services.close()
             self.app = None
 
