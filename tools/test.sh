@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install glancelite and its test dependencies into .venv, then lint and run the whole test suite.
 # Extra arguments go to pytest (for example: bash tools/test.sh tests/unit -x).
+# One tier without the set-up: bash tools/tier.sh unit|api|store|functional|backends|lint.
 set -euo pipefail
 export GLANCELITE_EXTRAS=test,lint,postgresql
 source "$(dirname "$0")/venv.sh"
@@ -16,5 +17,5 @@ if [ $# -gt 0 ]; then
   exec "$VENV/bin/pytest" -q -ra "$@"
 fi
 "$VENV/bin/pytest" -q -ra
-# The API again on PostgreSQL: every functional test's `service` runs on the session's private cluster.
-GLANCELITE_TEST_DATABASE=postgresql "$VENV/bin/pytest" -q -ra tests/functional
+# The API again on PostgreSQL: every api and functional test's `service` runs on the session's private cluster.
+GLANCELITE_TEST_DATABASE=postgresql "$VENV/bin/pytest" -q -ra tests/api tests/functional
