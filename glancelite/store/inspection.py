@@ -47,7 +47,7 @@ class FormatMismatch(errors.UnsupportedMedia):
 
 
 class UnsafeImage(errors.UnsupportedMedia):
-    """The data is its claimed format but fails a safety check (415, image stays queued)."""
+    """The data fails a safety check of the format it is (415, image stays queued)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +70,7 @@ class FormatPolicy:
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
-    format: str  # what the data is ("raw" when nothing more specific was recognised)
+    format: str | None  # what the data is ("raw": nothing more specific; None: it could not be told)
     virtual_size: int | None  # None when the format does not tell
 
 
@@ -88,7 +88,8 @@ class Inspection:
     """Feed every chunk in order with ``feed``; ``finish`` judges (or raises FormatMismatch/UnsafeImage).
 
     ``enforce_match`` False (require_image_format_match off) still refuses
-    data that fails its safety check, but not a mismatch.
+    data that fails its safety check, but neither a mismatch nor data whose
+    format cannot be told.
     """
 
     def __init__(self, disk_format: str | None, policy: FormatPolicy, *, enforce_match: bool | None = None):
@@ -124,7 +125,20 @@ class Inspection:
         except Exception as exc:  # the claimed format's inspector failed on the data itself
             LOG.warning("the %s inspector failed on the data: %s", self.disk_format, exc)
             raise FormatMismatch("Image format inspection failed.") from exc
-        self._decided = self._wrapper.formats is not None
+        self._decided = self._formats() is not None
+
+    def _formats(self) -> list[format_inspector.FileInspector] | None:
+        """oslo's matches so far (None: undecided); None too when an inspector trips over the data.
+
+        oslo.utils 10.x: data whose first 512 bytes look like text and whose first
+        chunk is not ASCII leaves the vmdk inspector without an answer, and asking
+        it raises; then only the end of the data decides (``detect``).
+        """
+        try:
+            return self._wrapper.formats
+        except Exception:
+            LOG.debug("format inspection undecided", exc_info=True)
+            return None
 
     @property
     def decided(self) -> bool:
@@ -135,7 +149,13 @@ class Inspection:
 
     def finish(self, total: int | None = None) -> Verdict:
         """End of data (``total`` bytes, when feeding stopped early): what the data is, judged."""
-        inspector = self.detect()
+        try:
+            inspector = self.detect()
+        except FormatMismatch as exc:
+            if self.enforce_match:
+                raise
+            LOG.warning("image data claimed %s not judged (%s); no match required", self.disk_format, exc.message)
+            return Verdict(None, None)
         size = self.position if total is None else total
         detected = str(inspector)
         if detected == self.disk_format or (self.disk_format == "raw" and detected == PARTITIONED_RAW):
@@ -155,7 +175,12 @@ class Inspection:
             LOG.warning("image data claimed %s is %s; no match required", self.disk_format, detected)
             return Verdict(detected, None)
         check_safety(inspector, self.policy)
-        return Verdict(detected, _virtual_size(inspector, size))
+        try:
+            return Verdict(detected, _virtual_size(inspector, size))
+        except FormatMismatch:
+            if self.enforce_match:
+                raise
+            return Verdict(detected, None)
 
     def detect(self) -> format_inspector.FileInspector:
         """End of data: the one inspector that matched (raw when none did).
@@ -166,11 +191,16 @@ class Inspection:
         if not self._finished:
             self._finished = True
             self._wrapper.close()
-        matches = {str(found): found for found in self._wrapper.formats or ()}
+        try:
+            found = self._wrapper.formats or ()
+        except Exception as exc:  # an inspector that trips over the data (see _formats)
+            LOG.warning("format inspection failed: %r", exc)
+            raise FormatMismatch("Image format inspection failed.") from exc
+        matches = {str(inspector): inspector for inspector in found}
         if matches.keys() == {"iso", PARTITIONED_RAW}:
             return matches["iso"]
-        if len(matches) != 1:
-            names = ", ".join(sorted(matches)) or "none"
+        if len(matches) > 1:
+            names = ", ".join(sorted(matches))
             LOG.warning("image data matches several formats: %s", names)
             raise FormatMismatch(f"Image format inspection failed: the data matches several formats ({names}).")
         return next(iter(matches.values()))
@@ -212,7 +242,11 @@ def _describe(failures: dict) -> str:
 def _virtual_size(inspector: format_inspector.FileInspector, size: int) -> int | None:
     if str(inspector) in ("raw", PARTITIONED_RAW):
         return size  # the disk is the data
-    return inspector.virtual_size or None  # oslo answers 0 when the header does not tell
+    try:
+        return inspector.virtual_size or None  # oslo answers 0 when the header does not tell
+    except Exception as exc:  # a header that passed the checks but whose size tables do not parse
+        LOG.warning("the %s virtual size cannot be read: %r", inspector, exc)
+        raise FormatMismatch(f"Image format inspection failed: the {inspector} virtual size cannot be read.") from exc
 
 
 class InspectingReader:
