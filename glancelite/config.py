@@ -364,6 +364,7 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
         container_formats=tuple(conf.image_format.container_formats),
         require_image_format_match=conf.image_format.require_image_format_match,
         vmdk_allowed_types=tuple(conf.image_format.vmdk_allowed_types),
+        gpt_safety_checks_nonfatal=tuple(conf.image_format.gpt_safety_checks_nonfatal),
         multi_store=multi_store,
         stores=stores,
         default_store=default_store,

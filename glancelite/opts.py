@@ -302,7 +302,16 @@ IMAGE_FORMAT_OPTS = [
     cfg.ListOpt(
         "vmdk_allowed_types",
         default=["streamOptimized", "monolithicSparse"],
-        help="VMDK createType values accepted in uploads and imports; others are refused.",
+        help="VMDK createType values accepted in uploads and imports; others are refused. "
+        "oslo.utils' inspector accepts only monolithicSparse and streamOptimized, so this can only narrow them.",
+    ),
+    cfg.ListOpt(
+        "gpt_safety_checks_nonfatal",
+        default=[],
+        help='Names of GPT safety checks (oslo.utils\' format inspector; today "mbr") whose failure, on '
+        "data detected as gpt (raw disk images with a partition table), is logged instead of refusing the "
+        "image. GPT depends on the loosely defined MBR, so working disks may fail the strict checks; "
+        "relaxing them is not recommended.",
     ),
 ]
 

@@ -89,6 +89,7 @@ class Settings:
     container_formats: tuple[str, ...] = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
     require_image_format_match: bool = True
     vmdk_allowed_types: tuple[str, ...] = ("streamOptimized", "monolithicSparse")
+    gpt_safety_checks_nonfatal: tuple[str, ...] = ()  # GPT safety checks only logged when they fail
 
     # Stores: one list for multi-store and legacy mode alike (legacy becomes a
     # one-store set with the reserved areas taken from node_staging_uri/work_dir).

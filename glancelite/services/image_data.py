@@ -22,7 +22,7 @@ from glancelite.services.policy import Policy
 from glancelite.services.quotas import Quotas
 from glancelite.settings import Settings
 from glancelite.store import acls as store_acls
-from glancelite.store import base, format_inspector
+from glancelite.store import base, inspection
 from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
 
@@ -107,15 +107,12 @@ class ImageDataService:
         )
 
         stored: base.StoredObject | None = None
-        inspection = format_inspector.for_image(
-            image.disk_format,
-            image.container_format,
-            require_match=self.settings.require_image_format_match,
-            vmdk_allowed_types=self.settings.vmdk_allowed_types,
+        data_inspection = inspection.for_image(
+            image.disk_format, image.container_format, inspection.FormatPolicy.from_settings(self.settings)
         )
         try:
             with HashingReader(
-                body if inspection is None else format_inspector.InspectingReader(body, inspection),
+                body if data_inspection is None else inspection.InspectingReader(body, data_inspection),
                 hashing_algorithm=self.settings.hashing_algorithm,
                 size_cap=self.settings.image_size_cap,
                 quota_remaining=quota_remaining,
@@ -123,7 +120,7 @@ class ImageDataService:
             ) as reader:
                 stored = self.stores.write(target, image_id, reader, size, context=context)
                 digests = reader.digests()
-            verdict = inspection.finish() if inspection is not None else None
+            verdict = data_inspection.finish() if data_inspection is not None else None
             uploaded = self.locations.finish_upload(
                 image_id,
                 url=stored.url,

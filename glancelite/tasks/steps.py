@@ -20,7 +20,7 @@ from glancelite import errors, model
 from glancelite.db.repositories import ImageRepository, LocationRepository, MemberRepository, TaskRepository
 from glancelite.settings import Settings
 from glancelite.store import acls as store_acls
-from glancelite.store import base, format_inspector
+from glancelite.store import base, inspection
 from glancelite.store.areas import StagingArea, WorkArea
 from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
@@ -175,21 +175,19 @@ class VerifyFormat(tf_task.Task):
         self._check_format(image, staged_size)
 
     def _check_format(self, image, staged_size: int) -> None:
-        """The staged data is what disk_format says (FormatMismatch otherwise); records its virtual size."""
-        inspection = format_inspector.for_image(
-            image.disk_format,
-            image.container_format,
-            require_match=self.env.settings.require_image_format_match,
-            vmdk_allowed_types=self.env.settings.vmdk_allowed_types,
+        """The staged data is what disk_format says and safe (FormatMismatch/UnsafeImage otherwise);
+        records its virtual size."""
+        staged_inspection = inspection.for_image(
+            image.disk_format, image.container_format, inspection.FormatPolicy.from_settings(self.env.settings)
         )
-        if inspection is None:
+        if staged_inspection is None:
             return
         with self.env.staging.open(image.id) as staged:
             for chunk in staged:
-                inspection.feed(chunk)
-                if inspection.decided:
+                staged_inspection.feed(chunk)
+                if staged_inspection.decided:
                     break
-        verdict = inspection.finish(total=staged_size)
+        verdict = staged_inspection.finish(total=staged_size)
         if verdict.virtual_size is not None:
             self.env.images.update_image(image.id, values={"virtual_size": verdict.virtual_size})
 

@@ -1,27 +1,24 @@
-"""Image format enforcement ([image_format] require_image_format_match) against a real glancelite-api."""
+"""Image format enforcement ([image_format] require_image_format_match, gpt_safety_checks_nonfatal;
+oslo.utils' format inspector through store/inspection.py) against a real glancelite-api."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import time
 
 import pytest
 
 from tests.conftest import ADMIN
 from tests.functional._images import image_row, new_image
+from tests.support import disk_images
+from tests.support.disk_images import needs_qemu_img, needs_sgdisk
 from tests.support.server import Server, write_config
 
 OCTET = {"Content-Type": "application/octet-stream", **ADMIN}
-QEMU_IMG = shutil.which("qemu-img")
-needs_qemu_img = pytest.mark.skipif(QEMU_IMG is None, reason="qemu-img (Debian qemu-utils) is not installed")
 
 
 def qemu_image(tmp_path, fmt: str, size: str = "16M", *options: str) -> bytes:
-    path = tmp_path / f"image.{fmt}"
-    subprocess.run([QEMU_IMG, "create", "-q", "-f", fmt, *options, str(path), size], check=True)
-    return path.read_bytes()
+    return disk_images.qemu_image(tmp_path, fmt, size, *options).read_bytes()
 
 
 def upload(service, http, image_id: str, data: bytes):
@@ -83,9 +80,7 @@ def test_qcow2_uploaded_as_raw_is_refused(service, http, tmp_path):
 
 @needs_qemu_img
 def test_qcow2_with_a_backing_file_is_refused(service, http, tmp_path):
-    base = tmp_path / "base.qcow2"
-    subprocess.run([QEMU_IMG, "create", "-q", "-f", "qcow2", str(base), "1M"], check=True)
-    data = qemu_image(tmp_path, "qcow2", "1M", "-b", str(base), "-F", "qcow2")
+    data = disk_images.qcow2_with_backing_file(tmp_path).read_bytes()
     image_id = new_image(service, http, headers=ADMIN, disk_format="qcow2")
     resp = upload(service, http, image_id, data)
     assert resp.status_code == 415
@@ -100,6 +95,43 @@ def test_other_formats_accepted_with_virtual_size(service, http, tmp_path, disk_
     image_id = new_image(service, http, headers=ADMIN, disk_format=disk_format)
     assert upload(service, http, image_id, qemu_image(tmp_path, qemu_format)).status_code == 204
     assert show(service, http, image_id)["virtual_size"] == virtual_size
+
+
+def test_iso_is_accepted_with_its_volume_size_and_refused_as_raw(service, http, tmp_path):
+    data = disk_images.iso_image(tmp_path).read_bytes()
+    image_id = new_image(service, http, headers=ADMIN, disk_format="iso")
+    assert upload(service, http, image_id, data).status_code == 204
+    assert show(service, http, image_id)["virtual_size"] == len(data)
+    as_raw = new_image(service, http, headers=ADMIN, disk_format="raw")
+    resp = upload(service, http, as_raw, data)
+    assert resp.status_code == 415
+    assert "the data is iso, disk_format is raw" in resp.text
+
+
+@needs_sgdisk
+def test_gpt_disk_is_raw(service, http, tmp_path):
+    data = disk_images.gpt_disk(tmp_path).read_bytes()
+    image_id = new_image(service, http, headers=ADMIN, disk_format="raw")
+    assert upload(service, http, image_id, data).status_code == 204
+    image = show(service, http, image_id)
+    assert image["status"] == "active" and image["virtual_size"] == len(data)
+
+
+def bad_gpt(tmp_path) -> bytes:
+    path = disk_images.gpt_disk(tmp_path)
+    disk_images.add_mbr_partition(path)
+    return path.read_bytes()
+
+
+@needs_sgdisk
+def test_gpt_failing_its_mbr_check_is_refused_by_default(service, http, tmp_path):
+    image_id = new_image(service, http, headers=ADMIN, disk_format="raw")
+    before = stored_files(service)
+    resp = upload(service, http, image_id, bad_gpt(tmp_path))
+    assert resp.status_code == 415, resp.text
+    assert "gpt safety check: mbr" in resp.text
+    assert show(service, http, image_id)["status"] == "queued"
+    assert stored_files(service) == before
 
 
 def test_other_containers_and_ami_formats_are_not_inspected(service, http):
@@ -150,3 +182,36 @@ def test_require_image_format_match_false_accepts_a_mismatch(lax_service, http):
     image_id = new_image(lax_service, http, headers=ADMIN, disk_format="qcow2")
     assert upload(lax_service, http, image_id, os.urandom(4000)).status_code == 204
     assert show(lax_service, http, image_id)["status"] == "active"
+
+
+@needs_qemu_img
+def test_require_image_format_match_false_still_runs_the_safety_checks(lax_service, http, tmp_path):
+    # Glance 33: a qcow2 with a backing file is refused whether or not the format must match.
+    data = disk_images.qcow2_with_backing_file(tmp_path).read_bytes()
+    for disk_format in ("qcow2", "raw"):
+        image_id = new_image(lax_service, http, headers=ADMIN, disk_format=disk_format)
+        resp = upload(lax_service, http, image_id, data)
+        assert resp.status_code == 415, (disk_format, resp.text)
+        assert "backing file" in resp.text
+        assert show(lax_service, http, image_id)["status"] == "queued"
+
+
+@pytest.fixture(scope="module")
+def gpt_lenient_service(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gpt-lenient")
+    server = Server(write_config(root, {"image_format": {"gpt_safety_checks_nonfatal": "mbr"}})).start()
+    yield server
+    server.stop()
+
+
+@needs_sgdisk
+def test_gpt_safety_checks_nonfatal_lets_the_listed_gpt_failure_through(gpt_lenient_service, http, tmp_path):
+    data = bad_gpt(tmp_path)
+    image_id = new_image(gpt_lenient_service, http, headers=ADMIN, disk_format="raw")
+    assert upload(gpt_lenient_service, http, image_id, data).status_code == 204
+    image = show(gpt_lenient_service, http, image_id)
+    assert image["status"] == "active" and image["virtual_size"] == len(data)
+    # It relaxes the GPT checks only: a qcow2 backing file is still refused.
+    qcow2_id = new_image(gpt_lenient_service, http, headers=ADMIN, disk_format="qcow2")
+    resp = upload(gpt_lenient_service, http, qcow2_id, disk_images.qcow2_with_backing_file(tmp_path).read_bytes())
+    assert resp.status_code == 415 and "backing file" in resp.text

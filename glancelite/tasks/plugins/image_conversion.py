@@ -1,8 +1,10 @@
 """image_conversion: convert the staged image to ``[image_conversion] output_format`` with qemu-img.
 
 Glance's safety rules, before qemu-img touches the data: the data must be
-what ``disk_format`` says (our format inspector, which also refuses qcow2
-backing and data files and unlisted VMDK create-types); an ISO stays an ISO
+what ``disk_format`` says (oslo.utils' format inspector through
+store/inspection.py, which also runs its safety checks: qcow2 backing and
+data files, VMDK descriptors, the GPT protective MBR; data with a partition
+table counts as raw); an ISO stays an ISO
 unconverted; then ``qemu-img info`` (run under an address-space and CPU
 limit) must agree on the format and show no backing file, no data-file and
 an allowed VMDK create-type. The image records the source's virtual size.
@@ -22,7 +24,7 @@ import shutil
 import subprocess
 import sys
 
-from glancelite.store import format_inspector
+from glancelite.store import inspection
 from glancelite.tasks.plugins.base import ImportPlugin, PluginError
 
 LOG = logging.getLogger(__name__)
@@ -44,20 +46,6 @@ def qemu_img() -> str:
     if path is None:
         raise PluginError("Image conversion needs qemu-img, which is not installed on this node.")
     return path
-
-
-def inspect(path: str, disk_format: str, vmdk_allowed_types) -> format_inspector.Inspection:
-    """Our own inspector over the file (stops reading once it knows); never raises for a mismatch."""
-    inspection = format_inspector.Inspection(disk_format, enforce=False, vmdk_allowed_types=vmdk_allowed_types)
-    with open(path, "rb") as fh:
-        while not inspection.decided:
-            chunk = fh.read(1 << 20)
-            if not chunk:
-                break
-            inspection.feed(chunk)
-        total = fh.seek(0, 2)
-    inspection.finish(total=total)
-    return inspection
 
 
 def qemu_img_info(path: str, source_format: str) -> dict:
@@ -115,11 +103,16 @@ class Plugin(ImportPlugin):
 
     def _inspect(self, path: str, claimed: str) -> str:
         """What the data is (raw for unrecognised data); refuses unsafe data and a wrong claim."""
-        inspection = inspect(path, claimed, self.env.settings.vmdk_allowed_types)
-        detected = inspection.detected or "raw"
-        if inspection.problem:
-            LOG.error("image %s: %s", self.plan.image_id, inspection.problem)
-            raise PluginError(f"Image has disallowed configuration: {inspection.problem}")
+        try:
+            verdict = inspection.inspect_file(path, inspection.FormatPolicy.from_settings(self.env.settings))
+        except inspection.UnsafeImage as exc:
+            LOG.error("image %s: %s", self.plan.image_id, exc.message)
+            raise PluginError(f"Image has disallowed configuration: {exc.message}") from exc
+        except inspection.FormatMismatch as exc:
+            LOG.error("image %s: %s", self.plan.image_id, exc.message)
+            raise PluginError(f"Image format detection failed: {exc.message}") from exc
+        # Glance: a disk with a partition table (gpt) is raw to qemu-img.
+        detected = "raw" if verdict.format == inspection.PARTITIONED_RAW else verdict.format
         if detected == "iso" and claimed != "iso":
             # Glance: data inspected as an ISO but claimed otherwise is refused.
             raise PluginError(f"Image claimed to be {claimed} format but format inspection found: ISO")
