@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from oslo_config import cfg
+from oslo_log import log as oslo_log
 from oslo_policy import opts as policy_opts
 
 from glancelite import opts
@@ -59,6 +60,12 @@ class LoadedConfig:
 
 def load(config_files: Sequence[str]) -> LoadedConfig:
     """Parse and validate; raise ConfigError on anything the service cannot run with."""
+    return build(read(config_files), config_files)
+
+
+def read(config_files: Sequence[str]) -> cfg.ConfigOpts:
+    """Parse the files with every core option declared (oslo.log's too), nothing validated beyond
+    the option types: enough to set up logging before ``build`` reports on the rest."""
     for path in config_files:
         if not os.path.isfile(path) or not os.access(path, os.R_OK):
             raise ConfigError("DEFAULT", "config_file", f"cannot read configuration file {path!r}")
@@ -74,12 +81,20 @@ def load(config_files: Sequence[str]) -> LoadedConfig:
             default_config_dirs=[],
             validate_default_values=True,
         )
-        backends = dict(conf.enabled_backends or {})
+        # The logging options, read before logging is set up: a bad value is reported here.
+        for opt in opts.log_opts():
+            getattr(conf, opt.dest)
     except cfg.ConfigFileParseError as exc:
         raise ConfigError("DEFAULT", "config_file", f"cannot parse configuration: {exc}") from exc
     except (cfg.Error, ValueError) as exc:
         raise _value_error(exc, config_files) from exc
+    return conf
+
+
+def build(conf: cfg.ConfigOpts, config_files: Sequence[str]) -> LoadedConfig:
+    """Validate what ``read`` parsed into Settings, logging each unsupported option once."""
     try:
+        backends = dict(conf.enabled_backends or {})
         stores, default_store = _stores(conf, backends)
         settings = _settings(conf, tuple(config_files), stores, default_store, bool(backends))
         _check_database_url(settings.database_connection)
@@ -111,6 +126,8 @@ def _value_error(exc: Exception, files: Sequence[str]) -> ConfigError:
 
 
 def _register_core(conf: cfg.ConfigOpts) -> None:
+    # debug, log_file, log_dir, use_json, use_syslog, ...: oslo.log's own declarations, as Glance.
+    oslo_log.register_options(conf)
     conf.register_opts(opts.DEFAULT_OPTS)
     for group, group_opts in (
         ("database", opts.DATABASE_OPTS),
@@ -242,7 +259,8 @@ def _legacy_stores(conf: cfg.ConfigOpts, known: list[str]) -> tuple[list[StoreSe
     staging = urllib.parse.urlparse(conf.node_staging_uri)
     if staging.scheme != "file" or not staging.path:
         raise ConfigError("DEFAULT", "node_staging_uri", f"must be a file:// URI, got {conf.node_staging_uri!r}")
-    LOG.warning("node_staging_uri is deprecated: set enabled_backends to use os_glance_staging_store")
+    if _set_by_operator(conf, "node_staging_uri"):
+        LOG.warning("node_staging_uri is deprecated: set enabled_backends to use os_glance_staging_store")
     work_dir = conf.task.work_dir
     if work_dir:
         LOG.warning("[task] work_dir is deprecated: set enabled_backends to use os_glance_tasks_store")
@@ -335,8 +353,6 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
         bind_host=conf.bind_host,
         bind_port=conf.bind_port,
         workers=workers,
-        debug=conf.debug,
-        log_file=conf.log_file,
         database_connection=conf.database.connection,
         enabled_import_methods=tuple(conf.enabled_import_methods),
         image_size_cap=conf.image_size_cap,
@@ -513,6 +529,11 @@ def _warn_unsupported(conf: cfg.ConfigOpts, files: Sequence[str]) -> None:
                     continue
                 _REPORTED_UNSUPPORTED.add(key)
                 LOG.warning("option [%s] %s is not supported by glancelite and is ignored", section, name)
+
+
+def _set_by_operator(conf: cfg.ConfigOpts, name: str, group: str | None = None) -> bool:
+    """Whether a configuration file (not the option's default) gave ``name`` its value."""
+    return conf.get_location(name, group).location is not cfg.Locations.opt_default
 
 
 def _is_registered(conf: cfg.ConfigOpts, group: str | None, name: str) -> bool:

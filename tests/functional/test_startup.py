@@ -87,8 +87,15 @@ def test_unsupported_option_is_logged_once_by_a_multi_worker_service(tmp_path):
     server = Server(conf).start()
     try:
         assert requests.get(server.url + "/versions", timeout=5).status_code == 200
-        assert len(server.worker_pids()) == 2
+        api_pids = {server.proc.pid, *server.worker_pids()}
+        assert len(api_pids) == 3
     finally:
         assert server.stop() == 0
     logged = "".join(p.read_text() for p in (tmp_path / "api.stderr", server.log) if p.exists())
-    assert logged.count("[DEFAULT] enable_v1_api is not supported") == 1, logged
+    # oslo.log's lines carry the pid after the time; glancelite-manage db sync (same file) has its own.
+    warned_by = [
+        int(line.split()[2])
+        for line in logged.splitlines()
+        if "[DEFAULT] enable_v1_api is not supported" in line and int(line.split()[2]) in api_pids
+    ]
+    assert len(warned_by) == 1, logged
