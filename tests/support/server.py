@@ -123,8 +123,9 @@ class Server:
         self.log = Path(cp["DEFAULT"].get("log_file", str(config.parent / "api.log")))
         self.proc: subprocess.Popen | None = None
 
-    def start(self, deadline: float = 30.0) -> Server:
-        manage(self.config, "db", "sync")
+    def start(self, deadline: float = 30.0, *, sync: bool = True) -> Server:
+        if sync:
+            manage(self.config, "db", "sync")
         self.proc = subprocess.Popen(
             [*self.wrapper, str(BIN / "glancelite-api"), "--config-file", str(self.config)],
             env=self.env,

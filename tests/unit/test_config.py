@@ -183,6 +183,14 @@ def test_legacy_single_store_mode_works_with_a_deprecation_warning(tmp_path, cap
     assert any("node_staging_uri is deprecated" in r.getMessage() for r in caplog.records)
 
 
+def test_node_staging_uri_warns_only_when_the_operator_set_it(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="glancelite.config")
+    path = write_config(tmp_path, {"DEFAULT": {"node_staging_uri": None}}, multi_store=False)
+    settings = load(path).settings
+    assert settings.store("os_glance_staging_store").options["filesystem_store_datadir"] == "/tmp/staging/"
+    assert not [r for r in caplog.records if "node_staging_uri" in r.getMessage()]
+
+
 def test_legacy_mode_rejects_unknown_store_type(tmp_path):
     error = config_error(write_config(tmp_path, {"glance_store": {"stores": "file, tape"}}, multi_store=False))
     assert (error.group, error.option) == ("glance_store", "stores")
