@@ -55,6 +55,11 @@ def setup(conf) -> None:
             ) from None
         option = "use_journal" if conf.use_journal else "use_syslog"
         raise ConfigError("DEFAULT", option, _one_line(exc)) from None
+    except ImportError as exc:
+        # publish_errors hands ERROR records to oslo.messaging's PublishErrorsHandler.
+        raise ConfigError(
+            "DEFAULT", "publish_errors", f"needs oslo.messaging, which cannot be imported: {_one_line(exc)}"
+        ) from None
     except OSError as exc:
         option = "log_dir" if conf.log_dir and not conf.log_file else "log_file"
         raise ConfigError("DEFAULT", option, f"cannot open {exc.filename}: {exc.strerror}") from None
