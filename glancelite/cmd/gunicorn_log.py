@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from gunicorn import glogging
 
-# Glance's access line (eventlet's: client, request line, status, bytes, seconds), with the
-# x-openstack-request-id the response carried, so a line can be found from a client's report.
-ACCESS_LOG_FORMAT = '%(h)s "%(r)s" status: %(s)s len: %(b)s time: %(L)s request_id: %({x-openstack-request-id}o)s'
+# Glance's access line (eventlet.wsgi's default: client, time, request line, status, bytes,
+# seconds), then the x-openstack-request-id answered, so a client's report finds its line.
+ACCESS_LOG_FORMAT = '%(h)s - - %(t)s "%(r)s" %(s)s %(b)s %(L)s request_id: %({x-openstack-request-id}o)s'
 
 
 class OsloLogger(glogging.Logger):
