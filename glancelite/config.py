@@ -8,10 +8,13 @@ share this one verdict.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import dataclasses
+import io
 import logging
 import os
 import re
+import sys
 import urllib.parse
 from collections.abc import Sequence
 
@@ -73,14 +76,7 @@ def read(config_files: Sequence[str]) -> cfg.ConfigOpts:
     _register_core(conf)
     registry.load_entry_points()  # third-party store types, before any store group is read
     try:
-        conf(
-            args=[],
-            project="glance",
-            prog="glance-api",
-            default_config_files=list(config_files),
-            default_config_dirs=[],
-            validate_default_values=True,
-        )
+        _parse(conf, config_files)
         # The logging options, read before logging is set up: a bad value is reported here.
         for opt in opts.log_opts():
             getattr(conf, opt.dest)
@@ -89,6 +85,37 @@ def read(config_files: Sequence[str]) -> cfg.ConfigOpts:
     except (cfg.Error, ValueError) as exc:
         raise _value_error(exc, config_files) from exc
     return conf
+
+
+_CLI_VALUE_RE = re.compile(r"argument --(?P<name>\S+): Invalid (?P<type>.+) value: (?P<value>.*)$")
+
+
+def _parse(conf: cfg.ConfigOpts, config_files: Sequence[str]) -> None:
+    """conf(...), with oslo.config's check of command-line options' values turned into ConfigError.
+
+    oslo.log's options are command-line options too; oslo.config checks their values from the
+    files as it parses, writing the verdict to stderr and exiting: keep the one-line answer instead.
+    """
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            conf(
+                args=[],
+                project="glance",
+                prog="glance-api",
+                default_config_files=list(config_files),
+                default_config_dirs=[],
+                validate_default_values=True,
+            )
+    except SystemExit:
+        match = _CLI_VALUE_RE.search(captured.getvalue().strip())
+        if not match:
+            raise ConfigError("DEFAULT", None, " ".join(captured.getvalue().split()) or "cannot parse") from None
+        raise ConfigError(
+            "DEFAULT", match.group("name"), f"invalid value {match.group('value')!r}: not a {match.group('type')}"
+        ) from None
+    if captured.getvalue():
+        sys.stderr.write(captured.getvalue())
 
 
 def build(conf: cfg.ConfigOpts, config_files: Sequence[str]) -> LoadedConfig:
