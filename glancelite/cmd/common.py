@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 
@@ -60,15 +61,17 @@ def check_schema_or_exit(loaded: config.LoadedConfig) -> None:
     serves this code): a warning. A database that cannot be reached is not refused: the workers
     start and answer 503 until it is back.
     """
-    from glancelite.db import migration
+    with _quiet_alembic():  # importing alembic logs its plugins
+        from glancelite.db import migration
     from glancelite.db.engine import DatabaseUnavailable
 
     url = loaded.settings.database_connection
     where = sa.engine.make_url(url).render_as_string(hide_password=True)
     engine = migration.readonly_engine(url)
     try:
-        revisions = migration.current_revisions(engine)
-        verdict, message = migration.check(engine)
+        with _quiet_alembic():
+            revisions = migration.current_revisions(engine)
+            verdict, message = migration.check(engine)
     except DatabaseUnavailable as exc:
         LOG.warning("cannot check the database schema before serving: %s", exc)
         return
@@ -80,6 +83,21 @@ def check_schema_or_exit(loaded: config.LoadedConfig) -> None:
         _refuse(f"the database {where} is behind this code: {message}")
     if verdict is not migration.Status.UP_TO_DATE:
         LOG.warning("the database schema upgrade is not finished: %s", message)
+
+
+@contextlib.contextmanager
+def _quiet_alembic():
+    """alembic's INFO lines (plugins, "Context impl") say nothing about a read-only check at each
+    start; silenced unless the operator gave alembic a level (default_log_levels, logging.conf)."""
+    alembic_log = logging.getLogger("alembic")
+    if alembic_log.level != logging.NOTSET:
+        yield
+        return
+    alembic_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        alembic_log.setLevel(logging.NOTSET)
 
 
 def _refuse(reason: str) -> None:
