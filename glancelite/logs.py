@@ -40,19 +40,19 @@ def setup(conf) -> None:
     global _configured
     if _configured:
         return
+    if conf.use_journal and not conf.log_config_append and not _journal_bindings_installed():
+        # oslo.log would raise a bare RuntimeError ("Systemd bindings do not exist") from setup.
+        raise ConfigError(
+            "DEFAULT",
+            "use_journal",
+            "the systemd journal bindings are not installed (the python3-systemd package, "
+            "or systemd-python from PyPI, in glancelite's environment)",
+        )
     try:
         oslo_log.setup(conf, PRODUCT, _version())
     except oslo_log.LogConfigError as exc:
         raise ConfigError("DEFAULT", "log_config_append", _one_line(exc)) from None
-    except RuntimeError as exc:
-        # oslo.log's two RuntimeErrors: the systemd bindings, or the syslog module, are missing.
-        if conf.use_journal and "ystemd" in str(exc):
-            raise ConfigError(
-                "DEFAULT",
-                "use_journal",
-                "the systemd journal bindings are not installed (the python3-systemd package, "
-                "or systemd-python from PyPI, in glancelite's environment)",
-            ) from None
+    except RuntimeError as exc:  # oslo.log's other one: no syslog module on this platform
         option = "use_journal" if conf.use_journal else "use_syslog"
         raise ConfigError("DEFAULT", option, _one_line(exc)) from None
     except ImportError as exc:
@@ -64,6 +64,15 @@ def setup(conf) -> None:
         option = "log_dir" if conf.log_dir and not conf.log_file else "log_file"
         raise ConfigError("DEFAULT", option, f"cannot open {exc.filename}: {exc.strerror}") from None
     _configured = True
+
+
+def _journal_bindings_installed() -> bool:
+    """The import oslo.log's journal handler depends on."""
+    try:
+        from systemd import journal  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _one_line(exc: BaseException) -> str:

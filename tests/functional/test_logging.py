@@ -252,6 +252,18 @@ def test_unwritable_log_file_refuses_in_one_line(tmp_path):
     ]
 
 
+def test_broken_log_config_append_refuses_in_one_line(tmp_path):
+    (tmp_path / "logging.conf").write_text("[loggers]\nkeys = root\n")  # no [logger_root]
+    conf = write_config(tmp_path, {"DEFAULT": {"log_config_append": str(tmp_path / "logging.conf")}})
+    proc, _ = run_api("--config-file", str(conf))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"glancelite: invalid configuration: [DEFAULT] log_config_append: Error loading logging config {tmp_path}"
+    ), proc.stderr
+    assert not listening(port_of(conf))
+
+
 def test_two_instances_on_one_host_share_no_log_file_or_control_socket(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
