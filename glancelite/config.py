@@ -8,15 +8,19 @@ share this one verdict.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import dataclasses
+import io
 import logging
 import os
 import re
+import sys
 import urllib.parse
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from oslo_config import cfg
+from oslo_log import log as oslo_log
 from oslo_policy import opts as policy_opts
 
 from glancelite import opts
@@ -59,6 +63,12 @@ class LoadedConfig:
 
 def load(config_files: Sequence[str]) -> LoadedConfig:
     """Parse and validate; raise ConfigError on anything the service cannot run with."""
+    return build(read(config_files), config_files)
+
+
+def read(config_files: Sequence[str]) -> cfg.ConfigOpts:
+    """Parse the files with every core option declared (oslo.log's too), nothing validated beyond
+    the option types: enough to set up logging before ``build`` reports on the rest."""
     for path in config_files:
         if not os.path.isfile(path) or not os.access(path, os.R_OK):
             raise ConfigError("DEFAULT", "config_file", f"cannot read configuration file {path!r}")
@@ -66,20 +76,52 @@ def load(config_files: Sequence[str]) -> LoadedConfig:
     _register_core(conf)
     registry.load_entry_points()  # third-party store types, before any store group is read
     try:
-        conf(
-            args=[],
-            project="glance",
-            prog="glance-api",
-            default_config_files=list(config_files),
-            default_config_dirs=[],
-            validate_default_values=True,
-        )
-        backends = dict(conf.enabled_backends or {})
+        _parse(conf, config_files)
+        # The logging options, read before logging is set up: a bad value is reported here.
+        for opt in opts.log_opts():
+            getattr(conf, opt.dest)
     except cfg.ConfigFileParseError as exc:
         raise ConfigError("DEFAULT", "config_file", f"cannot parse configuration: {exc}") from exc
     except (cfg.Error, ValueError) as exc:
         raise _value_error(exc, config_files) from exc
+    return conf
+
+
+_CLI_VALUE_RE = re.compile(r"argument --(?P<name>\S+): Invalid (?P<type>.+) value: (?P<value>.*)$")
+
+
+def _parse(conf: cfg.ConfigOpts, config_files: Sequence[str]) -> None:
+    """conf(...), with oslo.config's check of command-line options' values turned into ConfigError.
+
+    oslo.log's options are command-line options too; oslo.config checks their values from the
+    files as it parses, writing the verdict to stderr and exiting: keep the one-line answer instead.
+    """
+    captured = io.StringIO()
     try:
+        with contextlib.redirect_stderr(captured):
+            conf(
+                args=[],
+                project="glance",
+                prog="glance-api",
+                default_config_files=list(config_files),
+                default_config_dirs=[],
+                validate_default_values=True,
+            )
+    except SystemExit:
+        match = _CLI_VALUE_RE.search(captured.getvalue().strip())
+        if not match:
+            raise ConfigError("DEFAULT", None, " ".join(captured.getvalue().split()) or "cannot parse") from None
+        raise ConfigError(
+            "DEFAULT", match.group("name"), f"invalid value {match.group('value')!r}: not a {match.group('type')}"
+        ) from None
+    if captured.getvalue():
+        sys.stderr.write(captured.getvalue())
+
+
+def build(conf: cfg.ConfigOpts, config_files: Sequence[str]) -> LoadedConfig:
+    """Validate what ``read`` parsed into Settings, logging each unsupported option once."""
+    try:
+        backends = dict(conf.enabled_backends or {})
         stores, default_store = _stores(conf, backends)
         settings = _settings(conf, tuple(config_files), stores, default_store, bool(backends))
         _check_database_url(settings.database_connection)
@@ -111,6 +153,8 @@ def _value_error(exc: Exception, files: Sequence[str]) -> ConfigError:
 
 
 def _register_core(conf: cfg.ConfigOpts) -> None:
+    # debug, log_file, log_dir, use_json, use_syslog, ...: oslo.log's own declarations, as Glance.
+    oslo_log.register_options(conf)
     conf.register_opts(opts.DEFAULT_OPTS)
     for group, group_opts in (
         ("database", opts.DATABASE_OPTS),
@@ -242,7 +286,8 @@ def _legacy_stores(conf: cfg.ConfigOpts, known: list[str]) -> tuple[list[StoreSe
     staging = urllib.parse.urlparse(conf.node_staging_uri)
     if staging.scheme != "file" or not staging.path:
         raise ConfigError("DEFAULT", "node_staging_uri", f"must be a file:// URI, got {conf.node_staging_uri!r}")
-    LOG.warning("node_staging_uri is deprecated: set enabled_backends to use os_glance_staging_store")
+    if _set_by_operator(conf, "node_staging_uri"):
+        LOG.warning("node_staging_uri is deprecated: set enabled_backends to use os_glance_staging_store")
     work_dir = conf.task.work_dir
     if work_dir:
         LOG.warning("[task] work_dir is deprecated: set enabled_backends to use os_glance_tasks_store")
@@ -335,8 +380,6 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
         bind_host=conf.bind_host,
         bind_port=conf.bind_port,
         workers=workers,
-        debug=conf.debug,
-        log_file=conf.log_file,
         database_connection=conf.database.connection,
         enabled_import_methods=tuple(conf.enabled_import_methods),
         image_size_cap=conf.image_size_cap,
@@ -514,6 +557,11 @@ def _warn_unsupported(conf: cfg.ConfigOpts, files: Sequence[str]) -> None:
                     continue
                 _REPORTED_UNSUPPORTED.add(key)
                 LOG.warning("option [%s] %s is not supported by glancelite and is ignored", section, name)
+
+
+def _set_by_operator(conf: cfg.ConfigOpts, name: str, group: str | None = None) -> bool:
+    """Whether a configuration file (not the option's default) gave ``name`` its value."""
+    return conf.get_location(name, group).location is not cfg.Locations.opt_default
 
 
 def _is_registered(conf: cfg.ConfigOpts, group: str | None, name: str) -> bool:

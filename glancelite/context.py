@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
+
+from oslo_context import context as oslo_context
 
 
 def new_request_id() -> str:
@@ -60,3 +63,28 @@ class RequestContext:
             "domain_id": self.domain_id,
             "is_admin": self.is_admin,
         }
+
+
+def bind_to_logs(context: RequestContext) -> None:
+    """Make ``context`` this thread's oslo.context until the next request: oslo.log's formatters
+    read it, so every line logged while the request is served (the access line too) carries its
+    request id, user and project, as Glance's lines do."""
+    oslo_context.RequestContext(
+        request_id=context.request_id,
+        user_id=context.user_id,
+        project_id=context.project_id,
+        domain_id=context.domain_id,
+        system_scope=context.system_scope,
+        roles=list(context.roles),
+        is_admin=context.is_admin,
+        read_only=context.read_only,
+        overwrite=True,  # stores itself as the thread's context
+    )
+
+
+def unbind_from_logs() -> None:
+    """This thread serves no request: the lines it logs next carry no request context."""
+    # oslo.context has no public call to forget the thread's context; its own
+    # ClearRequestContext fixture removes the attribute the same way.
+    with contextlib.suppress(AttributeError):
+        del oslo_context._request_store.context

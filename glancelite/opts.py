@@ -133,8 +133,6 @@ DEFAULT_OPTS = [
         help="What the operations in property_protection_file hold: comma-separated role names "
         "('@' anyone, '!' no one), or the name of one policy rule.",
     ),
-    cfg.StrOpt("log_file", help="Log to this file instead of standard error."),
-    cfg.BoolOpt("debug", default=False, help="Log at DEBUG level."),
     cfg.IntOpt(
         "store_capability_refresh_interval",
         default=10,
@@ -315,6 +313,20 @@ IMAGE_FORMAT_OPTS = [
     ),
 ]
 
+
+def log_opts() -> list[cfg.Opt]:
+    """oslo.log's own [DEFAULT] options (debug, log_file, use_json, ...), the four lists
+    oslo_log.log.register_options registers (config.py calls it); listed here for the sample."""
+    from oslo_log import _options as oslo_log_options  # where oslo.log declares them
+
+    return [
+        *oslo_log_options.common_cli_opts,
+        *oslo_log_options.logging_cli_opts,
+        *oslo_log_options.generic_log_opts,
+        *oslo_log_options.log_opts,
+    ]
+
+
 # The reserved stores glancelite injects in multi-store mode.
 RESERVED_STORES = ("os_glance_staging_store", "os_glance_tasks_store")
 RESERVED_PREFIX = "os_glance_"
@@ -329,7 +341,7 @@ def list_opts():
     from glancelite.config import store_group_opts  # config reads the driver registry; opts stays a leaf
 
     return [
-        ("DEFAULT", DEFAULT_OPTS),
+        ("DEFAULT", DEFAULT_OPTS + log_opts()),
         ("database", DATABASE_OPTS),
         ("glance_store", GLANCE_STORE_OPTS),
         ("task", TASK_OPTS),

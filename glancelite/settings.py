@@ -60,8 +60,6 @@ class Settings:
     bind_host: str = "0.0.0.0"
     bind_port: int = 9292
     workers: int = 1
-    debug: bool = False
-    log_file: str | None = None
     database_connection: str = "sqlite:///glancelite.sqlite"
 
     enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download", "copy-image")

@@ -10,11 +10,13 @@ import logging
 import os
 
 from oslo_middleware import healthcheck
+from oslo_middleware.healthcheck import pluginbase
 
 from glancelite import app as app_module
-from glancelite import config
+from glancelite import config, logs
 from glancelite.api.middleware import PUBLIC_PATHS
 from glancelite.api.versions import VersionRouter
+from glancelite.context import unbind_from_logs
 
 LOG = logging.getLogger(__name__)
 CONFIG_ENV = "GLANCELITE_CONFIG_FILE"
@@ -41,13 +43,39 @@ def build_application(loaded: config.LoadedConfig):
         public = dict.fromkeys(PUBLIC_PATHS, falcon_app)
         wsgi_app = PathDispatch(public, protected, services)
     wsgi_app = VersionRouter(wsgi_app, settings)
+    # COMPAT: Glance's paste pipeline always has the disable_by_file backend, so a healthy service
+    # answers "OK"; without a disable file glancelite's own backend gives the same answer.
     backends = (
         {"backends": "disable_by_file", "disable_by_file_path": settings.healthcheck_disable_file}
         if settings.healthcheck_disable_file
-        else {"backends": ""}
+        else {"backends": AVAILABLE_BACKEND}
     )
     health = healthcheck.Healthcheck.app_factory({}, **backends)
-    return PathDispatch({HEALTHCHECK_PATH: health}, wsgi_app, services)
+    return FreshLogContext(PathDispatch({HEALTHCHECK_PATH: health}, wsgi_app, services))
+
+
+# The name pyproject.toml registers AlwaysAvailable under (entry point group oslo.middleware.healthcheck).
+AVAILABLE_BACKEND = "glancelite_available"
+
+
+class AlwaysAvailable(pluginbase.HealthcheckBaseExtension):
+    """Healthcheck backend with nothing to consult: a service that answers is available."""
+
+    def healthcheck(self, server_port: int) -> pluginbase.HealthcheckResult:
+        return pluginbase.HealthcheckResult(available=True, reason="OK")
+
+
+class FreshLogContext:
+    """Each request starts with no logging context: a request that never reaches the identity
+    middleware (healthcheck, a refusal by auth_token) must not be logged under the previous
+    request the same worker thread served."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        unbind_from_logs()
+        return self.app(environ, start_response)
 
 
 class PathDispatch:
@@ -64,5 +92,8 @@ class PathDispatch:
 
 
 def application_from_env():
+    """For a WSGI server other than glancelite-api's gunicorn: logging is set up here, once."""
     files = [f for f in os.environ.get(CONFIG_ENV, "").split(":") if f]
-    return build_application(config.load(files))
+    conf = config.read(files)
+    logs.setup(conf)
+    return build_application(config.build(conf, files))

@@ -12,7 +12,7 @@ import dataclasses
 import json
 
 from glancelite import errors
-from glancelite.context import RequestContext, new_request_id
+from glancelite.context import RequestContext, bind_to_logs, new_request_id
 
 MAX_REQUEST_ID_LENGTH = 64
 # The version documents, served without authentication in every flavor.
@@ -68,9 +68,15 @@ class RequestContextMiddleware:
         self.anonymous = anonymous
 
     def process_request(self, req, resp):
+        self._identify(req)
+        # Every line logged for this request from here on names it, its user and its project.
+        bind_to_logs(req.context.request)
+
+    def _identify(self, req) -> None:
         incoming = req.get_header("X-Openstack-Request-Id")
         if incoming and len(incoming) > MAX_REQUEST_ID_LENGTH:
             req.context.request_id = new_request_id()
+            bind_to_logs(RequestContext(request_id=req.context.request_id))
             raise errors.RequestHeaderTooLarge(
                 f"Request id length exceeds the maximum of {MAX_REQUEST_ID_LENGTH} characters."
             )
@@ -80,6 +86,8 @@ class RequestContextMiddleware:
             else (f"req-{incoming}" if incoming else new_request_id())
         )
         req.context.request_id = request_id
+        # Refusals below (401, bad catalog) are logged with the request id at least.
+        bind_to_logs(RequestContext(request_id=request_id))
         confirmed = req.get_header("X-Identity-Status") == "Confirmed"
         if self.keystone and (req.path.rstrip("/") or "/") in PUBLIC_PATHS:
             # These bypass auth_token (wsgi.py), so identity headers here are the

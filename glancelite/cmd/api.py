@@ -9,6 +9,7 @@ from gunicorn.app.base import BaseApplication
 
 from glancelite import wsgi
 from glancelite.cmd import common
+from glancelite.cmd.gunicorn_log import ACCESS_LOG_FORMAT, OsloLogger
 
 
 class GunicornServer(BaseApplication):
@@ -22,6 +23,10 @@ class GunicornServer(BaseApplication):
     def load_config(self):
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn >= 25 opens a control socket at one per-user path (~/.gunicorn/gunicorn.ctl),
+            # which two glancelite-api on one host would share; glancelite does not use it.
+            self.cfg.set("control_socket_disable", True)
 
     def load(self):
         from glancelite import config
@@ -35,8 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     loaded = common.load_or_exit(args.config_file)
     settings = loaded.settings
-    common.setup_logging(settings.debug, settings.log_file)
     common.check_collaborators_or_exit(loaded)
+    common.check_schema_or_exit(loaded)
     # Workers re-read the same files; the environment carries them to wsgi.application_from_env too.
     os.environ[wsgi.CONFIG_ENV] = ":".join(os.path.abspath(f) for f in args.config_file)
     options = {
@@ -49,9 +54,10 @@ def main(argv: list[str] | None = None) -> None:
         "timeout": 120,
         "graceful_timeout": 60,
         "keepalive": 5,
-        "loglevel": "debug" if settings.debug else "info",
-        "errorlog": settings.log_file or "-",
-        "accesslog": settings.log_file or "-",
+        # Both logs go through oslo.log's handlers (OsloLogger); "-" only switches the access log on.
+        "logger_class": OsloLogger,
+        "accesslog": "-",
+        "access_log_format": ACCESS_LOG_FORMAT,
         "proc_name": "glancelite-api",
     }
     GunicornServer(args.config_file, options).run()

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 
-from glancelite import config
+import sqlalchemy as sa
+
+from glancelite import config, logs
 from glancelite.errors import ConfigError
+
+LOG = logging.getLogger(__name__)
 
 
 def add_config_arg(parser: argparse.ArgumentParser) -> None:
@@ -21,30 +26,80 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def load_or_exit(files: list[str]) -> config.LoadedConfig:
+    """The configuration, with logging set up from it (oslo.log) before it is validated,
+    so its warnings go where the operator told them to; one line and exit 1 if unusable."""
     try:
-        return config.load(files)
+        conf = config.read(files)
+        logs.setup(conf)
+        return config.build(conf, files)
     except ConfigError as exc:
         print(f"glancelite: invalid configuration: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
 
 
-def check_collaborators_or_exit(loaded: config.LoadedConfig) -> None:
+def check_collaborators_or_exit(loaded: config.LoadedConfig, *, prepare: bool = True) -> None:
     """Build what start-up builds from the configuration (stores, policy) once, before any fork,
-    so a bad driver option or policy file stops the service with one line instead of a traceback per worker."""
+    so a bad driver option or policy file stops the service with one line instead of a traceback per worker.
+
+    ``prepare=False`` (config check) validates the stores without creating their directories."""
     from glancelite.services.policy import Policy
     from glancelite.store.stores import StoreSet
 
     try:
         Policy(loaded.conf)
-        StoreSet(loaded.settings).close()
+        StoreSet(loaded.settings, prepare=prepare).close()
     except ConfigError as exc:
         print(f"glancelite: invalid configuration: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
 
 
-def setup_logging(debug: bool, log_file: str | None = None) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
-        filename=log_file,
-        format="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s",
-    )
+def check_schema_or_exit(loaded: config.LoadedConfig) -> None:
+    """Refuse, in one line and before any worker forks, a database whose schema this code cannot use.
+
+    Never synced: name ``glancelite-manage db sync``. Expand still to run: say what ``db check``
+    says. Migrate or contract still to run is a rolling upgrade in progress (the expanded schema
+    serves this code): a warning. A database that cannot be reached is not refused: the workers
+    start and answer 503 until it is back.
+    """
+    with _quiet_alembic():  # importing alembic logs its plugins
+        from glancelite.db import migration
+    from glancelite.db.engine import DatabaseUnavailable
+
+    url = loaded.settings.database_connection
+    where = sa.engine.make_url(url).render_as_string(hide_password=True)
+    engine = migration.readonly_engine(url)
+    try:
+        with _quiet_alembic():
+            revisions = migration.current_revisions(engine)
+            verdict, message = migration.check(engine)
+    except DatabaseUnavailable as exc:
+        LOG.warning("cannot check the database schema before serving: %s", exc)
+        return
+    finally:
+        engine.dispose()
+    if not revisions:
+        _refuse(f"the database {where} has no glancelite schema: run `glancelite-manage db sync` first")
+    if verdict is migration.Status.EXPAND_NEEDED:
+        _refuse(f"the database {where} is behind this code: {message}")
+    if verdict is not migration.Status.UP_TO_DATE:
+        LOG.warning("the database schema upgrade is not finished: %s", message)
+
+
+@contextlib.contextmanager
+def _quiet_alembic():
+    """alembic's INFO lines (plugins, "Context impl") say nothing about a read-only check at each
+    start; silenced unless the operator gave alembic a level (default_log_levels, logging.conf)."""
+    alembic_log = logging.getLogger("alembic")
+    if alembic_log.level != logging.NOTSET:
+        yield
+        return
+    alembic_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        alembic_log.setLevel(logging.NOTSET)
+
+
+def _refuse(reason: str) -> None:
+    print(f"glancelite: {reason}", file=sys.stderr)
+    raise SystemExit(1)

@@ -148,8 +148,9 @@ def _db_purge_images_table(loaded, args) -> int:
 
 
 def _config_check(loaded, args) -> int:
-    # The same verdict glancelite-api gives before it serves: options, then stores and policy.
-    common.check_collaborators_or_exit(loaded)
+    # The same verdict glancelite-api gives before it serves: options, then stores and policy;
+    # a check changes nothing (no store directory is created).
+    common.check_collaborators_or_exit(loaded, prepare=False)
     print("Configuration is valid.")
     return 0
 

@@ -11,8 +11,10 @@ A driver:
   sample configuration and hands the driver the typed values (the registry
   finds the declarations without importing an optional SDK: see registry.py);
 - is built from its ``StoreSettings`` and validates them in ``__init__``
-  (raise ``errors.ConfigError(store.id, option, reason)``); ``option(name)``
-  is the typed value, or the declared default when the settings lack it;
+  (raise ``errors.ConfigError(store.id, option, reason)``) without changing
+  anything; ``prepare()`` creates what it needs (directories) when the service
+  starts; ``option(name)`` is the typed value, or the declared default when
+  the settings lack it;
 - translates SDK errors at its edge into the errors below
   (``raise StoreNotFound(...) from exc``);
 - removes its partial data before an ``add`` error leaves it.
@@ -235,6 +237,12 @@ class Driver(abc.ABC):
     def __init__(self, store: StoreSettings):
         self.store = store
         self.options = with_defaults(self.OPTIONS, store.options)
+
+    def prepare(self) -> None:
+        """Create what the store needs on its backend before it serves (the file store's
+        directories). StoreSet calls it once at start; a configuration check never does, so
+        ``__init__`` only validates and changes nothing."""
+        return None
 
     @classmethod
     def variant(cls, store: StoreSettings) -> type[Driver]:

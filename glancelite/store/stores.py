@@ -57,7 +57,10 @@ class _Entry:
 
 
 class StoreSet:
-    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic, prepare: bool = True):
+        """``prepare=False`` is a configuration check: every driver validates its options, but
+        nothing is created (no ``Driver.prepare``) and no backend is probed."""
+        self.prepare = prepare
         self.multi_store = settings.multi_store
         self.default_id = settings.default_store
         self.staging_id = settings.staging_store
@@ -96,6 +99,15 @@ class StoreSet:
             raise
         except Exception as exc:  # an SDK that cannot even start: stop with the store named
             raise errors.ConfigError(store.id, None, f"cannot start the {store.type} store: {exc}") from exc
+        if not self.prepare:
+            probe = base.Probe(driver.configured_capabilities())
+            return _Entry(settings=store, cls=cls, driver=driver, probe=probe, probed_at=self._clock())
+        try:
+            driver.prepare()
+        except errors.ConfigError:
+            raise
+        except Exception as exc:
+            raise errors.ConfigError(store.id, None, f"cannot prepare the {store.type} store: {exc}") from exc
         probe = self._safe_probe(driver)
         if probe.reason:
             LOG.warning("store %s starts degraded: %s", store.id, probe.reason)

@@ -140,6 +140,26 @@ def test_config_check_builds_the_stores_like_the_api(tmp_path):
     assert len(lines) == 1 and "[fast] filesystem_store_file_perm" in lines[0], result.stderr
 
 
+@pytest.mark.parametrize("multi_store", [True, False], ids=["multi-store", "legacy"])
+def test_config_check_creates_no_directory(tmp_path, multi_store):
+    conf = write_config(tmp_path, multi_store=multi_store)
+    result = manage(conf, "config", "check", check=False)
+    assert (result.returncode, result.stdout.strip()) == (0, "Configuration is valid."), result.stderr
+    # Only the log file the configuration names is written; no store or reserved store directory.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["api.log", "glance-api.conf"]
+
+
+def test_config_check_reports_a_data_directory_that_cannot_be_created(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    conf = write_config(tmp_path, {"fast": {"filesystem_store_datadir": str(tmp_path / "a-file" / "images")}})
+    assert_one_line_failure(
+        manage(conf, "config", "check", check=False),
+        "[fast] filesystem_store_datadir",
+        f"cannot create {tmp_path / 'a-file' / 'images'}: Not a directory",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "api.log", "glance-api.conf"]
+
+
 # ------------------------------------------------------------------ db purge / purge_images_table
 
 

@@ -16,7 +16,9 @@ from tests.store.conftest import DriverCase
 
 def file_store(tmp_path: pathlib.Path, store_id: str, **options) -> FileDriver:
     opts = {"filesystem_store_datadir": str(tmp_path / store_id), **options}
-    return FileDriver(StoreSettings(id=store_id, type="file", description=None, weight=0, options=opts))
+    driver = FileDriver(StoreSettings(id=store_id, type="file", description=None, weight=0, options=opts))
+    driver.prepare()  # what StoreSet does at start: create the directories
+    return driver
 
 
 def _file_leftovers(driver: FileDriver) -> list[str]:

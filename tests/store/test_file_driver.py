@@ -20,7 +20,9 @@ from glancelite.store.drivers.file import PARTIAL_PREFIX, FileDriver
 
 
 def make(store_id="f", **options) -> FileDriver:
-    return FileDriver(StoreSettings(id=store_id, type="file", description=None, weight=0, options=options))
+    driver = FileDriver(StoreSettings(id=store_id, type="file", description=None, weight=0, options=options))
+    driver.prepare()  # what StoreSet does at start: create the directories
+    return driver
 
 
 def test_highest_priority_directory_wins(tmp_path):

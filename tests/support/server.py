@@ -110,8 +110,12 @@ def manage(config: Path, *args: str, check: bool = True) -> subprocess.Completed
 class Server:
     """Start with ``start()``; ``url`` is the service root; ``stop()`` terminates by PID."""
 
-    def __init__(self, config: Path):
+    def __init__(self, config: Path, *, env: dict[str, str] | None = None, wrapper: tuple[str, ...] = ()):
+        """``env``: the server's environment (default: the test's); ``wrapper``: a command it runs
+        under (e.g. ``unshare``), given the glancelite-api command line as its arguments."""
         self.config = config
+        self.env = env
+        self.wrapper = wrapper
         cp = configparser.RawConfigParser()
         cp.read(config)
         self.port = int(cp["DEFAULT"]["bind_port"])
@@ -119,10 +123,12 @@ class Server:
         self.log = Path(cp["DEFAULT"].get("log_file", str(config.parent / "api.log")))
         self.proc: subprocess.Popen | None = None
 
-    def start(self, deadline: float = 30.0) -> Server:
-        manage(self.config, "db", "sync")
+    def start(self, deadline: float = 30.0, *, sync: bool = True) -> Server:
+        if sync:
+            manage(self.config, "db", "sync")
         self.proc = subprocess.Popen(
-            [str(BIN / "glancelite-api"), "--config-file", str(self.config)],
+            [*self.wrapper, str(BIN / "glancelite-api"), "--config-file", str(self.config)],
+            env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=open(self.config.parent / "api.stderr", "ab"),
             start_new_session=True,

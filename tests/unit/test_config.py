@@ -183,6 +183,51 @@ def test_legacy_single_store_mode_works_with_a_deprecation_warning(tmp_path, cap
     assert any("node_staging_uri is deprecated" in r.getMessage() for r in caplog.records)
 
 
+GLANCE_LOGGING_OPTIONS = {
+    "debug": "true",
+    "log_file": "/var/log/glance/api.log",
+    "log_dir": "/var/log/glance",
+    "use_syslog": "false",
+    "syslog_log_facility": "LOG_LOCAL0",
+    "use_journal": "false",
+    "use_json": "false",
+    "use_stderr": "false",
+    "log_date_format": "%Y-%m-%d %H:%M:%S",
+    "log_rotation_type": "size",
+    "max_logfile_count": "30",
+    "max_logfile_size_mb": "200",
+    "logging_context_format_string": "%(asctime)s %(request_id)s %(message)s",
+    "logging_default_format_string": "%(asctime)s %(message)s",
+    "logging_user_identity_format": "%(user)s %(project)s",
+    "default_log_levels": "amqp=WARN, sqlalchemy=WARN",
+    "instance_format": "[instance: %(uuid)s] ",
+    "publish_errors": "false",
+    "rate_limit_burst": "0",
+}
+
+
+def test_glances_logging_options_are_read_not_reported_as_ignored(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="glancelite.config")
+    loaded = load(write_config(tmp_path, {"DEFAULT": GLANCE_LOGGING_OPTIONS}))
+    assert not [r.getMessage() for r in caplog.records if "not supported" in r.getMessage()]
+    assert loaded.conf.max_logfile_size_mb == 200 and loaded.conf.default_log_levels == ["amqp=WARN", "sqlalchemy=WARN"]
+
+
+def test_a_bad_logging_value_names_its_option(tmp_path):
+    """oslo.log's options are command-line options, whose values oslo.config checks while parsing."""
+    error = config_error(write_config(tmp_path, {"DEFAULT": {"use_json": "maybe"}}))
+    assert (error.group, error.option) == ("DEFAULT", "use_json")
+    assert str(error) == "[DEFAULT] use_json: invalid value 'maybe': not a Boolean"
+
+
+def test_node_staging_uri_warns_only_when_the_operator_set_it(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="glancelite.config")
+    path = write_config(tmp_path, {"DEFAULT": {"node_staging_uri": None}}, multi_store=False)
+    settings = load(path).settings
+    assert settings.store("os_glance_staging_store").options["filesystem_store_datadir"] == "/tmp/staging/"
+    assert not [r for r in caplog.records if "node_staging_uri" in r.getMessage()]
+
+
 def test_legacy_mode_rejects_unknown_store_type(tmp_path):
     error = config_error(write_config(tmp_path, {"glance_store": {"stores": "file, tape"}}, multi_store=False))
     assert (error.group, error.option) == ("glance_store", "stores")

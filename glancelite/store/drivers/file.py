@@ -63,8 +63,12 @@ class FileDriver(base.Driver):
         # (priority, realpath), highest priority first.
         self.datadirs = self._datadirs()
         for _, path in self.datadirs:
-            self._prepare_dir(path)
+            self._check_dir(path)
         self.metadata_entries = self._metadata_file()
+
+    def prepare(self) -> None:
+        for _, path in self.datadirs:
+            self._prepare_dir(path)
 
     # -- configuration ---------------------------------------------------------------
 
@@ -114,8 +118,28 @@ class FileDriver(base.Driver):
             found[path] = prio
         return sorted(((p, d) for d, p in found.items()), key=lambda pd: -pd[0])
 
+    def _dir_option(self) -> str:
+        return "filesystem_store_datadir" if len(self.datadirs) == 1 else "filesystem_store_datadirs"
+
+    def _check_dir(self, path: str) -> None:
+        """``path`` is a directory, or ``prepare`` can create it; nothing is created here."""
+        if os.path.exists(path):
+            if not os.path.isdir(path):
+                raise errors.ConfigError(self.store.id, self._dir_option(), f"{path} is not a directory")
+            return
+        ancestor = os.path.dirname(path)
+        while not os.path.exists(ancestor):
+            ancestor = os.path.dirname(ancestor)
+        if not os.path.isdir(ancestor):
+            reason = os.strerror(errno.ENOTDIR)
+        elif not os.access(ancestor, os.W_OK | os.X_OK):
+            reason = os.strerror(errno.EACCES)
+        else:
+            return
+        raise errors.ConfigError(self.store.id, self._dir_option(), f"cannot create {path}: {reason}")
+
     def _prepare_dir(self, path: str) -> None:
-        option = "filesystem_store_datadir" if len(self.datadirs) == 1 else "filesystem_store_datadirs"
+        option = self._dir_option()
         try:
             os.makedirs(path, exist_ok=True)
         except OSError as exc:
