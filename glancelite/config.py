@@ -32,13 +32,11 @@ from glancelite.tasks import plugins as import_plugin_registry
 LOG = logging.getLogger(__name__)
 
 # Groups owned by libraries that read them themselves (keystonemiddleware,
-# oslo.policy, oslo.middleware); their options are passed through, not checked.
+# oslo.policy); their options are passed through, not checked.
 PASS_THROUGH_GROUPS = frozenset(
     {
         "keystone_authtoken",
         "oslo_policy",
-        "oslo_middleware",
-        "cors",
         "oslo_concurrency",
         "oslo_messaging_notifications",
         "oslo_limit",
@@ -48,6 +46,9 @@ PASS_THROUGH_GROUPS = frozenset(
 # (file, section, option) already reported: gunicorn workers fork from the
 # master after it loaded the files, so each unsupported option is logged once.
 _REPORTED_UNSUPPORTED: set[tuple[str, str, str]] = set()
+
+# [cors] allowed_origin entries already warned about, for the same reason.
+_REPORTED_ORIGINS: set[str] = set()
 
 _QUOTA_RE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|TB)?\s*$")
 _UNITS = {None: 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
@@ -171,6 +172,10 @@ def _register_core(conf: cfg.ConfigOpts) -> None:
         ("image_format", opts.IMAGE_FORMAT_OPTS),
     ):
         conf.register_opts(group_opts, group=group)
+    conf.register_opts(opts.CORS_OPTS, group="cors")
+    for name, default in opts.CORS_DEFAULTS.items():
+        conf.set_default(name, default, group="cors")
+    conf.register_opts(opts.PROXY_OPTS, group="oslo_middleware")
 
 
 def store_group_opts() -> list[cfg.Opt]:
@@ -434,6 +439,8 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
         client_socket_timeout=conf.client_socket_timeout,
         keystone=KeystoneSettings(_raw_group(files, "keystone_authtoken")),
         healthcheck_disable_file=conf.healthcheck.disable_by_file_path,
+        cors_allowed_origins=cors_origins(conf.cors.allowed_origin),
+        enable_proxy_headers_parsing=conf.oslo_middleware.enable_proxy_headers_parsing,
         property_protection_file=conf.property_protection_file or None,
         property_protection_rule_format=conf.property_protection_rule_format,
         property_rules=property_rules(conf),
@@ -451,6 +458,28 @@ def import_plugins(names) -> tuple[str, ...]:
             f"known plugins: {', '.join(import_plugin_registry.NAMES)}",
         )
     return tuple(names)
+
+
+_ORIGIN_RE = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#\s]+$", re.IGNORECASE)
+
+
+def cors_origins(values) -> tuple[str, ...]:
+    """[cors] allowed_origin; the CORS middleware is built only when it names an origin.
+
+    oslo's CORS compares the browser's Origin header with each entry as written, so an
+    entry that is no origin (a path, a trailing slash) never matches: warn, as Glance
+    would serve it the same way.
+    """
+    origins = tuple(v for v in (values or ()) if v)
+    for origin in origins:
+        if origin != "*" and not _ORIGIN_RE.match(origin) and origin not in _REPORTED_ORIGINS:
+            _REPORTED_ORIGINS.add(origin)
+            LOG.warning(
+                "[cors] allowed_origin %r is not of the form <scheme>://<host>[:<port>] "
+                "(no path, no trailing slash): no browser's Origin header will match it",
+                origin,
+            )
+    return origins
 
 
 PROPERTY_OPERATIONS = ("create", "read", "update", "delete")

@@ -8,7 +8,11 @@ store/registry.py); the common options of every store group are here.
 
 from __future__ import annotations
 
+import copy
+
 from oslo_config import cfg
+from oslo_middleware import cors as cors_middleware
+from oslo_middleware import http_proxy_to_wsgi
 
 
 class GlanceList(cfg.types.List):
@@ -263,6 +267,45 @@ HEALTHCHECK_OPTS = [
     ),
 ]
 
+# [cors] and [oslo_middleware]: oslo.middleware's own option objects, which its CORS and
+# HTTPProxyToWSGI middleware register again when they are built (the same objects, so no clash).
+CORS_OPTS = cors_middleware.OPTS
+PROXY_OPTS = http_proxy_to_wsgi.OPTS
+# COMPAT: Glance's CORS defaults (its set_cors_middleware_defaults), so a [cors] that names only
+# allowed_origin lets a browser client such as Horizon send tokens and checksums as with Glance.
+# config.py sets them on the one ConfigOpts it loads; oslo's module-level defaults stay untouched.
+CORS_DEFAULTS = {
+    "allow_headers": [
+        "Content-MD5",
+        "X-Image-Meta-Checksum",
+        "X-Storage-Token",
+        "Accept-Encoding",
+        "X-Auth-Token",
+        "X-Identity-Status",
+        "X-Roles",
+        "X-Service-Catalog",
+        "X-User-Id",
+        "X-Tenant-Id",
+        "X-OpenStack-Request-ID",
+    ],
+    "expose_headers": [
+        "X-Image-Meta-Checksum",
+        "X-Auth-Token",
+        "X-Subject-Token",
+        "X-Service-Token",
+        "X-OpenStack-Request-ID",
+    ],
+    "allow_methods": ["GET", "PUT", "POST", "DELETE", "PATCH"],
+}
+
+
+def cors_sample_opts() -> list[cfg.Opt]:
+    """The [cors] options as the sample lists them: oslo's, with Glance's defaults."""
+    sample = copy.deepcopy(CORS_OPTS)
+    cfg.set_defaults(sample, **CORS_DEFAULTS)
+    return sample
+
+
 # oslo.policy 6 dropped enforce_scope (scope is always checked); glancelite
 # keeps the switch Glance operators know. Registered only where oslo.policy
 # does not declare it itself.
@@ -355,6 +398,8 @@ def list_opts():
         ("healthcheck", HEALTHCHECK_OPTS),
         ("image_format", IMAGE_FORMAT_OPTS),
         ("oslo_policy", POLICY_OPTS),
+        ("cors", cors_sample_opts()),
+        ("oslo_middleware", PROXY_OPTS),
         # Each store id in enabled_backends is a group holding these.
         ("<store id>", store_group_opts()),
     ]

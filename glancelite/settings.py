@@ -118,6 +118,10 @@ class Settings:
     client_socket_timeout: int = 900
     keystone: KeystoneSettings = KeystoneSettings({})
     healthcheck_disable_file: str | None = None
+    # [cors] allowed_origin: empty leaves oslo.middleware's CORS out of the pipeline;
+    # [oslo_middleware] enable_proxy_headers_parsing puts HTTPProxyToWSGI in it.
+    cors_allowed_origins: tuple[str, ...] = ()
+    enable_proxy_headers_parsing: bool = False
 
     # [DEFAULT] property_protection_file, parsed at start; None when protections are off.
     property_protection_file: str | None = None

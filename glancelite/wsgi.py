@@ -1,6 +1,10 @@
 """The WSGI application gunicorn serves, with the pipeline composed in code.
 
-healthcheck (outside auth) -> version routing -> [keystone auth_token] -> falcon app.
+Glance's paste pipeline, outermost first: [CORS] -> healthcheck -> [HTTPProxyToWSGI] ->
+version routing -> [keystone auth_token] -> falcon app. CORS (present when ``[cors]
+allowed_origin`` names an origin) answers preflights before auth, so a browser needs no
+token for them; HTTPProxyToWSGI (``[oslo_middleware] enable_proxy_headers_parsing``) makes
+the proxy's scheme and host the ones links are built from.
 The configuration file comes from GLANCELITE_CONFIG_FILE (colon-separated list).
 """
 
@@ -9,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 
-from oslo_middleware import healthcheck
+from oslo_middleware import cors, healthcheck, http_proxy_to_wsgi
 from oslo_middleware.healthcheck import pluginbase
 
 from glancelite import app as app_module
@@ -43,6 +47,8 @@ def build_application(loaded: config.LoadedConfig):
         public = dict.fromkeys(PUBLIC_PATHS, falcon_app)
         wsgi_app = PathDispatch(public, protected, services)
     wsgi_app = VersionRouter(wsgi_app, settings)
+    if settings.enable_proxy_headers_parsing:
+        wsgi_app = http_proxy_to_wsgi.HTTPProxyToWSGI(wsgi_app, loaded.conf)
     # COMPAT: Glance's paste pipeline always has the disable_by_file backend, so a healthy service
     # answers "OK"; without a disable file glancelite's own backend gives the same answer.
     backends = (
@@ -51,7 +57,11 @@ def build_application(loaded: config.LoadedConfig):
         else {"backends": AVAILABLE_BACKEND}
     )
     health = healthcheck.Healthcheck.app_factory({}, **backends)
-    return FreshLogContext(PathDispatch({HEALTHCHECK_PATH: health}, wsgi_app, services))
+    edge = PathDispatch({HEALTHCHECK_PATH: health}, wsgi_app, services)
+    if settings.cors_allowed_origins:
+        # Reads [cors] from the loaded configuration, where config.py set Glance's defaults.
+        edge = cors.CORS(edge, loaded.conf)
+    return FreshLogContext(edge)
 
 
 # The name pyproject.toml registers AlwaysAvailable under (entry point group oslo.middleware.healthcheck).

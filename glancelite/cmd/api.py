@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> None:
         "accesslog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
         "proc_name": "glancelite-api",
+        # COMPAT: whether a proxy's X-Forwarded-Proto/Host or Forwarded header counts is
+        # [oslo_middleware] enable_proxy_headers_parsing's decision alone (HTTPProxyToWSGI, as in
+        # Glance). gunicorn trusts no peer for its own forwarded handling: by default it takes
+        # X-Forwarded-Proto (and SCRIPT_NAME-style headers) from 127.0.0.1, a local proxy.
+        "forwarded_allow_ips": "",
     }
     GunicornServer(args.config_file, options).run()
 

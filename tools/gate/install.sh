@@ -2,6 +2,8 @@
 # Install what the devstack-style gate needs, apart from glancelite's own .venv:
 #   .venv-gate  keystone, tempest, python-openstackclient and gunicorn (keystone's WSGI server)
 #   qemu-img    (Debian's qemu-utils) to make the small real qcow2 the gate serves to tempest
+#   chromium    (Debian's chromium and chromium-driver) for tests/gate/test_cors_browser.py, a
+#               browser page doing Horizon's direct upload (selenium comes with the test extras)
 # Idempotent and quiet; a second run with everything in place takes a few seconds.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -32,6 +34,16 @@ if ! command -v qemu-img >/dev/null; then
   apt-get install -y -qq qemu-utils >>"$LOG" 2>&1 || {
     quietly apt-get update -qq
     quietly apt-get install -y -qq qemu-utils
+  }
+fi
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "install.sh: installing chromium and chromium-driver" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  # Other installs may hold the dpkg lock (the backends' script, a second gate): wait for it.
+  apt-get -o DPkg::Lock::Timeout=1200 install -y -qq chromium chromium-driver >>"$LOG" 2>&1 || {
+    quietly apt-get -o DPkg::Lock::Timeout=1200 update -qq
+    quietly apt-get -o DPkg::Lock::Timeout=1200 install -y -qq chromium chromium-driver
   }
 fi
 

@@ -80,11 +80,13 @@ EOF
 case "$W" in /tmp/* | "$ROOT"/*) ;; *) die "GATE_WORK must be under /tmp or the repository: $W" ;; esac
 rm -rf "$W/keystone" "$W/glance" "$W/glance2" "$W/www" "$W/tempest" "$W/gate.env" "$W"/tempest-* "$W"/pytest-gate.log
 mkdir -p "$W"/{keystone,glance,glance2,www,tempest}
-read -r KPORT GPORT G2PORT HPORT <<<"$(free_ports 4)"
+read -r KPORT GPORT G2PORT HPORT CPORT <<<"$(free_ports 5)"
 KEYSTONE_URL="http://127.0.0.1:$KPORT"
 IMAGE_URL="http://127.0.0.1:$GPORT"
 IMAGE2_URL="http://127.0.0.1:$G2PORT"
 HTTP_IMAGE_URL="http://127.0.0.1:$HPORT/cirros-gate.qcow2"
+# The origin tests/gate/test_cors_browser.py serves its page from (Horizon's direct upload).
+CORS_ORIGIN="http://127.0.0.1:$CPORT"
 
 # --- keystone ----------------------------------------------------------------------------
 cat >"$W/keystone/keystone.conf" <<EOF
@@ -190,6 +192,8 @@ enforce_scope = True
 enforce_new_defaults = True
 [healthcheck]
 disable_by_file_path = $N/healthcheck_disable
+[cors]
+allowed_origin = $CORS_ORIGIN
 EOF
 }
 glance_conf "$G" "$GPORT" "$IMAGE_URL"
@@ -219,6 +223,7 @@ GATE_KEYSTONE_URL=$KEYSTONE_URL
 GATE_IMAGE_URL=$IMAGE_URL
 GATE_IMAGE2_URL=$IMAGE2_URL
 GATE_HTTP_IMAGE_URL=$HTTP_IMAGE_URL
+GATE_CORS_ORIGIN=$CORS_ORIGIN
 GATE_GLANCE_CONF=$G/glance-api.conf
 GATE_GLANCE2_CONF=$G2/glance-api.conf
 GATE_ADMIN_USER=admin
