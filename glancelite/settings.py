@@ -33,6 +33,21 @@ class ImportFilter:
 
 
 @dataclasses.dataclass(frozen=True)
+class NotificationSettings:
+    """Glance's notifications: ``[oslo_messaging_notifications] driver`` and ``[DEFAULT]``
+    default_publisher_id and disabled_notifications. The transport options stay with oslo.messaging."""
+
+    drivers: tuple[str, ...] = ()
+    publisher_id: str = "image.localhost"
+    disabled: tuple[str, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        """No driver, or only ``noop``: nothing is sent."""
+        return any(d != "noop" for d in self.drivers)
+
+
+@dataclasses.dataclass(frozen=True)
 class KeystoneSettings:
     """[keystone_authtoken] passed through to keystonemiddleware untouched."""
 
@@ -119,6 +134,7 @@ class Settings:
     client_socket_timeout: int = 900
     keystone: KeystoneSettings = KeystoneSettings({})
     healthcheck_disable_file: str | None = None
+    notifications: NotificationSettings = NotificationSettings()
 
     # [DEFAULT] property_protection_file, parsed at start; None when protections are off.
     property_protection_file: str | None = None
