@@ -17,7 +17,6 @@ import logging
 import queue
 import threading
 import time
-import warnings
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -246,37 +245,39 @@ def _close_then(stream: base.DataStream, counter: _SentCounter) -> None:
 
 
 class _CountingFile:
-    """The file a download hands to sendfile, reporting how far it got when the server closes it.
+    """The file a download hands to the server, reporting how far it got when the server closes it.
 
-    socket.sendfile (gunicorn's path) and read() both leave the file position past the bytes sent.
+    socket.sendfile (gunicorn's path) leaves the file position after the last byte sent, also
+    when the client went away, and gunicorn then puts the descriptor back with os.lseek: so the
+    furthest position this wrapper saw (through seek, or read on the plain path) is what was sent.
     """
 
     def __init__(self, fh, report):
         self._fh = fh
         self._report = report
-        self._start = fh.tell()
+        self._start = self._reached = fh.tell()
 
     def fileno(self) -> int:
         return self._fh.fileno()
 
     def read(self, size: int = -1) -> bytes:
-        return self._fh.read(size)
+        data = self._fh.read(size)
+        self._reached = max(self._reached, self._fh.tell())
+        return data
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        return self._fh.seek(offset, whence)
+        position = self._fh.seek(offset, whence)
+        self._reached = max(self._reached, position)
+        return position
 
     def tell(self) -> int:
         return self._fh.tell()
 
     def close(self) -> None:
         try:
-            sent = self._fh.tell() - self._start
-        except (OSError, ValueError):
-            sent = 0
-        try:
             self._fh.close()
         finally:
-            self._report(sent)
+            self._report(self._reached - self._start)
 
 
 class QueuedSender:
@@ -370,14 +371,8 @@ def build(settings: NotificationSettings, conf) -> Notifier:
 
 
 def load_oslo_messaging():
-    """Import oslo.messaging without its import-time noise.
-
-    It pulls in oslo.service, whose eventlet backend warns that eventlet is deprecated;
-    glancelite never runs eventlet (gunicorn threads), so those warnings say nothing to an
-    operator. Imported only when notifications are configured (or for the sample).
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"(?s).*[Ee]ventlet")
-        import oslo_messaging
+    """Import oslo.messaging: only when notifications are configured (it takes a third of a second),
+    or for the sample configuration. Its eventlet warnings are silenced in glancelite/__init__.py."""
+    import oslo_messaging
 
     return oslo_messaging

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the backend test servers need on a fresh Debian 12 box (idempotent; fast when done).
 #   apt : memcached (Swift tempauth), ceph-mon ceph-osd ceph-common radosgw python3-rados python3-rbd,
-#         qemu-utils (qemu-img: the import plugin and format tests make real images with it)
+#         qemu-utils (qemu-img: the import plugin and format tests make real images with it),
+#         rabbitmq-server (the notification tests' broker, tools/backends/rabbitmq-start.sh)
 #   .venv-tools : a separate venv with PyPI `swift` (Swift AIO), `keystonemiddleware` (its keystone-mode
 #                 proxy) and `moto[s3]` (moto_server), so their pins (eventlet, lxml, werkzeug...)
 #                 never fight the application's own requirements.
@@ -17,7 +18,7 @@ T0=$(date +%s)
 export DEBIAN_FRONTEND=noninteractive
 log() { echo "[install-backends $(( $(date +%s) - T0 ))s] $*"; }
 
-APT=(memcached ceph-mon ceph-osd ceph-common radosgw python3-rados python3-rbd uuid-runtime curl qemu-utils)
+APT=(memcached ceph-mon ceph-osd ceph-common radosgw python3-rados python3-rbd uuid-runtime curl qemu-utils rabbitmq-server)
 if [ "${BACKENDS_SKIP_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${APT[@]}"; do
