@@ -21,6 +21,7 @@ from glancelite.db.repositories import (
 )
 from glancelite.services import Services
 from glancelite.services import cache as image_cache
+from glancelite.services import notifier as notifications
 from glancelite.services.image_access import ImageAccess
 from glancelite.services.image_data import ImageDataService
 from glancelite.services.image_locations import LocationEditor
@@ -54,6 +55,8 @@ def build_services(settings: Settings, conf=None) -> Services:
     locations = LocationRepository(engine)
     tasks = TaskRepository(engine)
     policy = Policy(config.policy_conf(conf))
+    # Glance's notifications through oslo.messaging; sends nothing (and imports nothing) without a driver.
+    notifier = notifications.build(settings.notifications, conf)
     stores = StoreSet(settings)
     access = ImageAccess(policy, images, members)  # who may see / target which image, for every service
     quotas = Quotas(settings, UsageRepository(engine))  # keystone unified limits (no-op unless use_keystone_limits)
@@ -68,6 +71,7 @@ def build_services(settings: Settings, conf=None) -> Services:
         stores=stores,
         quotas=quotas,
         cache=cache.download_cache,
+        notifier=notifier,
     )
     # One import runner per process (the taskflow stop-file spec-lite).
     runner = task_runner.for_process(
@@ -84,10 +88,18 @@ def build_services(settings: Settings, conf=None) -> Services:
         stores=stores,
         staging=StagingArea(stores, settings.staging_store),
         work=WorkArea(stores, settings.tasks_store),
+        events=notifier,
     )
     stage_hosts = StageHosts(settings)  # the nodes holding staged data (several nodes, one database)
     imports = ImportService(
-        settings, env=env, access=access, policy=policy, quotas=quotas, runner=runner, stage_hosts=stage_hosts
+        settings,
+        env=env,
+        access=access,
+        policy=policy,
+        quotas=quotas,
+        runner=runner,
+        stage_hosts=stage_hosts,
+        notifier=notifier,
     )
     image_service = ImageService(
         settings,
@@ -104,6 +116,7 @@ def build_services(settings: Settings, conf=None) -> Services:
         stage_hosts=stage_hosts,
         cache=cache,
         property_protections=PropertyProtections.build(settings, policy),
+        notifier=notifier,
     )
     services = Services(
         settings=settings,
@@ -114,10 +127,13 @@ def build_services(settings: Settings, conf=None) -> Services:
         image_data=image_data,
         imports=imports,
         images=image_service,
-        members=MemberService(settings, members=members, access=access, policy=policy, stores=stores),
+        members=MemberService(
+            settings, members=members, access=access, policy=policy, stores=stores, notifier=notifier
+        ),
         locations=LocationService(settings, env=env, access=access, policy=policy, imports=imports, runner=runner),
         tasks=TaskService(settings, tasks=tasks, access=access, policy=policy, images=image_service, imports=imports),
         metadefs=MetadefService(MetadefRepository(engine), policy),
+        notifier=notifier,
         close_database=engine.dispose,
     )
     _recover_at_start(imports, image_data, stores)

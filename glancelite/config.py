@@ -25,7 +25,15 @@ from oslo_policy import opts as policy_opts
 
 from glancelite import opts
 from glancelite.errors import ConfigError
-from glancelite.settings import ImportFilter, KeystoneSettings, PropertyRule, Settings, StoreSettings
+from glancelite.services import notifier
+from glancelite.settings import (
+    ImportFilter,
+    KeystoneSettings,
+    NotificationSettings,
+    PropertyRule,
+    Settings,
+    StoreSettings,
+)
 from glancelite.store import registry
 from glancelite.tasks import plugins as import_plugin_registry
 
@@ -38,7 +46,6 @@ PASS_THROUGH_GROUPS = frozenset(
         "keystone_authtoken",
         "oslo_policy",
         "oslo_concurrency",
-        "oslo_messaging_notifications",
         "oslo_limit",
     }
 )
@@ -81,6 +88,7 @@ def read(config_files: Sequence[str]) -> cfg.ConfigOpts:
         # The logging options, read before logging is set up: a bad value is reported here.
         for opt in opts.log_opts():
             getattr(conf, opt.dest)
+        _register_messaging(conf, config_files)
     except cfg.ConfigFileParseError as exc:
         raise ConfigError("DEFAULT", "config_file", f"cannot parse configuration: {exc}") from exc
     except (cfg.Error, ValueError) as exc:
@@ -176,6 +184,53 @@ def _register_core(conf: cfg.ConfigOpts) -> None:
     for name, default in opts.CORS_DEFAULTS.items():
         conf.set_default(name, default, group="cors")
     conf.register_opts(opts.PROXY_OPTS, group="oslo_middleware")
+
+
+# oslo.messaging's [DEFAULT] options glancelite uses: the notification transport and its exchange.
+MESSAGING_DEFAULT_OPTS = ("transport_url", "control_exchange")
+# Glance's control exchange (oslo.messaging's default is "openstack"): Ceilometer listens on "glance".
+CONTROL_EXCHANGE = "glance"
+
+
+def messaging_opts(*, sample: bool = False) -> list[tuple[str, list[cfg.Opt]]]:
+    """oslo.messaging's own option objects, so that the ones it registers later are the same.
+
+    [DEFAULT] transport_url and control_exchange, [oslo_messaging_notifications], and (not for
+    the sample: they are oslo.messaging's namespace) the driver groups such as
+    [oslo_messaging_rabbit], which the driver reads.
+    """
+    oslo_messaging = notifier.load_oslo_messaging()
+    from oslo_messaging import opts as oslo_messaging_opts
+
+    oslo_messaging.set_transport_defaults(CONTROL_EXCHANGE)
+    found = []
+    for group, group_opts in oslo_messaging_opts.list_opts():
+        if group is None:
+            found.append(("DEFAULT", [o for o in group_opts if o.name in MESSAGING_DEFAULT_OPTS]))
+        elif group == "oslo_messaging_notifications" or not sample:
+            found.append((group, list(group_opts)))
+    return found
+
+
+def _register_messaging(conf: cfg.ConfigOpts, files: Sequence[str]) -> None:
+    """Register oslo.messaging's options when the files configure it; otherwise notifications are off
+    and oslo.messaging is not even imported (it costs a third of a second and pulls in eventlet)."""
+    parser = _read_raw(files)
+    if not any(s.startswith("oslo_messaging_") for s in parser.sections()) and not any(
+        name in parser.defaults() for name in MESSAGING_DEFAULT_OPTS
+    ):
+        return
+    for group, group_opts in messaging_opts():
+        conf.register_opts(group_opts, group=None if group == "DEFAULT" else group)
+
+
+def _notifications(conf: cfg.ConfigOpts) -> NotificationSettings:
+    drivers = tuple(conf.oslo_messaging_notifications.driver) if "oslo_messaging_notifications" in conf else ()
+    return NotificationSettings(
+        drivers=drivers,
+        publisher_id=conf.default_publisher_id,
+        disabled=tuple(d.strip() for d in conf.disabled_notifications if d.strip()),
+    )
 
 
 def store_group_opts() -> list[cfg.Opt]:
@@ -441,6 +496,7 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
         healthcheck_disable_file=conf.healthcheck.disable_by_file_path,
         cors_allowed_origins=cors_origins(conf.cors.allowed_origin),
         enable_proxy_headers_parsing=conf.oslo_middleware.enable_proxy_headers_parsing,
+        notifications=_notifications(conf),
         property_protection_file=conf.property_protection_file or None,
         property_protection_rule_format=conf.property_protection_rule_format,
         property_rules=property_rules(conf),

@@ -143,6 +143,18 @@ DEFAULT_OPTS = [
         min=0,
         help="Seconds between refreshes of a store's live capabilities (glancelite).",
     ),
+    cfg.StrOpt(
+        "default_publisher_id",
+        default="image.localhost",
+        help="publisher_id of the notifications this node sends (Glance's; typically image.<host>).",
+    ),
+    cfg.ListOpt(
+        "disabled_notifications",
+        default=[],
+        help="Notifications not to send: event types (image.create) or groups (image, image.member, "
+        "task; also written image.*). Notifications go through oslo.messaging as "
+        "[oslo_messaging_notifications] driver and transport_url say; no driver sends none.",
+    ),
 ]
 
 DATABASE_OPTS = [
@@ -381,7 +393,8 @@ def list_opts():
     The store group lists the options every registered driver type declares (the
     built-in ones and those of installed ``glancelite.store.drivers`` entry points).
     """
-    from glancelite.config import store_group_opts  # config reads the driver registry; opts stays a leaf
+    # config reads the driver registry and imports oslo.messaging; opts stays a leaf
+    from glancelite.config import messaging_opts, store_group_opts
 
     return [
         ("DEFAULT", DEFAULT_OPTS + log_opts()),
@@ -400,6 +413,8 @@ def list_opts():
         ("oslo_policy", POLICY_OPTS),
         ("cors", cors_sample_opts()),
         ("oslo_middleware", PROXY_OPTS),
+        # oslo.messaging's own declarations ([DEFAULT] transport_url, control_exchange; the driver options).
+        *messaging_opts(sample=True),
         # Each store id in enabled_backends is a group holding these.
         ("<store id>", store_group_opts()),
     ]

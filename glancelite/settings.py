@@ -33,6 +33,21 @@ class ImportFilter:
 
 
 @dataclasses.dataclass(frozen=True)
+class NotificationSettings:
+    """Glance's notifications: ``[oslo_messaging_notifications] driver`` and ``[DEFAULT]``
+    default_publisher_id and disabled_notifications. The transport options stay with oslo.messaging."""
+
+    drivers: tuple[str, ...] = ()
+    publisher_id: str = "image.localhost"
+    disabled: tuple[str, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        """No driver, or only ``noop``: nothing is sent."""
+        return any(d != "noop" for d in self.drivers)
+
+
+@dataclasses.dataclass(frozen=True)
 class KeystoneSettings:
     """[keystone_authtoken] passed through to keystonemiddleware untouched."""
 
@@ -122,6 +137,7 @@ class Settings:
     # [oslo_middleware] enable_proxy_headers_parsing puts HTTPProxyToWSGI in it.
     cors_allowed_origins: tuple[str, ...] = ()
     enable_proxy_headers_parsing: bool = False
+    notifications: NotificationSettings = NotificationSettings()
 
     # [DEFAULT] property_protection_file, parsed at start; None when protections are off.
     property_protection_file: str | None = None

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # names only: importing every service here would load them al
     from glancelite.services.locations import LocationService
     from glancelite.services.members import MemberService
     from glancelite.services.metadefs import MetadefService
+    from glancelite.services.notifier import Notifier
     from glancelite.services.policy import Policy
     from glancelite.services.quotas import Quotas
     from glancelite.services.tasks import TaskService
@@ -38,6 +39,7 @@ class Services:
     locations: LocationService  # location API v2.17
     tasks: TaskService
     metadefs: MetadefService
+    notifier: Notifier  # Glance's notifications; closed last, after the imports that emit them
     close_database: Callable[[], None] = dataclasses.field(repr=False)
 
     def close(self) -> None:
@@ -46,3 +48,4 @@ class Services:
         self.imports.close()
         self.stores.close()
         self.close_database()
+        self.notifier.close()

@@ -18,6 +18,7 @@ from glancelite.db.repositories import ImageRepository, LocationRepository, Memb
 from glancelite.services.cache import tee_into_cache
 from glancelite.services.cache_files import ImageCache
 from glancelite.services.image_access import ImageAccess
+from glancelite.services.notifier import Notifier
 from glancelite.services.policy import Policy
 from glancelite.services.quotas import Quotas
 from glancelite.settings import Settings
@@ -49,6 +50,13 @@ class Download:
     byte_range: ByteRange | None  # None: the whole image
 
 
+def _reason(exc: Exception) -> str:
+    """What an image.upload error notification says: our own message, never a driver's text."""
+    if isinstance(exc, errors.GlanceliteError):
+        return exc.message
+    return f"internal error ({type(exc).__name__})"
+
+
 class ImageDataService:
     def __init__(
         self,
@@ -62,6 +70,7 @@ class ImageDataService:
         stores: StoreSet,
         quotas: Quotas,
         cache: ImageCache | None,
+        notifier: Notifier,
     ):
         self.settings = settings
         self.images = images
@@ -73,6 +82,7 @@ class ImageDataService:
         self.quotas = quotas  # keystone unified limits
         # The image cache when downloads are served from it (CacheService.download_cache), else None.
         self.cache = cache
+        self.notifier = notifier  # image.prepare, image.upload, image.activate, image.send
 
     # -- upload ----------------------------------------------------------------------
 
@@ -99,12 +109,16 @@ class ImageDataService:
         self.quotas.check_uploading(context)
         # The uploading process is recorded so a worker that starts after it was killed can
         # return the image to queued (recover_dead_uploads); hidden from the API.
-        self.images.update_image(
+        saving = self.images.update_image(
             image_id,
             expected_status=S.QUEUED,
             values={"status": S.SAVING},
             properties_set={UPLOAD_OWNER: json.dumps(processes.current_owner())},
         )
+        # Glance's order: the saving status is saved (image.update), then set_data reports
+        # image.prepare, and image.upload and image.activate once the data is in.
+        self.notifier.image("image.update", saving)
+        self.notifier.image("image.prepare", saving, backend=target if self.settings.multi_store else None)
 
         stored: base.StoredObject | None = None
         data_inspection = inspection.for_image(
@@ -136,8 +150,12 @@ class ImageDataService:
             if stored is not None:
                 self._discard(target, stored, context)
             self._back_to_queued(image_id, exc)
+            if isinstance(exc, Exception):
+                self.notifier.upload_failed(image_id, _reason(exc))
             raise
         store_acls.sync(self.stores, self.members, context, uploaded)
+        for event_type in ("image.upload", "image.activate", "image.update"):
+            self.notifier.image(event_type, uploaded)
         return uploaded
 
     def _quota_remaining(self, owner: str | None) -> int | None:
@@ -197,7 +215,9 @@ class ImageDataService:
         if self.cache is not None:
             cached = self.cache.open_stream(image_id, offset, length)
             if cached is not None:
-                return Download(image=image, stream=cached, byte_range=byte_range)
+                return Download(
+                    image=image, stream=self.notifier.counting_send(cached, image, context), byte_range=byte_range
+                )
         failures: list[errors.GlanceliteError] = []
         for location in self._ordered(locations, prefer):
             try:
@@ -208,6 +228,7 @@ class ImageDataService:
                 continue
             if self.cache is not None and byte_range is None and image.status == S.ACTIVE:
                 stream = self._into_cache(image, stream)
+            stream = self.notifier.counting_send(stream, image, context)  # image.send when it is closed
             return Download(image=image, stream=stream, byte_range=byte_range)
         if all(isinstance(f, base.StoreNotFound) for f in failures):
             return None

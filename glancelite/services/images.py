@@ -36,6 +36,7 @@ from glancelite.services.image_rules import (  # noqa: F401 (re-exported for the
     is_reserved,
 )
 from glancelite.services.imports import ImportService
+from glancelite.services.notifier import Notifier
 from glancelite.services.policy import Policy
 from glancelite.services.property_protections import PropertyProtections
 from glancelite.services.quotas import Quotas
@@ -65,6 +66,7 @@ class ImageService:
         stage_hosts: StageHosts,
         cache: CacheService,
         property_protections: PropertyProtections | None = None,
+        notifier: Notifier,
     ):
         self.settings = settings
         self.images = images
@@ -80,6 +82,7 @@ class ImageService:
         # [DEFAULT] property_protection_file; None when off. Applied to what create, update,
         # show and list take in and give back (Glance's ProtectedImage*Proxy), nowhere else.
         self.protections = property_protections
+        self.notifier = notifier  # image.create, image.update, image.delete
 
     # ------------------------------------------------------------ read
 
@@ -147,7 +150,9 @@ class ImageService:
         tags = list(dict.fromkeys(body.get("tags") or ()))
         self._check_quota("property", image_id, self._count_properties(properties))
         self._check_quota("tag", image_id, len(tags))
-        return self._as_seen(ctx, self.images.create_image(values, properties, tags))
+        created = self.images.create_image(values, properties, tags)
+        self.notifier.image("image.create", created)
+        return self._as_seen(ctx, created)
 
     def _check_visibility_change(self, ctx: RequestContext, visibility: str, owner: str | None) -> None:
         target = {"project_id": owner, "owner": owner, "visibility": visibility}
@@ -222,6 +227,8 @@ class ImageService:
         if tags - set(image.tags):
             self._check_quota("tag", image_id, len(tags))
         if not (values or props_set or props_removed or tags != set(image.tags)):
+            if current is not image:  # only locations changed
+                self.notifier.image("image.update", current)
             return self._as_seen(ctx, current)
         formats_changed = "disk_format" in values or "container_format" in values
         updated = self.images.update_image(
@@ -234,6 +241,7 @@ class ImageService:
             tags=sorted(tags) if tags != set(image.tags) else None,
         )
         store_acls.sync(self.stores, self.members, ctx, updated)
+        self.notifier.image("image.update", updated)
         return self._as_seen(ctx, updated)
 
     def _apply(self, ctx, image, change: Change, columns, props, tags) -> None:
@@ -286,8 +294,9 @@ class ImageService:
             model.check_transition(image.status, model.ImageStatus.DELETED)
             self._delete_data(ctx, image)
             try:
-                self.images.delete_image(image_id, expected_status=image.status)
+                deleted = self.images.delete_image(image_id, expected_status=image.status)
                 self.cache.forget(image_id)
+                self.notifier.image_deleted(deleted)
                 return
             except errors.Conflict:
                 # The image moved on (an upload finished?) while we deleted its data:
@@ -363,7 +372,9 @@ class ImageService:
 
     def _set_status(self, image: model.Image, target: str) -> model.Image:
         model.check_transition(image.status, target)
-        return self.images.update_image(image.id, expected_status=image.status, values={"status": target})
+        updated = self.images.update_image(image.id, expected_status=image.status, values={"status": target})
+        self.notifier.image("image.update", updated)
+        return updated
 
     # ------------------------------------------------------------ tags
 
@@ -374,10 +385,10 @@ class ImageService:
         if len(tag) > 255:
             raise errors.Invalid(f"Provided object does not match schema 'image': '{tag}' is too long")
         self._check_quota("tag", image_id, len(image.tags) + 1)
-        self.images.update_image(image_id, tags_added=[tag])
+        self.notifier.image("image.update", self.images.update_image(image_id, tags_added=[tag]))
 
     def delete_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         image = self.access.authorize(ctx, image_id, "modify_image", not_found=f"Image {image_id} not found.")
         if tag not in image.tags:
             raise errors.NotFound(f"Tag {tag} not found.")
-        self.images.update_image(image_id, tags_removed=[tag])
+        self.notifier.image("image.update", self.images.update_image(image_id, tags_removed=[tag]))

@@ -77,7 +77,7 @@ def _method(task: model.Task) -> str | None:
 def fail_dead_task(env: ImportEnv, task: model.Task, reason: str) -> bool:
     """Mark the task failed (compare-and-set) and put its image back as a failed import leaves it."""
     try:
-        env.tasks.update_task(
+        failed = env.tasks.update_task(
             task.id,
             status="failure",
             expected_status=("pending", "processing"),
@@ -86,6 +86,7 @@ def fail_dead_task(env: ImportEnv, task: model.Task, reason: str) -> bool:
         )
     except (errors.Conflict, errors.NotFound):
         return False  # it finished, or another worker settled it first
+    env.events.task("task.failure", failed)
     LOG.warning("import task %s: %s", task.id, reason)
     image_id = task.image_id or (task.input or {}).get("image_id")
     stores = list((task.input or {}).get("backend") or [])

@@ -16,6 +16,7 @@ from glancelite.context import RequestContext
 from glancelite.db import tasks as tasks_db
 from glancelite.services import import_recovery as recovery
 from glancelite.services.image_access import ImageAccess
+from glancelite.services.notifier import Notifier
 from glancelite.services.policy import Policy
 from glancelite.services.quotas import Quotas
 from glancelite.services.stage_hosts import StageHosts
@@ -43,6 +44,7 @@ class ImportService:
         quotas: Quotas,
         runner: Runner,
         stage_hosts: StageHosts,
+        notifier: Notifier,
     ):
         self.settings = settings
         self.env = env  # repositories, stores, staging and work areas: what the import steps use
@@ -55,6 +57,7 @@ class ImportService:
         self.runner = runner
         self.flows = ImportFlows(env)
         self.stage_hosts = stage_hosts  # the nodes holding staged data (several nodes, one database)
+        self.notifier = notifier  # image.update (staged), task.create and task.run; the flow reports the rest
 
     def close(self) -> None:
         """Take no new import; let running ones finish (gunicorn's graceful stop)."""
@@ -108,12 +111,14 @@ class ImportService:
             self_url = self.settings.worker_self_reference_url or self.settings.public_endpoint
             if self_url:
                 props[STAGE_HOST_PROPERTY] = self_url
-            return self.images.update_image(
+            uploading = self.images.update_image(
                 image_id,
                 expected_status=S.QUEUED,
                 values={"status": S.UPLOADING, "size": stored.size},
                 properties_set=props,
             )
+            self.notifier.image("image.update", uploading)
+            return uploading
         except base.Duplicate as exc:
             raise errors.Conflict(f"The image {image_id} has data on staging") from exc
         except BaseException:
@@ -312,7 +317,7 @@ class ImportService:
         return self._start(context, plan, task_input, task_type="import")
 
     def _start(self, context: RequestContext, plan: ImportPlan, body: dict, task_type: str = TASK_TYPE) -> str:
-        self.tasks.create_task(
+        task = self.tasks.create_task(
             {
                 "id": plan.task_id,
                 "type": task_type,
@@ -334,6 +339,9 @@ class ImportService:
         # Bookkeeping starts with the request, not when a worker picks the job up, so a
         # client polling os_glance_importing_to_stores never sees a finished-looking image.
         update_bookkeeping(self.env, plan.image_id, importing=plan.stores, unfail=plan.stores)
+        # Glance reports the task when it is added, then task.run as it is handed to the executor.
+        self.notifier.task("task.create", task)
+        self.notifier.task("task.run", task)  # before submitting: the flow's own events follow it
         try:
             self.runner.submit(plan, self.flows)
         except BaseException as exc:

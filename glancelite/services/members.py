@@ -6,6 +6,7 @@ from glancelite import errors, model
 from glancelite.context import RequestContext
 from glancelite.db.repositories import MemberRepository
 from glancelite.services.image_access import ImageAccess
+from glancelite.services.notifier import Notifier
 from glancelite.services.policy import Policy
 from glancelite.settings import Settings
 from glancelite.store import acls as store_acls
@@ -16,13 +17,21 @@ STATUSES = tuple(s.value for s in model.MemberStatus)
 
 class MemberService:
     def __init__(
-        self, settings: Settings, *, members: MemberRepository, access: ImageAccess, policy: Policy, stores: StoreSet
+        self,
+        settings: Settings,
+        *,
+        members: MemberRepository,
+        access: ImageAccess,
+        policy: Policy,
+        stores: StoreSet,
+        notifier: Notifier,
     ):
         self.settings = settings
         self.members = members
         self.access = access  # visibility and authorization of the image
         self.policy = policy
         self.stores = stores  # read ACLs follow the members
+        self.notifier = notifier  # image.member.create, image.member.update, image.member.delete
 
     def _image(self, ctx: RequestContext, image_id: str) -> model.Image:
         return self.access.visible_image(ctx, image_id, f"Image {image_id} not found.")
@@ -67,6 +76,7 @@ class MemberService:
         self._only_shared(image)
         member = self.members.create_member(image_id, member_id, quota=self.settings.image_member_quota)
         store_acls.sync(self.stores, self.members, ctx, image)
+        self.notifier.member("image.member.create", member)
         return member
 
     def update(self, ctx: RequestContext, image_id: str, member_id: str, status: str) -> model.Member:
@@ -82,11 +92,16 @@ class MemberService:
             raise errors.Forbidden(f"Not allowed to update members for image {image_id}.")
         if self.members.find_member(image_id, member_id) is None:
             raise errors.NotFound(f"Not found member {member_id} for image {image_id}")
-        return self.members.update_member(image_id, member_id, status)
+        member = self.members.update_member(image_id, member_id, status)
+        self.notifier.member("image.member.update", member)
+        return member
 
     def delete(self, ctx: RequestContext, image_id: str, member_id: str) -> None:
         image = self._image(ctx, image_id)
         self._enforce(ctx, image, "delete_member", f"Not allowed to delete members for image {image_id}.")
         self._only_shared(image)
+        member = self.members.find_member(image_id, member_id) if self.notifier.wants("image.member.delete") else None
         self.members.delete_member(image_id, member_id)
         store_acls.sync(self.stores, self.members, ctx, image)
+        if member is not None:
+            self.notifier.member("image.member.delete", member, deleted=True)

@@ -88,13 +88,14 @@ class TaskFlows:
 
     def failed(self, plan, exc: BaseException) -> None:
         with contextlib.suppress(errors.Conflict, errors.NotFound):
-            self.env.tasks.update_task(
+            task = self.env.tasks.update_task(
                 plan.task_id,
                 status="failure",
                 expected_status=("pending", "processing"),
                 message=failure_message(exc),
                 ttl_hours=self.env.settings.task_time_to_live_hours,
             )
+            self.env.events.task("task.failure", task)  # Glance sends it at INFO, like the other task events
 
     def finished(self, plan) -> None:
         with contextlib.suppress(errors.NotFound):  # the image was deleted: its lock went with it

@@ -25,6 +25,7 @@ from glancelite.store.areas import StagingArea, WorkArea
 from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
 from glancelite.tasks.bookkeeping import image_writes, split_list, update_bookkeeping
+from glancelite.tasks.events import ImportEvents, NoEvents
 from glancelite.tasks.plan import (
     IMPORTING_PROPERTY,
     LOCK_PROPERTY,
@@ -38,6 +39,13 @@ S = model.ImageStatus
 MIB = 1 << 20
 PROGRESS_EVERY = 5.0  # seconds between "Copied N MiB" updates (also the task's heartbeat)
 COPY_CHUNK = 1 << 20
+
+
+def _reason(exc: Exception) -> str:
+    """What an image.upload error notification says: our own message, never a driver's text."""
+    if isinstance(exc, errors.GlanceliteError):
+        return exc.message
+    return f"internal error ({type(exc).__name__})"
 
 
 class ImportAborted(errors.Conflict):
@@ -56,6 +64,7 @@ class ImportEnv:
     stores: StoreSet
     staging: StagingArea
     work: WorkArea
+    events: ImportEvents = dataclasses.field(default_factory=NoEvents)  # Glance's notifications
 
 
 class Progress:
@@ -109,15 +118,17 @@ class LockImage(tf_task.Task):
         image = self.env.images.get_image(self.plan.image_id)
         if image.properties.get(LOCK_PROPERTY) != self.plan.task_id:
             raise ImportAborted(f"Image {image.id} is no longer locked by task {self.plan.task_id}")
-        self.env.tasks.update_task(self.plan.task_id, status="processing", expected_status="pending")
+        task = self.env.tasks.update_task(self.plan.task_id, status="processing", expected_status="pending")
+        self.env.events.task("task.processing", task)
         if not self.plan.is_copy:
             expected = S.UPLOADING if self.plan.method == Method.GLANCE_DIRECT else S.QUEUED
-            self.env.images.update_image(
+            importing = self.env.images.update_image(
                 image.id,
                 expected_status=expected,
                 values={"status": S.IMPORTING},
                 properties_removed=[STAGE_HOST_PROPERTY],
             )
+            self.env.events.image("image.update", importing)
         update_bookkeeping(self.env, image.id, importing=self.plan.stores, unfail=self.plan.stores)
 
     def revert(self, *args, **kwargs):
@@ -212,6 +223,7 @@ class ImportToStore(tf_task.Task):
         except ImportAborted:
             raise
         except Exception as exc:
+            self.env.events.upload_failed(self.plan.image_id, _reason(exc))
             if self.plan.all_stores_must_succeed:
                 raise
             LOG.warning("image %s: import into store %s failed: %s", self.plan.image_id, self.store_id, exc)
@@ -222,6 +234,11 @@ class ImportToStore(tf_task.Task):
         env, image_id = self.env, self.plan.image_id
         progress = Progress(env, self.plan, "Copied")
         stored = None
+        # Glance's set_data for each store: image.prepare (naming the store), then image.upload
+        # and, for the store that makes it active, image.activate.
+        env.events.image(
+            "image.prepare", env.images.get_image(image_id), backend=self.store_id if env.settings.multi_store else None
+        )
         with (
             env.staging.open(image_id) as staged,
             HashingReader(
@@ -235,11 +252,16 @@ class ImportToStore(tf_task.Task):
             stored = env.stores.write(self.store_id, image_id, reader, staged_size, context=self.plan.caller)
             try:
                 digests = reader.digests()
-                location_id = self._record(stored, digests)
+                location_id, activated = self._record(stored, digests)
             except BaseException:
                 self._discard(stored)
                 raise
         update_bookkeeping(env, image_id, done=[self.store_id])
+        with contextlib.suppress(errors.NotFound):  # deleted meanwhile: nothing to report
+            image = env.images.get_image(image_id)
+            env.events.image("image.upload", image)
+            if activated:
+                env.events.image("image.activate", image)
         if env.stores.keeps_acls(model.Location(url=stored.url, metadata={"store": self.store_id})):
             with contextlib.suppress(errors.NotFound):
                 store_acls.sync(env.stores, env.members, self.plan.caller, env.images.get_image(image_id))
@@ -252,11 +274,12 @@ class ImportToStore(tf_task.Task):
             return None
         return quota - self.env.locations.storage_used(self.plan.owner)
 
-    def _record(self, stored: base.StoredObject, digests) -> int:
+    def _record(self, stored: base.StoredObject, digests) -> tuple[int, bool]:
+        """The new location's id, and whether this store made the image active."""
         with image_writes(self.plan.image_id):
             return self._record_locked(stored, digests)
 
-    def _record_locked(self, stored: base.StoredObject, digests) -> int:
+    def _record_locked(self, stored: base.StoredObject, digests) -> tuple[int, bool]:
         env, image_id = self.env, self.plan.image_id
         metadata = env.stores.location_metadata(self.store_id, stored)
         image = env.images.get_image(image_id)
@@ -277,7 +300,7 @@ class ImportToStore(tf_task.Task):
                 target_status=S.ACTIVE,
             )
             image = env.images.get_image(image_id)
-            return next(loc.id for loc in image.locations if loc.url == stored.url)
+            return next(loc.id for loc in image.locations if loc.url == stored.url), True
         if not image.checksum:
             env.images.update_image(
                 image_id,
@@ -289,7 +312,7 @@ class ImportToStore(tf_task.Task):
                     "os_hash_value": digests.os_hash_value,
                 },
             )
-        return env.locations.add_location(image_id, stored.url, metadata)
+        return env.locations.add_location(image_id, stored.url, metadata), False
 
     def _discard(self, stored: base.StoredObject) -> None:
         try:
@@ -326,7 +349,10 @@ class ActivateImage(tf_task.Task):
         with image_writes(self.plan.image_id):
             image = self.env.images.get_image(self.plan.image_id)
             if image.status == S.IMPORTING and image.checksum and image.locations:
-                self.env.images.update_image(image.id, expected_status=S.IMPORTING, values={"status": S.ACTIVE})
+                active = self.env.images.update_image(
+                    image.id, expected_status=S.IMPORTING, values={"status": S.ACTIVE}
+                )
+                self.env.events.image("image.activate", active)
 
     def revert(self, *args, **kwargs):
         with contextlib.suppress(errors.NotFound, errors.Conflict):
@@ -344,7 +370,7 @@ class CompleteTask(tf_task.Task):
         image = self.env.images.get_image(self.plan.image_id)
         if not self.plan.is_copy and image.status != S.ACTIVE:
             raise errors.Conflict("None of the uploads finished!")
-        self.env.tasks.update_task(
+        task = self.env.tasks.update_task(
             self.plan.task_id,
             status="success",
             expected_status="processing",
@@ -353,6 +379,7 @@ class CompleteTask(tf_task.Task):
             ttl_hours=self.env.settings.task_time_to_live_hours,
         )
         self.env.images.release_property_lock(image.id, LOCK_PROPERTY, self.plan.task_id)
+        self.env.events.task("task.success", task)
 
 
 class DeleteStaged(tf_task.Task):

@@ -89,6 +89,10 @@ def test_unsupported_option_is_logged_once_by_a_multi_worker_service(tmp_path):
     server = Server(conf).start()
     try:
         assert requests.get(server.url + "/versions", timeout=5).status_code == 200
+        # gunicorn forks the second worker up to 0.1 s after the first, which may already answer.
+        deadline = time.monotonic() + 10
+        while len(server.worker_pids()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         api_pids = {server.proc.pid, *server.worker_pids()}
         assert len(api_pids) == 3
     finally:

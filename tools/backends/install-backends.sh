@@ -3,6 +3,7 @@
 #   apt : memcached (Swift tempauth), ceph-mon ceph-osd ceph-common radosgw python3-rados python3-rbd,
 #         qemu-utils (qemu-img: the import plugin and format tests make real images with it),
 #         gdisk (sgdisk: the format tests make real GPT disks with it)
+#         rabbitmq-server (the notification tests' broker, tools/backends/rabbitmq-start.sh)
 #   .venv-tools : a separate venv with PyPI `swift` (Swift AIO), `keystonemiddleware` (its keystone-mode
 #                 proxy) and `moto[s3]` (moto_server), so their pins (eventlet, lxml, werkzeug...)
 #                 never fight the application's own requirements.
@@ -18,7 +19,7 @@ T0=$(date +%s)
 export DEBIAN_FRONTEND=noninteractive
 log() { echo "[install-backends $(( $(date +%s) - T0 ))s] $*"; }
 
-APT=(memcached ceph-mon ceph-osd ceph-common radosgw python3-rados python3-rbd uuid-runtime curl qemu-utils gdisk)
+APT=(memcached ceph-mon ceph-osd ceph-common radosgw python3-rados python3-rbd uuid-runtime curl qemu-utils gdisk rabbitmq-server)
 if [ "${BACKENDS_SKIP_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${APT[@]}"; do
