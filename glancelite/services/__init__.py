@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # names only: importing every service here would load them al
     from glancelite.services.metadefs import MetadefService
     from glancelite.services.policy import Policy
     from glancelite.services.quotas import Quotas
+    from glancelite.services.scrubber import Scrubber
     from glancelite.services.tasks import TaskService
     from glancelite.store.stores import StoreSet
 
@@ -44,5 +45,19 @@ class Services:
         """Stop background work, then release the stores and the database (a worker's graceful stop)."""
         self.cache.close()
         self.imports.close()
+        self.stores.close()
+        self.close_database()
+
+
+@dataclasses.dataclass(frozen=True)
+class ScrubberServices:
+    """What glancelite-scrubber runs, built once by app.build_scrubber."""
+
+    settings: Settings
+    scrubber: Scrubber
+    stores: StoreSet
+    close_database: Callable[[], None] = dataclasses.field(repr=False)
+
+    def close(self) -> None:
         self.stores.close()
         self.close_database()
