@@ -13,6 +13,7 @@ gone; another host: no heartbeat for ``lease``). ``restore`` is glance-scrubber'
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import logging
@@ -122,14 +123,22 @@ class Scrubber:
     def _scrub(self, candidate: PendingImage) -> tuple[str, Outcome]:
         try:
             return candidate.id, self._scrub_image(candidate)
-        except errors.GlanceliteError as exc:  # the database went away: this image waits for the next pass
-            LOG.error("image %s: not scrubbed: %s", candidate.id, exc)
+        except Exception as exc:  # noqa: BLE001 - one image's failure must not end the pass, nor a daemon
+            if isinstance(exc, errors.GlanceliteError):  # the database went away, typically
+                LOG.error("image %s: not scrubbed: %s", candidate.id, exc)
+            else:
+                LOG.exception("image %s: not scrubbed", candidate.id)
+            with contextlib.suppress(Exception):  # else the next pass takes its own claim back
+                self.queue.release(candidate.id, self.holder)
             return candidate.id, Outcome.LEFT_PENDING
 
     def _scrub_image(self, candidate: PendingImage) -> Outcome:
         replacing = None
-        if candidate.claim is not None:
-            if candidate.claim.holder.token == self.holder.token or not self.holder_gone(candidate.claim):
+        if candidate.claim is not None and candidate.claim.holder.token == self.holder.token:
+            # Left by an earlier pass of this scrubber that could not release it; passes never overlap.
+            replacing = candidate.claim
+        elif candidate.claim is not None:
+            if not self.holder_gone(candidate.claim):
                 return Outcome.SKIPPED
             LOG.warning(
                 "image %s: taking over the claim of scrubber %s (pid %s on %s), which is gone",

@@ -353,3 +353,15 @@ def test_two_scrubbers_in_parallel_delete_each_location_once(engine, tmp_path):
     scrubbed = [i for r in reports for i in r.ids(Outcome.SCRUBBED)]
     assert sorted(scrubbed) == sorted(i for i, _ in images)
     assert scrub_queue.pending_images(engine) == []
+
+
+def test_a_claim_this_scrubber_could_not_release_is_taken_back_next_pass(engine, tmp_path):
+    root = tmp_path / "images"
+    settings = file_settings(root)
+    scrubber = Scrubber(settings, queue=ScrubQueueRepository(engine), stores=StoreSet(settings))
+    image_id, paths = stored_image(engine, root, copies=1)
+    assert scrub_queue.claim(engine, image_id, scrubber.holder) is not None  # as a pass that lost the database
+    other = Scrubber(settings, queue=ScrubQueueRepository(engine), stores=StoreSet(settings))
+    assert other.run().ids(Outcome.SKIPPED) == [image_id]  # alive, in this very process
+    assert scrubber.run().ids(Outcome.SCRUBBED) == [image_id]
+    assert not paths[0].exists()
