@@ -226,9 +226,9 @@ def release(engine: Engine, image_id: str, holder: Holder) -> bool:
 def restore(engine: Engine, image_id: str, *, replacing: Claim | None = None) -> model.Image:
     """Bring a pending image back ``active`` with its pending locations, properties, tags and members.
 
-    COMPAT: Glance's image_restore sets only the image row back, so the restored image has
-    no locations (its data stays unreachable) and loses its properties; here every row
-    deleted with the image comes back. ``replacing``: a claim of a holder found gone, dropped
+    Unlike Glance, whose image_restore sets only the image row back (the restored image has
+    no locations, so its data stays unreachable, and no properties), every row deleted with
+    the image comes back. ``replacing``: a claim of a holder found gone, dropped
     if unchanged. Conflict when the image is not pending_delete (Glance's message), is
     claimed by a live scrubber, or has no data left.
     """
@@ -246,7 +246,10 @@ def restore(engine: Engine, image_id: str, *, replacing: Claim | None = None) ->
         current = _claim_of(conn, image_id)
         if current is not None:
             if current != replacing:
-                raise errors.Conflict(f"Image {image_id} is being scrubbed; stop the scrubber and try again.")
+                raise errors.Conflict(
+                    f"Image {image_id} is being scrubbed by the scrubber with pid {current.holder.pid} "
+                    f"on {current.holder.host}; try again when its pass is over."
+                )
             conn.execute(
                 T_CLAIM.delete().where(T_CLAIM.c.image_id == image_id, T_CLAIM.c.holder == current.holder.token)
             )
