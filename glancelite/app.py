@@ -16,10 +16,11 @@ from glancelite.db.repositories import (
     LocationRepository,
     MemberRepository,
     MetadefRepository,
+    ScrubQueueRepository,
     TaskRepository,
     UsageRepository,
 )
-from glancelite.services import Services
+from glancelite.services import ScrubberServices, Services
 from glancelite.services import cache as image_cache
 from glancelite.services import notifier as notifications
 from glancelite.services.image_access import ImageAccess
@@ -33,6 +34,7 @@ from glancelite.services.metadefs import MetadefService
 from glancelite.services.policy import Policy
 from glancelite.services.property_protections import PropertyProtections
 from glancelite.services.quotas import Quotas
+from glancelite.services.scrubber import Scrubber
 from glancelite.services.stage_hosts import StageHosts
 from glancelite.services.tasks import TaskService
 from glancelite.settings import Settings
@@ -155,6 +157,17 @@ def _recover_at_start(imports: ImportService, image_data: ImageDataService, stor
     except errors.Unavailable as exc:
         LOG.warning("start-up recovery skipped, the database is unavailable: %s", exc)
     stores.remove_orphaned_partials()
+
+
+def build_scrubber(settings: Settings) -> ScrubberServices:
+    """glancelite-scrubber's collaborators, from the same settings and repositories as the API's.
+
+    No start-up work: the scrubber runs no imports and serves no uploads.
+    """
+    engine = db_engine.create_engine(settings.database_connection)
+    stores = StoreSet(settings)
+    scrubber = Scrubber(settings, queue=ScrubQueueRepository(engine), stores=stores)
+    return ScrubberServices(settings=settings, scrubber=scrubber, stores=stores, close_database=engine.dispose)
 
 
 def create_app(settings: Settings, services: Services) -> falcon.App:

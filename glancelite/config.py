@@ -165,6 +165,7 @@ def _register_core(conf: cfg.ConfigOpts) -> None:
     # debug, log_file, log_dir, use_json, use_syslog, ...: oslo.log's own declarations, as Glance.
     oslo_log.register_options(conf)
     conf.register_opts(opts.DEFAULT_OPTS)
+    conf.register_opts(opts.DELAYED_DELETE_OPTS)
     for group, group_opts in (
         ("database", opts.DATABASE_OPTS),
         ("glance_store", opts.GLANCE_STORE_OPTS),
@@ -500,6 +501,11 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
         property_protection_file=conf.property_protection_file or None,
         property_protection_rule_format=conf.property_protection_rule_format,
         property_rules=property_rules(conf),
+        delayed_delete=conf.delayed_delete,
+        scrub_time=conf.scrub_time,
+        scrub_pool_size=conf.scrub_pool_size,
+        scrubber_wakeup_time=conf.wakeup_time,
+        scrubber_daemon=conf.daemon,
     )
 
 

@@ -318,6 +318,42 @@ def cors_sample_opts() -> list[cfg.Opt]:
     return sample
 
 
+# Delayed delete ([DEFAULT], Glance's glance/scrubber.py names and defaults): the API reads the
+# first three, glancelite-scrubber all of them (wakeup_time and daemon as glance-scrubber.conf has them).
+DELAYED_DELETE_OPTS = [
+    cfg.BoolOpt(
+        "delayed_delete",
+        default=False,
+        help="Deleting an image with data leaves it pending_delete, its data in the stores, until "
+        "glancelite-scrubber removes the data (after scrub_time); until then an operator can bring it back "
+        "with glancelite-scrubber --restore. Run the scrubber periodically or the stores fill up.",
+    ),
+    cfg.IntOpt(
+        "scrub_time",
+        default=0,
+        min=0,
+        help="Seconds an image stays pending_delete before the scrubber may remove its data.",
+    ),
+    cfg.IntOpt(
+        "scrub_pool_size",
+        default=1,
+        min=1,
+        help="Images the scrubber deletes in parallel (1: one after the other).",
+    ),
+    cfg.IntOpt(
+        "wakeup_time",
+        default=300,
+        min=0,
+        help="Seconds between two scrubber passes when it runs as a daemon.",
+    ),
+    cfg.BoolOpt(
+        "daemon",
+        default=False,
+        help="glancelite-scrubber runs as a daemon, a pass every wakeup_time seconds, instead of one pass "
+        "(the --daemon/-D switch overrides it).",
+    ),
+]
+
 # oslo.policy 6 dropped enforce_scope (scope is always checked); glancelite
 # keeps the switch Glance operators know. Registered only where oslo.policy
 # does not declare it itself.
@@ -398,6 +434,7 @@ def list_opts():
 
     return [
         ("DEFAULT", DEFAULT_OPTS + log_opts()),
+        ("DEFAULT", DELAYED_DELETE_OPTS),
         ("database", DATABASE_OPTS),
         ("glance_store", GLANCE_STORE_OPTS),
         ("task", TASK_OPTS),

@@ -144,6 +144,14 @@ class Settings:
     property_protection_rule_format: str = "roles"
     property_rules: tuple[PropertyRule, ...] | None = None
 
+    # Delayed delete: DELETE leaves images with data pending_delete; glancelite-scrubber removes
+    # the data once they have been pending scrub_time seconds, scrub_pool_size images at a time.
+    delayed_delete: bool = False
+    scrub_time: int = 0
+    scrub_pool_size: int = 1
+    scrubber_wakeup_time: int = 300  # [DEFAULT] wakeup_time: seconds between passes as a daemon
+    scrubber_daemon: bool = False  # [DEFAULT] daemon
+
     def store(self, store_id: str) -> StoreSettings | None:
         return next((s for s in self.stores if s.id == store_id), None)
 

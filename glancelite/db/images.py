@@ -331,34 +331,44 @@ def update_image(
     )
 
 
-def _delete(conn: Connection, image_id: str, expected_status: str | None) -> model.Image:
+def _delete(conn: Connection, image_id: str, expected_status: str | None, target: str) -> model.Image:
     _get_row(conn, image_id, for_update=True)
     image = get_image_in(conn, image_id)
     if expected_status is not None and image.status != expected_status:
-        raise errors.Conflict(f"Image status transition from {image.status} to deleted is not allowed")
-    model.check_transition(image.status, model.ImageStatus.DELETED)
+        raise errors.Conflict(f"Image status transition from {image.status} to {target} is not allowed")
+    model.check_transition(image.status, target)
     now = utcnow()
     done = dict(deleted=True, deleted_at=now, updated_at=now)
     result = conn.execute(
         T_IMG.update()
         .where(T_IMG.c.id == image_id, T_IMG.c.deleted == sa.false(), T_IMG.c.status == image.status)
-        .values(status=model.ImageStatus.DELETED.value, **done)
+        .values(status=target, **done)
     )
     if result.rowcount != 1:
-        raise errors.Conflict(f"Image status transition from {image.status} to deleted is not allowed")
+        raise errors.Conflict(f"Image status transition from {image.status} to {target} is not allowed")
+    # Every child shares the image's deleted_at: a restore revives exactly these rows.
     for table in (T_PROP, T_TAG, T_MEM):
         conn.execute(table.update().where(table.c.image_id == image_id, table.c.deleted == sa.false()).values(**done))
+    # Locations keep their data until the scrubber removes it: their status says which do.
+    location_status = "pending_delete" if target == model.ImageStatus.PENDING_DELETE else "deleted"
     conn.execute(
         T_LOC.update()
         .where(T_LOC.c.image_id == image_id, T_LOC.c.deleted == sa.false())
-        .values(status="deleted", **done)
+        .values(status=location_status, **done)
     )
-    return image.replace(status=model.ImageStatus.DELETED.value, updated_at=now)
+    return image.replace(status=target, updated_at=now)
 
 
-def delete_image(engine: Engine, image_id: str, *, expected_status: str | None = None) -> model.Image:
-    """Soft-delete the image and its children; returns the image as it was (locations included)."""
-    return run_in_transaction(engine, _delete, image_id, expected_status)
+def delete_image(
+    engine: Engine, image_id: str, *, expected_status: str | None = None, keep_data: bool = False
+) -> model.Image:
+    """Soft-delete the image and its children; returns the image as it was (locations included).
+
+    ``keep_data`` (delayed delete): the image becomes ``pending_delete`` and its locations
+    ``pending_delete`` (Glance's rows exactly), for the scrubber to delete their data later.
+    """
+    target = model.ImageStatus.PENDING_DELETE if keep_data else model.ImageStatus.DELETED
+    return run_in_transaction(engine, _delete, image_id, expected_status, target.value)
 
 
 def set_location_metadata(engine: Engine, image_id: str, location_id: int, metadata: Mapping[str, Any]) -> bool:

@@ -5,6 +5,10 @@ Images, their properties, locations, tags and members, and tasks are soft-delete
 ``age_in_days`` ago, oldest first, at most ``max_rows`` per table (-1: all).
 ``purge`` leaves the images table alone: an image row is what keeps its id from
 being reused (OSSN-0075), so ``purge_images_table`` is a separate, deliberate step.
+Neither touches an image still ``pending_delete`` (delayed delete) nor its rows, however
+old: its locations are what the scrubber deletes the data from, and the rest is what
+``glancelite-scrubber --restore`` brings back. (Glance's purge does not look at the
+status, and can forget data the scrubber has not deleted yet.)
 """
 
 from __future__ import annotations
@@ -29,6 +33,13 @@ def _oldest_first(select, deleted_at, max_rows: int):
     return select if max_rows == -1 else select.limit(max_rows)
 
 
+def _not_pending_delete(table: sa.Table):
+    """Rows of images the scrubber is done with (or that never waited for it)."""
+    images = tables.images
+    pending = sa.select(images.c.id).where(images.c.status == "pending_delete").scalar_subquery()
+    return table.c.image_id.notin_(pending)
+
+
 def _purge_table(engine: Engine, table: sa.Table, cutoff: datetime.datetime, max_rows: int, *extra) -> int:
     doomed = _oldest_first(
         sa.select(table.c.id).where(table.c.deleted_at < cutoff, *extra), table.c.deleted_at, max_rows
@@ -48,7 +59,7 @@ def purge(engine: Engine, age_in_days: int, max_rows: int) -> dict[str, int]:
     statement = info.delete().where(info.c.task_id.in_(doomed_tasks.scalar_subquery()))
     counts[info.name] = run_in_transaction(engine, lambda conn: conn.execute(statement).rowcount)
     for table in IMAGE_CHILDREN:
-        counts[table.name] = _purge_table(engine, table, cutoff, max_rows)
+        counts[table.name] = _purge_table(engine, table, cutoff, max_rows, _not_pending_delete(table))
     # A task whose task_info row survived (more than max_rows of them) waits for the next run.
     counts[tasks.name] = _purge_table(engine, tasks, cutoff, max_rows, ~sa.exists().where(info.c.task_id == tasks.c.id))
     return counts
@@ -63,5 +74,7 @@ def purge_images(engine: Engine, age_in_days: int, max_rows: int) -> dict[str, i
     """
     cutoff = utcnow() - datetime.timedelta(days=age_in_days)
     images = tables.images
-    unreferenced = [~sa.exists().where(child.c.image_id == images.c.id) for child in IMAGE_CHILDREN]
-    return {images.name: _purge_table(engine, images, cutoff, max_rows, *unreferenced)}
+    children = (*IMAGE_CHILDREN, tables.image_scrub_claims)
+    unreferenced = [~sa.exists().where(child.c.image_id == images.c.id) for child in children]
+    pending = images.c.status == "pending_delete"
+    return {images.name: _purge_table(engine, images, cutoff, max_rows, ~pending, *unreferenced)}

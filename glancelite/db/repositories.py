@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from glancelite import model
-from glancelite.db import image_listing
+from glancelite.db import image_listing, scrub_queue
 from glancelite.db import images as images_db
 from glancelite.db import locations as locations_db
 from glancelite.db import members as members_db
@@ -48,8 +48,10 @@ class ImageRepository:
         """db/images.py update_image, keyword options as there."""
         return images_db.update_image(self.engine, image_id, **options)
 
-    def delete_image(self, image_id: str, *, expected_status: str | None = None) -> model.Image:
-        return images_db.delete_image(self.engine, image_id, expected_status=expected_status)
+    def delete_image(
+        self, image_id: str, *, expected_status: str | None = None, keep_data: bool = False
+    ) -> model.Image:
+        return images_db.delete_image(self.engine, image_id, expected_status=expected_status, keep_data=keep_data)
 
     def set_location_metadata(self, image_id: str, location_id: int, metadata: Mapping[str, Any]) -> bool:
         return images_db.set_location_metadata(self.engine, image_id, location_id, metadata)
@@ -153,6 +155,40 @@ class UsageRepository:
 
     def owner_usage(self, owner: str | None) -> usage_db.OwnerUsage:
         return usage_db.owner_usage(self.engine, owner)
+
+
+class ScrubQueueRepository:
+    """Images pending delete (delayed delete), the scrubbers' claims on them, and restore."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def pending_images(self, **options: Any) -> list[scrub_queue.PendingImage]:
+        """db/scrub_queue.py pending_images, keyword options as there."""
+        return scrub_queue.pending_images(self.engine, **options)
+
+    def pending_image(self, image_id: str) -> scrub_queue.PendingImage:
+        return scrub_queue.pending_image(self.engine, image_id)
+
+    def claim(
+        self, image_id: str, holder: scrub_queue.Holder, *, replacing: scrub_queue.Claim | None = None
+    ) -> scrub_queue.PendingImage | None:
+        return scrub_queue.claim(self.engine, image_id, holder, replacing=replacing)
+
+    def renew(self, holder: scrub_queue.Holder) -> int:
+        return scrub_queue.renew(self.engine, holder)
+
+    def location_scrubbed(self, image_id: str, location_id: int, holder: scrub_queue.Holder) -> bool:
+        return scrub_queue.location_scrubbed(self.engine, image_id, location_id, holder)
+
+    def finish(self, image_id: str, holder: scrub_queue.Holder) -> bool:
+        return scrub_queue.finish(self.engine, image_id, holder)
+
+    def release(self, image_id: str, holder: scrub_queue.Holder) -> bool:
+        return scrub_queue.release(self.engine, image_id, holder)
+
+    def restore(self, image_id: str, *, replacing: scrub_queue.Claim | None = None) -> model.Image:
+        return scrub_queue.restore(self.engine, image_id, replacing=replacing)
 
 
 class MetadefRepository:

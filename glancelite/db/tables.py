@@ -126,6 +126,20 @@ image_members = Table(
     Index("ix_image_members_member", "member"),
 )
 
+# glancelite's own (Glance has none): the scrubber process deleting a pending_delete image's
+# data. One row per image at most (the key is the claim); a live holder renews heartbeat_at.
+image_scrub_claims = Table(
+    "image_scrub_claims",
+    metadata,
+    Column("image_id", String(36), ForeignKey("images.id"), primary_key=True),
+    Column("holder", String(36), nullable=False),  # the claiming scrubber's token
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("process_start", String(32)),  # tells a reused pid apart (processes.py)
+    Column("claimed_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False),
+)
+
 tasks = Table(
     "tasks",
     metadata,

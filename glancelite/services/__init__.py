@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # names only: importing every service here would load them al
     from glancelite.services.notifier import Notifier
     from glancelite.services.policy import Policy
     from glancelite.services.quotas import Quotas
+    from glancelite.services.scrubber import Scrubber
     from glancelite.services.tasks import TaskService
     from glancelite.store.stores import StoreSet
 
@@ -49,3 +50,17 @@ class Services:
         self.stores.close()
         self.close_database()
         self.notifier.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class ScrubberServices:
+    """What glancelite-scrubber runs, built once by app.build_scrubber."""
+
+    settings: Settings
+    scrubber: Scrubber
+    stores: StoreSet
+    close_database: Callable[[], None] = dataclasses.field(repr=False)
+
+    def close(self) -> None:
+        self.stores.close()
+        self.close_database()

@@ -291,10 +291,16 @@ class ImageService:
         if image is None:
             return
         for attempt in range(DELETE_ATTEMPTS):
-            model.check_transition(image.status, model.ImageStatus.DELETED)
-            self._delete_data(ctx, image)
+            # Delayed delete: an image with data waits pending_delete for the scrubber
+            # (services/scrubber.py), which deletes its data later; one without goes at once.
+            keep_data = self.settings.delayed_delete and bool(image.locations)
+            if keep_data:
+                self._check_pending_delete(image)
+            else:
+                model.check_transition(image.status, model.ImageStatus.DELETED)
+            self._delete_data(ctx, image, keep_stored=keep_data)
             try:
-                deleted = self.images.delete_image(image_id, expected_status=image.status)
+                deleted = self.images.delete_image(image_id, expected_status=image.status, keep_data=keep_data)
                 self.cache.forget(image_id)
                 self.notifier.image_deleted(deleted)
                 return
@@ -324,13 +330,21 @@ class ImageService:
             except errors.NotFound as exc:
                 raise errors.NotFound(f"Failed to find image {image.id} to delete") from exc
 
-    def _delete_data(self, ctx: RequestContext, image: model.Image) -> None:
-        """Remove the image's bytes from every store and its staged data; a failure stops the delete.
+    @staticmethod
+    def _check_pending_delete(image: model.Image) -> None:
+        # COMPAT: Glance's domain puts every image with locations into pending_delete, and its
+        # status table allows that from active alone: a deactivated image answers 400.
+        if model.ImageStatus.PENDING_DELETE not in model.TRANSITIONS[model.ImageStatus(image.status)]:
+            raise errors.Invalid(f"Image status transition from {image.status} to pending_delete is not allowed")
 
-        Data already gone (NotFound) counts as deleted, so a retried DELETE converges.
+    def _delete_data(self, ctx: RequestContext, image: model.Image, *, keep_stored: bool = False) -> None:
+        """Remove the image's bytes from every store (unless ``keep_stored``) and its staged data.
+
+        A failure stops the delete. Data already gone (NotFound) counts as deleted, so a
+        retried DELETE converges. Staged data goes even with delayed delete, as in Glance.
         """
         failures = []
-        for location in image.locations:
+        for location in () if keep_stored else image.locations:
             try:
                 self.stores.delete_location(location, context=ctx)
             except errors.NotFound:
