@@ -125,4 +125,3 @@ def _delete(conn: Connection, image_id: str, member_id: str) -> None:
 
 def delete_member(engine: Engine, image_id: str, member_id: str) -> None:
     run_in_transaction(engine, _delete, image_id, member_id)
-

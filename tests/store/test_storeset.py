@@ -247,7 +247,9 @@ def test_bad_driver_option_names_group_and_option(tmp_path):
 
 def test_missing_sdk_gives_install_hint(tmp_path, monkeypatch):
     monkeypatch.setitem(
-        registry._registry, "s3", registry.DriverSpec("glancelite_no_such_module:X", hint="pip install 'glancelite[s3]'")
+        registry._registry,
+        "s3",
+        registry.DriverSpec("glancelite_no_such_module:X", hint="pip install 'glancelite[s3]'"),
     )
     monkeypatch.delitem(registry._loaded, "s3", raising=False)
     s3 = StoreSettings("objects", "s3", None, 0, {})
