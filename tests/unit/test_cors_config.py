@@ -98,15 +98,17 @@ def test_wildcard_and_ported_origins_are_not_warned_about(tmp_path, caplog):
 
 
 def _edge_layers(sections, tmp_path):
-    """The pipeline's outer objects, outermost first, down to the version router."""
+    """The pipeline's outer objects, outermost first, down to the version router (the log
+    context reset that wraps everything is left out: it is not one of Glance's layers)."""
     loaded = load(write_config(tmp_path, sections))
     engine = db_engine.create_engine(loaded.settings.database_connection)
     tables.metadata.create_all(engine)
     engine.dispose()
     app = wsgi.build_application(loaded)
+    assert isinstance(app, wsgi.FreshLogContext)
     services = None
     layers = []
-    node = app
+    node = app.app
     while node is not None:
         layers.append(type(node))
         if isinstance(node, wsgi.PathDispatch):
