@@ -61,7 +61,7 @@ def build_application(loaded: config.LoadedConfig):
     if settings.cors_allowed_origins:
         # Reads [cors] from the loaded configuration, where config.py set Glance's defaults.
         edge = cors.CORS(edge, loaded.conf)
-    return FreshLogContext(edge)
+    return FreshLogContext(edge, services)
 
 
 # The name pyproject.toml registers AlwaysAvailable under (entry point group oslo.middleware.healthcheck).
@@ -80,8 +80,10 @@ class FreshLogContext:
     middleware (healthcheck, a refusal by auth_token) must not be logged under the previous
     request the same worker thread served."""
 
-    def __init__(self, app):
+    def __init__(self, app, services):
         self.app = app
+        # The outermost object carries the composed services for whoever stops the application.
+        self.services = services
 
     def __call__(self, environ, start_response):
         unbind_from_logs()
