@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     daemon.add_argument("--nodaemon", dest="daemon", action="store_false", help="one pass, then exit")
     parser.add_argument("--restore", metavar="<IMAGE_ID>", help="bring a pending_delete image back to active")
-    parser.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
+    parser.add_argument("--debug", action="store_true", help="debug logging (as [DEFAULT] debug) and tracebacks")
     return parser
 
 
@@ -70,8 +70,9 @@ def _run_daemon(scrubber, wakeup_time: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     loaded = common.load_or_exit(args.config_file)
-    settings = loaded.settings
-    common.setup_logging(settings.debug or args.debug, settings.log_file)
+    settings = loaded.settings  # logging is set up from [DEFAULT]'s oslo.log options by now
+    if args.debug:
+        logging.getLogger().setLevel(logging.DEBUG)
     daemon = settings.scrubber_daemon if args.daemon is None else args.daemon
     if args.restore and daemon:
         sys.exit(
