@@ -69,3 +69,20 @@ def database_url(request, tmp_path):
     url = cluster.create_database()
     yield url
     cluster.drop_database(url)
+
+
+# Seconds spent per tier (tests/<tier>/...: setup, call and teardown, session fixtures included
+# in the first test that needs them), printed at the end so a whole run says what each tier costs.
+_TIER_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    parts = report.nodeid.split("/")
+    tier = parts[1] if len(parts) > 2 and parts[0] == "tests" else "other"
+    _TIER_SECONDS[tier] = _TIER_SECONDS.get(tier, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if len(_TIER_SECONDS) > 1:
+        times = ", ".join(f"{tier} {seconds:.0f} s" for tier, seconds in sorted(_TIER_SECONDS.items()))
+        terminalreporter.write_line(f"time per tier: {times}")
