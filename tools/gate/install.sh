@@ -11,7 +11,7 @@ GATE_VENV="$ROOT/.venv-gate"
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 
-# Versions the reference run in shared/reference/gate.md was measured with.
+# Versions the Glance 33 comparison run (tools/gate/README.md, Results) was measured with.
 PACKAGES=(
   "keystone==30.0.0"
   "tempest==47.0.0"

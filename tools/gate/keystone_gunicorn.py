@@ -4,9 +4,9 @@ oslo.db opens SQLite transactions with a deferred ``BEGIN``: when two
 connections both read and then both write, SQLite fails one of them at once
 ("database is locked") without waiting out the busy timeout, and keystone
 answers 500 with no body. Opening every transaction with ``BEGIN IMMEDIATE``
-makes writers queue on the busy timeout instead (shared/reference/gate.md,
-gotcha 4). gunicorn executes this file in the master before forking, so the
-class-level listeners below reach the engines keystone builds in its worker.
+makes writers queue on the busy timeout instead. gunicorn executes this file
+in the master before forking, so the class-level listeners below reach the
+engines keystone builds in its worker.
 Bind address, pid file and log files come from the command line (run.sh).
 """
 
