@@ -48,7 +48,7 @@ def build_services(settings: Settings, conf=None) -> Services:
 
     Then the start-up work: recover interrupted imports and uploads, remove partial files, start the prefetcher.
     """
-    engine = db_engine.create_engine(settings.database_connection)
+    engine = db_engine.create_engine(settings.database)
     images = ImageRepository(engine)
     members = MemberRepository(engine)
     locations = LocationRepository(engine)
