@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = loaded.settings
     common.setup_logging(settings.debug, settings.log_file)
     common.check_collaborators_or_exit(loaded)
+    common.wait_for_database_or_exit(loaded)
     # Workers re-read the same files; the environment carries them to wsgi.application_from_env too.
     os.environ[wsgi.CONFIG_ENV] = ":".join(os.path.abspath(f) for f in args.config_file)
     options = {

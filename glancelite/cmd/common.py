@@ -42,6 +42,21 @@ def check_collaborators_or_exit(loaded: config.LoadedConfig) -> None:
         raise SystemExit(1) from None
 
 
+def wait_for_database_or_exit(loaded: config.LoadedConfig) -> None:
+    """[database] max_retries/retry_interval: wait for the database before serving, or stop with one line.
+
+    In the master, before any worker forks: a worker that starts later, while the database is
+    away, still boots and answers 503 (app.build_services never waits).
+    """
+    from glancelite.db import engine as db_engine
+
+    try:
+        db_engine.wait_for_database(loaded.settings.database)
+    except db_engine.DatabaseUnavailable as exc:
+        print(f"glancelite: {exc.message}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def setup_logging(debug: bool, log_file: str | None = None) -> None:
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO,
