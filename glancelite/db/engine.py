@@ -124,12 +124,13 @@ def _sqlite_engine(url: sa.engine.URL, synchronous: bool, engine_args: dict) -> 
 def _trace_statements(engine: Engine) -> None:
     """connection_trace: each statement carries, as an SQL comment, the glancelite frames that ran it."""
     here = os.path.abspath(__file__)
-    package = os.path.dirname(os.path.dirname(here)) + os.sep
+    package_dir = os.path.dirname(os.path.dirname(here))
+    package = package_dir + os.sep
 
     @event.listens_for(engine, "before_cursor_execute", retval=True)
     def _add_trace(_conn, _cursor, statement, parameters, _context, _executemany):
         frames = [
-            f"{os.path.relpath(f.filename, os.path.dirname(package))}:{f.lineno} {f.name}"
+            f"{os.path.relpath(f.filename, os.path.dirname(package_dir))}:{f.lineno} {f.name}"
             for f in traceback.extract_stack()
             if f.filename.startswith(package) and os.path.abspath(f.filename) != here
         ]
