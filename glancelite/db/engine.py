@@ -75,7 +75,10 @@ def create_engine(database: DatabaseSettings) -> Engine:
     if url.get_backend_name() == "sqlite":
         engine = _sqlite_engine(url, database.sqlite_synchronous, engine_args)
     else:
-        engine = sa.create_engine(url, **engine_args)
+        try:
+            engine = sa.create_engine(url, **engine_args)
+        except ImportError as exc:  # the dialect is known, its driver module is not installed
+            raise errors.ConfigError("database", "connection", f"no driver for {url.drivername!r}: {exc}") from exc
     if database.connection_trace:
         _trace_statements(engine)
     return engine

@@ -94,6 +94,7 @@ def test_an_exhausted_pool_answers_503_in_glances_shape(one_connection_service):
     assert elapsed < 10, f"took {elapsed:.1f}s with pool_timeout = 1"
     for leak in ("queuepool", "sqlalchemy", "timeout", "psycopg"):
         assert leak not in resp.text.lower(), resp.text
+    assert "no database connection free within pool_timeout" in server.log.read_text()
     # And the service is whole again.
     assert requests.get(f"{server.url}/v2/images", headers=ALICE, timeout=30).status_code == 200
 

@@ -277,3 +277,10 @@ def test_max_retries_zero_does_not_wait():
     started = time.monotonic()
     db_engine.wait_for_database(database)  # nothing listens there: not tried at all
     assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("url", ["nosuchdialect://h/db", "mysql+mysqldb://glance:secret@127.0.0.1/glance"])
+def test_a_url_without_a_dialect_or_driver_is_a_config_error(url):
+    with pytest.raises(ConfigError) as info:
+        db_engine.create_engine(DatabaseSettings(connection=url))
+    assert str(info.value).startswith("[database] connection: no driver for "), str(info.value)
