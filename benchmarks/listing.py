@@ -27,6 +27,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from glancelite.db import engine as db_engine  # noqa: E402
 from glancelite.db import tables  # noqa: E402
+from glancelite.settings import DatabaseSettings  # noqa: E402
 from tests.support.server import Server, manage, write_config  # noqa: E402
 
 MEMBER = {"X-Identity-Status": "Confirmed", "X-Project-Id": "project-7", "X-User-Id": "u", "X-Roles": "reader,member"}
@@ -35,7 +36,7 @@ TARGET = 2.0
 
 
 def populate(db_url: str, count: int) -> None:
-    engine = db_engine.create_engine(db_url)
+    engine = db_engine.create_engine(DatabaseSettings(connection=db_url))
     start = datetime(2020, 1, 1)
     batch = 5000
     with engine.begin() as conn:

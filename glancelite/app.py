@@ -51,7 +51,7 @@ def build_services(settings: Settings, conf=None) -> Services:
 
     Then the start-up work: recover interrupted imports and uploads, remove partial files, start the prefetcher.
     """
-    engine = db_engine.create_engine(settings.database_connection)
+    engine = db_engine.create_engine(settings.database)
     images = ImageRepository(engine)
     members = MemberRepository(engine)
     locations = LocationRepository(engine)
@@ -164,7 +164,7 @@ def build_scrubber(settings: Settings) -> ScrubberServices:
 
     No start-up work: the scrubber runs no imports and serves no uploads.
     """
-    engine = db_engine.create_engine(settings.database_connection)
+    engine = db_engine.create_engine(settings.database)
     stores = StoreSet(settings)
     scrubber = Scrubber(settings, queue=ScrubQueueRepository(engine), stores=stores)
     return ScrubberServices(settings=settings, scrubber=scrubber, stores=stores, close_database=engine.dispose)

@@ -27,6 +27,7 @@ from glancelite import opts
 from glancelite.errors import ConfigError
 from glancelite.services import notifier
 from glancelite.settings import (
+    DatabaseSettings,
     ImportFilter,
     KeystoneSettings,
     NotificationSettings,
@@ -133,7 +134,7 @@ def build(conf: cfg.ConfigOpts, config_files: Sequence[str]) -> LoadedConfig:
         backends = dict(conf.enabled_backends or {})
         stores, default_store = _stores(conf, backends)
         settings = _settings(conf, tuple(config_files), stores, default_store, bool(backends))
-        _check_database_url(settings.database_connection)
+        _check_database_url(settings.database.connection)
     except (cfg.Error, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise
@@ -426,6 +427,34 @@ def _check_database_url(url: str) -> None:
         raise ConfigError("database", "connection", f"not a database URL: {url!r}") from None
 
 
+def database_settings(group) -> DatabaseSettings:
+    """[database]: the oslo.db options glancelite applies, with the bounds SQLAlchemy needs."""
+    for name, low in (
+        ("max_pool_size", 0),
+        ("max_overflow", -1),
+        ("pool_timeout", 0),
+        ("connection_recycle_time", -1),
+        ("max_retries", -1),
+        ("retry_interval", 0),
+    ):
+        value = getattr(group, name)
+        if value is not None and value < low:
+            raise ConfigError("database", name, f"must be at least {low}, got {value}")
+    return DatabaseSettings(
+        connection=group.connection,
+        connection_parameters=group.connection_parameters or "",
+        max_pool_size=group.max_pool_size,
+        max_overflow=group.max_overflow,
+        pool_timeout=group.pool_timeout,
+        connection_recycle_time=group.connection_recycle_time,
+        max_retries=group.max_retries,
+        retry_interval=group.retry_interval,
+        sqlite_synchronous=group.sqlite_synchronous,
+        connection_debug=group.connection_debug,
+        connection_trace=group.connection_trace,
+    )
+
+
 def parse_storage_quota(value: str) -> int:
     match = _QUOTA_RE.match(value or "0")
     if not match:
@@ -441,7 +470,7 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
         bind_host=conf.bind_host,
         bind_port=conf.bind_port,
         workers=workers,
-        database_connection=conf.database.connection,
+        database=database_settings(conf.database),
         enabled_import_methods=tuple(conf.enabled_import_methods),
         image_size_cap=conf.image_size_cap,
         # Glance ignores user_storage_quota when the keystone limits are on.
@@ -647,6 +676,13 @@ def _warn_unsupported(conf: cfg.ConfigOpts, files: Sequence[str]) -> None:
                 if key in _REPORTED_UNSUPPORTED:
                     continue
                 _REPORTED_UNSUPPORTED.add(key)
+                if section == "database" and name in opts.DATABASE_NOT_APPLICABLE:
+                    LOG.warning(
+                        "option [database] %s is not applicable to glancelite (SQLAlchemy on SQLite or "
+                        "PostgreSQL) and is ignored",
+                        name,
+                    )
+                    continue
                 LOG.warning("option [%s] %s is not supported by glancelite and is ignored", section, name)
 
 

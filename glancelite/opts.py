@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 
 from oslo_config import cfg
+from oslo_db import options as oslo_db_options
 from oslo_middleware import cors as cors_middleware
 from oslo_middleware import http_proxy_to_wsgi
 
@@ -157,6 +158,27 @@ DEFAULT_OPTS = [
     ),
 ]
 
+# [database] is oslo.db's group in Glance. glancelite builds its own SQLAlchemy engine (db/engine.py)
+# but takes the option definitions it applies from oslo.db, so names, types, defaults and help stay
+# Glance's; the rest of oslo.db's options are reported at start as not applicable.
+APPLIED_OSLO_DB_OPTIONS = (
+    "connection_parameters",
+    "max_pool_size",
+    "max_overflow",
+    "pool_timeout",
+    "connection_recycle_time",
+    "max_retries",
+    "retry_interval",
+    "sqlite_synchronous",
+    "connection_debug",
+    "connection_trace",
+)
+
+
+def _oslo_db_opt(name: str) -> cfg.Opt:
+    return next(o for o in oslo_db_options.database_opts if o.name == name)
+
+
 DATABASE_OPTS = [
     cfg.StrOpt(
         "connection",
@@ -164,7 +186,33 @@ DATABASE_OPTS = [
         default="sqlite:///glancelite.sqlite",
         help="SQLAlchemy URL of the database; SQLite by default, PostgreSQL in production.",
     ),
+    *(_oslo_db_opt(name) for name in APPLIED_OSLO_DB_OPTIONS),
 ]
+
+# Options of Glance's [database] (oslo.db, current and past releases) that have no meaning for
+# glancelite's SQLite/PostgreSQL engine: MySQL/Galera session settings, read replicas, asyncio
+# URLs, oslo.db's retry decorator and its removed options. config.py names each once at start.
+DATABASE_NOT_APPLICABLE = frozenset(
+    {
+        "backend",
+        "slave_connection",
+        "asyncio_connection",
+        "asyncio_slave_connection",
+        "synchronous_reader",
+        "mysql_sql_mode",
+        "mysql_wsrep_sync_wait",
+        "mysql_enable_ndb",
+        "use_db_reconnect",
+        "db_retry_interval",
+        "db_inc_retry_interval",
+        "db_max_retry_interval",
+        "db_max_retries",
+        "min_pool_size",
+        "idle_timeout",
+        "sqlite_db",
+        "use_tpool",
+    }
+)
 
 GLANCE_STORE_OPTS = [
     cfg.StrOpt("default_backend", help="Store id that receives data when a request names none (multi-store)."),

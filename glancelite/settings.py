@@ -70,12 +70,34 @@ class PropertyRule:
 
 
 @dataclasses.dataclass(frozen=True)
+class DatabaseSettings:
+    """[database]: the URL and the oslo.db options (Glance's names and defaults) glancelite applies.
+
+    The pool options apply where SQLAlchemy pools connections in a queue (PostgreSQL and a
+    SQLite file); ``max_retries``/``retry_interval`` govern the wait for the database when
+    glancelite-api starts (-1 waits for ever, 0 does not wait).
+    """
+
+    connection: str = "sqlite:///glancelite.sqlite"
+    connection_parameters: str = ""  # "a=1&b=2", appended to the URL's query
+    max_pool_size: int = 5  # 0: no limit
+    max_overflow: int = 50
+    pool_timeout: int | None = None  # None: SQLAlchemy's 30 seconds
+    connection_recycle_time: int = 3600
+    max_retries: int = 10
+    retry_interval: int = 10
+    sqlite_synchronous: bool = True
+    connection_debug: int = 0  # 0 quiet, >= 50 SQL at INFO, 100 also rows at DEBUG
+    connection_trace: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     config_files: tuple[str, ...] = ()
     bind_host: str = "0.0.0.0"
     bind_port: int = 9292
     workers: int = 1
-    database_connection: str = "sqlite:///glancelite.sqlite"
+    database: DatabaseSettings = DatabaseSettings()
 
     enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download", "copy-image")
     image_size_cap: int = 1099511627776

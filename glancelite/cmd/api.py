@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     loaded = common.load_or_exit(args.config_file)
     settings = loaded.settings
     common.check_collaborators_or_exit(loaded)
+    common.wait_for_database_or_exit(loaded)
     common.check_schema_or_exit(loaded)
     # Workers re-read the same files; the environment carries them to wsgi.application_from_env too.
     os.environ[wsgi.CONFIG_ENV] = ":".join(os.path.abspath(f) for f in args.config_file)

@@ -65,7 +65,7 @@ def check_schema_or_exit(loaded: config.LoadedConfig) -> None:
         from glancelite.db import migration
     from glancelite.db.engine import DatabaseUnavailable
 
-    url = loaded.settings.database_connection
+    url = loaded.settings.database.connection
     where = sa.engine.make_url(url).render_as_string(hide_password=True)
     engine = migration.readonly_engine(url)
     try:
@@ -103,3 +103,19 @@ def _quiet_alembic():
 def _refuse(reason: str) -> None:
     print(f"glancelite: {reason}", file=sys.stderr)
     raise SystemExit(1)
+
+
+def wait_for_database_or_exit(loaded: config.LoadedConfig) -> None:
+    """[database] max_retries/retry_interval: wait for the database before serving, or stop with one line.
+
+    In the master, before any worker forks: a worker that starts later, while the database is
+    away, still boots and answers 503 (app.build_services never waits).
+    """
+    from glancelite.db import engine as db_engine
+
+    try:
+        db_engine.wait_for_database(loaded.settings.database)
+    except db_engine.DatabaseUnavailable as exc:
+        print(f"glancelite: {exc.message}", file=sys.stderr)
+        raise SystemExit(1) from None
+

@@ -28,11 +28,11 @@ USAGE_ERROR = 2
 
 
 def _engine(loaded):
-    return db_engine.create_engine(loaded.settings.database_connection)
+    return db_engine.create_engine(loaded.settings.database)
 
 
 def _db_check(loaded, args) -> int:
-    engine = migration.readonly_engine(loaded.settings.database_connection)
+    engine = migration.readonly_engine(db_engine.database_url(loaded.settings.database))
     try:
         verdict, message = migration.check(engine)
     finally:

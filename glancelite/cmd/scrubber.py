@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
             "Please use either of them in one request."
         )
     try:
-        _refuse_unsynced(settings.database_connection)
+        _refuse_unsynced(settings.database.connection)
         services = app.build_scrubber(settings)
     except errors.GlanceliteError as exc:
         sys.exit(f"glancelite-scrubber: {exc}")

@@ -11,9 +11,12 @@ applies), run in WAL mode, and retry the few lock errors that remain.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
+import os
 import random
 import time
+import traceback
 from collections.abc import Iterator
 
 import sqlalchemy as sa
@@ -21,37 +24,86 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from glancelite import errors
+from glancelite.settings import DatabaseSettings
 
 LOG = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _LOCK_RETRIES = 8
+BUSY_MESSAGE = "The database is busy; try again."
 
 
 class DatabaseUnavailable(errors.Unavailable):
     default_message = "The database is unavailable."
 
 
-def create_engine(url: str) -> Engine:
-    """Build the one engine of a process; the URL decides the dialect's tuning."""
+def database_url(database: DatabaseSettings) -> sa.engine.URL:
+    """[database] connection with connection_parameters appended to its query, as oslo.db does."""
     try:
-        parsed = sa.engine.make_url(url)
+        url = sa.engine.make_url(database.connection)
     except sa.exc.ArgumentError as exc:
-        raise errors.ConfigError("database", "connection", f"not a database URL: {url!r}") from exc
-    if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed)
+        raise errors.ConfigError("database", "connection", f"not a database URL: {database.connection!r}") from exc
+    if database.connection_parameters:
+        url = url.update_query_string(database.connection_parameters, append=True)
+    return url
+
+
+def create_engine(database: DatabaseSettings) -> Engine:
+    """Build the one engine of a process from [database]; the URL decides the dialect's tuning.
+
+    Nothing connects here: a worker started while the database is away must still boot
+    (the wait at start is ``wait_for_database``'s, in the master).
+    """
+    url = database_url(database)
+    _log_sql(database.connection_debug)
     try:
-        return sa.create_engine(parsed, pool_pre_ping=True, future=True)
+        pool_class = url.get_dialect().get_pool_class(url)
     except (sa.exc.NoSuchModuleError, ImportError) as exc:
-        raise errors.ConfigError("database", "connection", f"no driver for {parsed.drivername!r}: {exc}") from exc
+        raise errors.ConfigError("database", "connection", f"no driver for {url.drivername!r}: {exc}") from exc
+    engine_args: dict = {
+        # Pessimistic reconnect: a pooled connection the server dropped is replaced at checkout.
+        "pool_pre_ping": True,
+        "pool_recycle": database.connection_recycle_time,
+    }
+    # SQLAlchemy rejects the queue options on its other pools (an in-memory SQLite
+    # database lives in one connection of a SingletonThreadPool).
+    if issubclass(pool_class, sa.pool.QueuePool):
+        engine_args["pool_size"] = database.max_pool_size
+        engine_args["max_overflow"] = database.max_overflow
+        if database.pool_timeout is not None:
+            engine_args["pool_timeout"] = database.pool_timeout
+    if url.get_backend_name() == "sqlite":
+        engine = _sqlite_engine(url, database.sqlite_synchronous, engine_args)
+    else:
+        try:
+            engine = sa.create_engine(url, **engine_args)
+        except ImportError as exc:  # the dialect is known, its driver module is not installed
+            raise errors.ConfigError("database", "connection", f"no driver for {url.drivername!r}: {exc}") from exc
+    if database.connection_trace:
+        _trace_statements(engine)
+    return engine
 
 
-def _sqlite_engine(url: sa.engine.URL) -> Engine:
+def _log_sql(connection_debug: int) -> None:
+    """oslo.db's levels for the ``sqlalchemy.engine`` logger: 50 logs statements, 100 also rows.
+
+    A logger level is process-wide; below 50 SQLAlchemy's own default (warnings only) stays.
+    """
+    if connection_debug >= 100:
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.DEBUG)
+    elif connection_debug >= 50:
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
+
+
+def _sqlite_engine(url: sa.engine.URL, synchronous: bool, engine_args: dict) -> Engine:
     engine = sa.create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
-        future=True,
+        **engine_args,
     )
+    # sqlite_synchronous = true keeps a synchronous mode: NORMAL, which in WAL mode never
+    # corrupts the file (a power loss may drop the last commits); false is OFF, as in oslo.db.
+    synchronous_mode = "NORMAL" if synchronous else "OFF"
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
@@ -62,7 +114,7 @@ def _sqlite_engine(url: sa.engine.URL) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={synchronous_mode}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -70,6 +122,63 @@ def _sqlite_engine(url: sa.engine.URL) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _trace_statements(engine: Engine) -> None:
+    """connection_trace: each statement carries, as an SQL comment, the glancelite frames that ran it."""
+    here = os.path.abspath(__file__)
+    package_dir = os.path.dirname(os.path.dirname(here))
+    package = package_dir + os.sep
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _add_trace(_conn, _cursor, statement, parameters, _context, _executemany):
+        frames = [
+            f"{os.path.relpath(f.filename, os.path.dirname(package_dir))}:{f.lineno} {f.name}"
+            for f in traceback.extract_stack()
+            if f.filename.startswith(package) and os.path.abspath(f.filename) != here
+        ]
+        if not frames:
+            return statement, parameters
+        # Drivers scan the whole text for placeholders ('%', '?'); a comment must hold neither.
+        trace = " | ".join(frames).replace("%", "").replace("?", "").replace("*/", "")
+        return f"{statement} /* {trace} */", parameters
+
+
+def wait_for_database(database: DatabaseSettings) -> None:
+    """At start: connect, retrying ``max_retries`` times ``retry_interval`` seconds apart (-1: for ever).
+
+    Raises DatabaseUnavailable, whose cause is the driver's last error, when every attempt failed.
+    max_retries = 0 does not try at all (the service starts and answers 503 until the database is up).
+    """
+    if database.max_retries == 0:
+        return
+    engine = create_engine(database)
+    attempts = itertools.count(1) if database.max_retries < 0 else range(1, database.max_retries + 1)
+    try:
+        for attempt in attempts:
+            try:
+                with engine.connect():
+                    return
+            except sa.exc.DBAPIError as exc:
+                if attempt == database.max_retries:
+                    raise DatabaseUnavailable(
+                        f"cannot connect to the database after {attempt} attempt(s): {_one_line(exc.orig)}"
+                    ) from exc
+                left = "unlimited" if database.max_retries < 0 else database.max_retries - attempt
+                LOG.warning(
+                    "cannot connect to the database (%s); retrying in %ss, %s attempt(s) left",
+                    _one_line(exc.orig),
+                    database.retry_interval,
+                    left,
+                )
+                time.sleep(database.retry_interval)
+    finally:
+        # The master forks the workers: none may inherit a pooled connection.
+        engine.dispose()
+
+
+def _one_line(exc: BaseException | None) -> str:
+    return " ".join(str(exc).split())
 
 
 def _is_lock_error(exc: sa.exc.DBAPIError) -> bool:
@@ -89,6 +198,10 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         # The driver's text names hosts and socket paths: it goes to the log, never to a client.
         LOG.error("database unavailable: %s", exc.orig)
         raise DatabaseUnavailable() from exc
+    except sa.exc.TimeoutError as exc:
+        # Every connection the pool may open (max_pool_size + max_overflow) stayed in use for pool_timeout.
+        LOG.warning("no database connection free within pool_timeout: %s", exc)
+        raise DatabaseUnavailable(BUSY_MESSAGE) from exc
 
 
 def run_in_transaction(engine: Engine, work, *args, **kwargs):
@@ -99,7 +212,7 @@ def run_in_transaction(engine: Engine, work, *args, **kwargs):
                 return work(conn, *args, **kwargs)
         except sa.exc.OperationalError as exc:
             if not _is_lock_error(exc) or attempt == _LOCK_RETRIES - 1:
-                raise DatabaseUnavailable("The database is busy; try again.") from exc
+                raise DatabaseUnavailable(BUSY_MESSAGE) from exc
             delay = min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
             LOG.warning("database lock conflict, retrying in %.2fs", delay)
             time.sleep(delay)

@@ -154,7 +154,7 @@ def check(engine: Engine) -> tuple[Status, str]:
     return verdict, MESSAGES[verdict]
 
 
-def readonly_engine(url: str) -> Engine:
+def readonly_engine(url: str | sa.engine.URL) -> Engine:
     """An engine for ``check``: it cannot create, lock or convert the database it looks at."""
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":

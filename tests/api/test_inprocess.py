@@ -26,7 +26,7 @@ def test_the_service_url_reaches_the_application_in_process(service, http):
 
 def test_the_service_runs_on_the_wanted_database(service):
     expected = "postgresql" if postgres.wanted_backend() == "postgresql" else "sqlite"
-    assert service.settings.database_connection.startswith(expected + "://")
+    assert service.settings.database.connection.startswith(expected + "://")
 
 
 @pytest.fixture

@@ -118,6 +118,7 @@ def test_download_from_http_store(mixed, http, tmp_path):
     from glancelite.db import engine as db_engine
     from glancelite.db import images as images_db
     from glancelite.db import locations as locations_db
+    from glancelite.settings import DatabaseSettings
     from tests.store.cases_local import WebRoot
 
     data = bytes(range(256)) * 4000
@@ -126,7 +127,7 @@ def test_download_from_http_store(mixed, http, tmp_path):
     image_id = new_image(mixed, http)
     cp = configparser.RawConfigParser()
     cp.read(mixed.config)
-    engine = db_engine.create_engine(cp["database"]["connection"])
+    engine = db_engine.create_engine(DatabaseSettings(connection=cp["database"]["connection"]))
     try:
         locations_db.add_location(engine, image_id, f"{web.url}/remote.img", {"store": "web"})
         values = {"status": "active", "size": len(data), "checksum": hashlib.md5(data).hexdigest()}

@@ -12,6 +12,7 @@ import uuid
 
 from glancelite.db import engine as db_engine
 from glancelite.db import images as images_db
+from glancelite.settings import DatabaseSettings
 
 
 def new_image(service, http, headers=None, **fields) -> str:
@@ -22,7 +23,7 @@ def new_image(service, http, headers=None, **fields) -> str:
     assert resp.status_code in (404, 405), resp.text
     cp = configparser.RawConfigParser()
     cp.read(service.config)
-    engine = db_engine.create_engine(cp["database"]["connection"])
+    engine = db_engine.create_engine(DatabaseSettings(connection=cp["database"]["connection"]))
     try:
         image_id = str(uuid.uuid4())
         owner = (headers or {}).get("X-Project-Id")
@@ -36,7 +37,7 @@ def new_image(service, http, headers=None, **fields) -> str:
 def image_row(service, image_id: str):
     cp = configparser.RawConfigParser()
     cp.read(service.config)
-    engine = db_engine.create_engine(cp["database"]["connection"])
+    engine = db_engine.create_engine(DatabaseSettings(connection=cp["database"]["connection"]))
     try:
         return images_db.get_image(engine, image_id)
     finally:

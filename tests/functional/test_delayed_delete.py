@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from glancelite.db import engine as db_engine
 from glancelite.db import tables
+from glancelite.settings import DatabaseSettings
 from tests.conftest import ADMIN, identity
 from tests.functional._import_support import start_import, wait_task
 from tests.support import postgres
@@ -58,7 +59,7 @@ def service(request, tmp_path_factory):
 def engine(service):
     cp = configparser.RawConfigParser()
     cp.read(service.config)
-    eng = db_engine.create_engine(cp["database"]["connection"])
+    eng = db_engine.create_engine(DatabaseSettings(connection=cp["database"]["connection"]))
     yield eng
     eng.dispose()
 

@@ -225,12 +225,13 @@ def add_copy(service, image_id, store, content: bytes) -> None:
 
     from glancelite.db import engine as db_engine
     from glancelite.db import locations as locations_db
+    from glancelite.settings import DatabaseSettings
 
     path = service.config.parent / store / image_id
     path.write_bytes(content)
     cp = configparser.RawConfigParser()
     cp.read(service.config)
-    engine = db_engine.create_engine(cp["database"]["connection"])
+    engine = db_engine.create_engine(DatabaseSettings(connection=cp["database"]["connection"]))
     try:
         locations_db.add_location(engine, image_id, f"file://{path}", {"store": store})
     finally:

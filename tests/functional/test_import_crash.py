@@ -131,10 +131,11 @@ def _database(config):
     import configparser
 
     from glancelite.db import engine as db_engine
+    from glancelite.settings import DatabaseSettings
 
     cp = configparser.RawConfigParser()
     cp.read(config)
-    return db_engine.create_engine(cp["database"]["connection"])
+    return db_engine.create_engine(DatabaseSettings(connection=cp["database"]["connection"]))
 
 
 def test_lock_of_a_dead_task_is_taken_over(config, web, http):

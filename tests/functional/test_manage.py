@@ -14,6 +14,7 @@ from glancelite.db import locations as locations_db
 from glancelite.db import members as members_db
 from glancelite.db import migration, tables
 from glancelite.db import tasks as tasks_db
+from glancelite.settings import DatabaseSettings
 from tests.support.server import free_port, manage, write_config
 from tests.unit.test_migrations import insert_legacy_images
 
@@ -42,7 +43,7 @@ def test_check_and_each_step_through_the_cli(conf, database_url):
     assert run(conf, "db", "sync", "--check").returncode == 3
 
     # A database that old code wrote: base schema with legacy rows.
-    engine = db_engine.create_engine(database_url)
+    engine = db_engine.create_engine(DatabaseSettings(connection=database_url))
     migration.upgrade(engine, "initial01")
     insert_legacy_images(engine)
     engine.dispose()
@@ -191,7 +192,7 @@ def _counts(engine) -> dict[str, int]:
 
 def test_purge_then_purge_images_table(conf, database_url):
     assert run(conf, "db", "sync").returncode == 0
-    engine = db_engine.create_engine(database_url)
+    engine = db_engine.create_engine(DatabaseSettings(connection=database_url))
     try:
         old = [(f"00000000-0000-0000-0000-00000000000{i}", f"10000000-0000-0000-0000-00000000000{i}") for i in range(3)]
         for image_id, task_id in old:

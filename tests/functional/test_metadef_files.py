@@ -9,6 +9,7 @@ import pytest
 from glancelite.db import engine as db_engine
 from glancelite.db import metadef_files, migration
 from glancelite.db import metadefs as repo
+from glancelite.settings import DatabaseSettings
 from tests.support.server import Server, manage, write_config
 
 LIBVIRT = {
@@ -28,7 +29,7 @@ LIBVIRT = {
 
 @pytest.fixture
 def engine(tmp_path):
-    eng = db_engine.create_engine(f"sqlite:///{tmp_path / 'glance.sqlite'}")
+    eng = db_engine.create_engine(DatabaseSettings(connection=f"sqlite:///{tmp_path / 'glance.sqlite'}"))
     migration.sync(eng)
     yield eng
     eng.dispose()

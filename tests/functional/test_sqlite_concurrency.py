@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from glancelite.db import engine as db_engine
 from glancelite.db import migration, tables
+from glancelite.settings import DatabaseSettings
 from tests.support.server import Server, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +59,7 @@ def _write_one(conn, worker: int, n: int) -> None:
 
 def writer(url: str, worker: int, count: int, threads: int, start_at: float) -> None:
     """Run in a child process: ``count`` transactions from ``threads`` threads, all starting at ``start_at``."""
-    engine = db_engine.create_engine(url)
+    engine = db_engine.create_engine(DatabaseSettings(connection=url))
     time.sleep(max(0.0, start_at - time.time()))
     failures = []
 
@@ -75,7 +76,7 @@ def writer(url: str, worker: int, count: int, threads: int, start_at: float) -> 
 
 def test_processes_writing_at_once_through_run_in_transaction(tmp_path):
     url = f"sqlite:///{tmp_path / 'glance.sqlite'}"
-    engine = db_engine.create_engine(url)
+    engine = db_engine.create_engine(DatabaseSettings(connection=url))
     migration.sync(engine)
     start_at = time.time() + 2.0  # every process imported and connected before the first write
     code = "import sys; from tests.functional.test_sqlite_concurrency import writer; writer(*sys.argv[1:2], *map(int, sys.argv[2:5]), float(sys.argv[5]))"

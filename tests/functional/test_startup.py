@@ -12,6 +12,7 @@ import requests
 
 from glancelite.db import engine as db_engine
 from glancelite.db import migration
+from glancelite.settings import DatabaseSettings
 from tests.support.server import BIN, Server, manage, write_config
 
 BAD_CONFIGS = {
@@ -125,7 +126,7 @@ def test_a_never_synced_database_is_refused_in_one_line_naming_db_sync(tmp_path)
 def test_a_database_behind_the_code_is_refused_with_what_db_check_says(tmp_path):
     url = f"sqlite:///{tmp_path / 'glance.sqlite'}"
     conf = write_config(tmp_path, database=url)
-    engine = db_engine.create_engine(url)
+    engine = db_engine.create_engine(DatabaseSettings(connection=url))
     migration.upgrade(engine, "expand01")  # an older release's schema: expand02 onwards still to run
     engine.dispose()
     check = manage(conf, "db", "check", check=False)

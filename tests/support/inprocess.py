@@ -66,7 +66,7 @@ class InProcessService:
 
     def start(self) -> InProcessService:
         self.loaded = config_module.load([str(self.config)])
-        engine = db_engine.create_engine(self.settings.database_connection)
+        engine = db_engine.create_engine(self.settings.database)
         try:
             migration.sync(engine)
         finally:

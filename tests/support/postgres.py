@@ -33,12 +33,15 @@ class PostgresCluster:
         self.admin_url = admin_url
 
     @classmethod
-    def start(cls, timeout: float = 120.0) -> PostgresCluster:
+    def start(cls, timeout: float = 120.0, port: int | None = None) -> PostgresCluster:
+        """``port``: listen there (a test that starts a client before its server); a free one otherwise."""
         # Under /tmp itself: pytest's tmp dirs are 0700 root, which user postgres cannot enter.
         directory = tempfile.mkdtemp(prefix="glancelite-pg-", dir="/tmp")
         # The owner PID makes the cluster stop itself should this session be killed before teardown.
         env = {**os.environ, "GLANCELITE_PG_DIR": directory, "GLANCELITE_PG_OWNER_PID": str(os.getpid())}
         env.pop("GLANCELITE_PG_PORT", None)
+        if port is not None:
+            env["GLANCELITE_PG_PORT"] = str(port)
         try:
             proc = subprocess.run(["bash", str(START)], env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
@@ -69,9 +72,10 @@ class PostgresCluster:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(sql)
 
-    def create_database(self) -> str:
-        name = f"glancelite_{uuid.uuid4().hex[:12]}"
-        self._admin(f'CREATE DATABASE "{name}"')
+    def create_database(self, name: str | None = None, template: str | None = None) -> str:
+        """A new database (a fresh name unless given), a copy of ``template`` when named."""
+        name = name or f"glancelite_{uuid.uuid4().hex[:12]}"
+        self._admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         return self.url(name)
 
     def drop_database(self, url: str) -> None:

@@ -6,12 +6,13 @@ import pytest
 
 from glancelite.db import engine as db_engine
 from glancelite.db import tables
+from glancelite.settings import DatabaseSettings
 
 
 @pytest.fixture
 def engine(database_url):
     """An engine on a fresh database (SQLite, then PostgreSQL) with every table created."""
-    eng = db_engine.create_engine(database_url)
+    eng = db_engine.create_engine(DatabaseSettings(connection=database_url))
     tables.metadata.create_all(eng)
     yield eng
     eng.dispose()

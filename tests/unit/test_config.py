@@ -32,7 +32,7 @@ def test_multi_store_config_loads(tmp_path):
     fast = settings.store("fast")
     assert (fast.type, fast.weight, fast.description) == ("file", 100, "Fast local disk")
     assert fast.options["filesystem_store_datadir"] == str(tmp_path / "fast")
-    assert settings.database_connection == f"sqlite:///{tmp_path / 'glance.sqlite'}"
+    assert settings.database.connection == f"sqlite:///{tmp_path / 'glance.sqlite'}"
 
 
 @pytest.mark.parametrize(

@@ -101,7 +101,7 @@ def _edge_layers(sections, tmp_path):
     """The pipeline's outer objects, outermost first, down to the version router (the log
     context reset that wraps everything is left out: it is not one of Glance's layers)."""
     loaded = load(write_config(tmp_path, sections))
-    engine = db_engine.create_engine(loaded.settings.database_connection)
+    engine = db_engine.create_engine(loaded.settings.database)
     tables.metadata.create_all(engine)
     engine.dispose()
     app = wsgi.build_application(loaded)

@@ -11,11 +11,12 @@ from glancelite import errors
 from glancelite.db import engine as db_engine
 from glancelite.db import tables
 from glancelite.db import tasks as repo
+from glancelite.settings import DatabaseSettings
 
 
 @pytest.fixture
 def engine(tmp_path):
-    eng = db_engine.create_engine(f"sqlite:///{tmp_path / 'g.sqlite'}")
+    eng = db_engine.create_engine(DatabaseSettings(connection=f"sqlite:///{tmp_path / 'g.sqlite'}"))
     tables.metadata.create_all(eng)
     yield eng
     eng.dispose()

@@ -104,7 +104,7 @@ def test_build_services_shares_one_access_object_in_a_frozen_record(tmp_path):
     from tests.support.server import write_config
 
     settings = config.load([str(write_config(tmp_path))]).settings
-    engine = db_engine.create_engine(settings.database_connection)
+    engine = db_engine.create_engine(settings.database)
     tables.metadata.create_all(engine)
     engine.dispose()
     services = build_services(settings)

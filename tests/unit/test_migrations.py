@@ -14,13 +14,14 @@ from alembic.runtime.migration import MigrationContext
 from glancelite.db import engine as db_engine
 from glancelite.db import migration, tables
 from glancelite.db.migration import Status
+from glancelite.settings import DatabaseSettings
 
 NOW = datetime.datetime(2020, 1, 1)
 
 
 @pytest.fixture
 def engine(database_url):
-    eng = db_engine.create_engine(database_url)
+    eng = db_engine.create_engine(DatabaseSettings(connection=database_url))
     yield eng
     eng.dispose()
 
@@ -248,7 +249,7 @@ def test_readonly_engine_cannot_write(engine, database_url):
 
 
 def test_unreachable_database_is_one_readable_error():
-    eng = db_engine.create_engine("postgresql://glance:secret@127.0.0.1:1/glance")
+    eng = db_engine.create_engine(DatabaseSettings(connection="postgresql://glance:secret@127.0.0.1:1/glance"))
     with pytest.raises(db_engine.DatabaseUnavailable) as info:
         migration.version(eng)
     message = str(info.value)
