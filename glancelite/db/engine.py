@@ -148,9 +148,14 @@ def wait_for_database(database: DatabaseSettings) -> None:
     """At start: connect, retrying ``max_retries`` times ``retry_interval`` seconds apart (-1: for ever).
 
     Raises DatabaseUnavailable, whose cause is the driver's last error, when every attempt failed.
-    max_retries = 0 does not try at all (the service starts and answers 503 until the database is up).
+    max_retries = 0 does not try at all (the service starts and answers 503 until the database is up);
+    neither is SQLite waited for.
     """
     if database.max_retries == 0:
+        return
+    if sa.engine.make_url(database.connection).get_backend_name() == "sqlite":
+        # A local file has no server to wait for, and connecting would create it before the
+        # schema check can refuse a database that was never synced.
         return
     engine = create_engine(database)
     attempts = itertools.count(1) if database.max_retries < 0 else range(1, database.max_retries + 1)

@@ -267,9 +267,10 @@ def test_wait_for_database_gives_up_after_max_retries():
     assert "\n" not in info.value.message
 
 
-def test_wait_for_database_returns_when_the_database_answers(tmp_path):
-    db_engine.wait_for_database(DatabaseSettings(connection=f"sqlite:///{tmp_path / 'g.sqlite'}", max_retries=1))
-    assert (tmp_path / "g.sqlite").exists()
+def test_sqlite_is_not_waited_for_nor_created(tmp_path):
+    # The never-synced check that follows must find no file (tests/functional/test_startup.py).
+    db_engine.wait_for_database(DatabaseSettings(connection=f"sqlite:///{tmp_path / 'g.sqlite'}", max_retries=-1))
+    assert not (tmp_path / "g.sqlite").exists()
 
 
 def test_max_retries_zero_does_not_wait():
