@@ -78,6 +78,12 @@ class MultiTenantSwiftDriver(SwiftBase):
     def probe(self) -> base.Probe:
         return base.Probe(self.configured_capabilities())  # every account is a caller's: nothing to probe without one
 
+    def iter_objects(self):
+        raise base.ListingNotSupported(
+            f"Store {self.store.id} is multi-tenant: each image lives in its owner's Swift account, "
+            "and the store has no account of its own to list."
+        )
+
     # -- operations: as no caller ----------------------------------------------------------
 
     def add(self, image_id: str, reader: base.Readable, size: int | None) -> base.StoredObject:

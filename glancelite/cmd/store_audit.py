@@ -1,0 +1,137 @@
+"""``glancelite-manage store audit``: the report an operator reads, the age option, the exit code.
+
+    glancelite-manage --config-file glance-api.conf store audit [--remove-orphans-older-than AGE]
+
+One line per store, one per finding, one per removal, then a summary line. Exit 0: nothing
+found (or everything found was removed); 1: findings remain; 2: a store could not be
+audited, a removal failed, or the audit could not run. AGE is seconds, or a number with
+a unit: ``90s``, ``30m``, ``12h``, ``7d``. Progress goes to stderr, only on a terminal.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from typing import TextIO
+
+from glancelite.services.store_audit import AuditReport, Finding, Kind
+
+CLEAN, FINDINGS, FAILED = 0, 1, 2
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_AGE = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$", re.IGNORECASE)
+
+
+class BadAge(ValueError):
+    pass
+
+
+def parse_age(text: str) -> int:
+    """Seconds from ``3600``, ``90s``, ``30m``, ``12h`` or ``7d``."""
+    match = _AGE.match(text or "")
+    if not match:
+        raise BadAge(f"Invalid age {text!r}: give seconds or a number with a unit s, m, h or d (e.g. 7d).")
+    return int(match[1]) * _UNITS[match[2].lower()]
+
+
+class Progress:
+    """``auditing store X: N objects`` rewritten in place on a terminal, at most every ``interval`` s."""
+
+    def __init__(self, stream: TextIO, interval: float = 0.5, clock=time.monotonic):
+        self.stream, self.interval, self.clock = stream, interval, clock
+        self._last = 0.0
+        self._shown = False
+
+    def __call__(self, store_id: str, count: int) -> None:
+        now = self.clock()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        self.stream.write(f"\r\033[Kauditing store {store_id}: {count} objects listed")
+        self.stream.flush()
+        self._shown = True
+
+    def done(self) -> None:
+        if self._shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def progress_for(stream: TextIO) -> Progress | None:
+    return Progress(stream) if stream.isatty() else None
+
+
+def render(report: AuditReport, out: TextIO) -> int:
+    """Print the report; the exit code."""
+    for store in report.stores:
+        label = f"store {store.store_id} ({store.type}{', reserved' if store.reserved else ''})"
+        if store.error:
+            print(f"{label}: ERROR: {store.error}", file=out)
+        elif store.skipped:
+            print(f"{label}: skipped: {store.skipped}", file=out)
+        else:
+            print(f"{label}: {store.objects} objects, {store.referenced} referenced", file=out)
+    for finding in report.findings:
+        print(_finding_line(finding), file=out)
+    for removal in report.removals:
+        verdict = "removed" if removal.error is None else "not-removed"
+        line = f"{verdict:<11} {removal.finding.store_id} {removal.finding.url} ({removal.finding.kind}"
+        line += f", age={_seconds(removal.finding.age)})" if removal.error is None else f": {removal.error})"
+        print(line, file=out)
+    print(summary(report), file=out)
+    if report.failed:
+        return FAILED
+    return FINDINGS if report.remaining else CLEAN
+
+
+def summary(report: AuditReport) -> str:
+    audited = sum(1 for s in report.stores if not s.skipped and not s.error)
+    skipped = sum(1 for s in report.stores if s.skipped)
+    failed = sum(1 for s in report.stores if s.error)
+    counts = ", ".join(
+        f"{report.count(kind)} {name}"
+        for kind, name in (
+            (Kind.ORPHAN, "orphans"),
+            (Kind.MISSING, "missing"),
+            (Kind.WRONG_SIZE, "wrong size"),
+            (Kind.LEFTOVER, "leftovers"),
+            (Kind.UNASSIGNED, "unassigned"),
+        )
+    )
+    not_removed = sum(1 for r in report.removals if r.error)
+    tail = f"; {len(report.removed)} removed" + (f", {not_removed} not removed" if not_removed else "")
+    return f"summary: {audited} stores audited, {skipped} skipped, {failed} failed; {counts}{tail}"
+
+
+def _finding_line(finding: Finding) -> str:
+    parts = [f"{finding.kind:<11}", finding.store_id or "-", finding.url]
+    if finding.image_id:
+        parts.append(f"image={finding.image_id}")
+    if finding.size is not None:
+        parts.append(f"size={finding.size}")
+    if finding.expected is not None and finding.kind is Kind.WRONG_SIZE:
+        parts.append(f"expected={finding.expected}")
+    if finding.age is not None:
+        parts.append(f"age={_seconds(finding.age)}")
+    if finding.reason:
+        parts.append(f"({finding.reason})")
+    return " ".join(parts)
+
+
+def _seconds(age: float | None) -> str:
+    return "unknown" if age is None else f"{int(age)}s"
+
+
+def run(loaded, remove_older_than: str | None, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    from glancelite.app import build_store_audit
+
+    age = parse_age(remove_older_than) if remove_older_than is not None else None
+    services = build_store_audit(loaded.settings)
+    progress = progress_for(err)
+    try:
+        report = services.audit.run(remove_older_than=age, progress=progress)
+    finally:
+        if progress:
+            progress.done()
+        services.close()
+    return render(report, out)
