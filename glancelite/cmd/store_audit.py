@@ -15,7 +15,8 @@ import sys
 import time
 from typing import TextIO
 
-from glancelite.services.store_audit import AuditReport, Finding, Kind
+from glancelite.services.store_audit import AuditReport
+from glancelite.services.store_comparison import Finding, Kind
 
 CLEAN, FINDINGS, FAILED = 0, 1, 2
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -25,50 +25,30 @@ never removed.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import logging
-import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 
 from glancelite import errors
 from glancelite.db.repositories import ImageRepository, StoreReferenceRepository, TaskRepository
 from glancelite.db.store_references import LocationReference
-from glancelite.model import ImageStatus, Location, TaskStatus
+from glancelite.model import Location
+from glancelite.services.store_comparison import (
+    REMOVABLE,
+    Finding,
+    KeyedReference,
+    Kind,
+    compare,
+    missing,
+    staging_leftovers,
+    staging_verdict,
+    work_leftovers,
+    wrong_size,
+)
 from glancelite.store import base
-from glancelite.store.drivers.file import PARTIAL_PREFIX
 from glancelite.store.stores import StoreSet
-from glancelite.tasks.plan import LOCK_PROPERTY
 
 LOG = logging.getLogger(__name__)
-
-STAGED_STATUSES = frozenset({ImageStatus.UPLOADING.value, ImageStatus.IMPORTING.value})
-LIVE_TASK_STATUSES = frozenset({TaskStatus.PENDING.value, TaskStatus.PROCESSING.value})
-# The working files of a task in the tasks store (store/areas.py WorkArea).
-TASK_FILE_SUFFIXES = ("owner", "owner.tmp", "download", "scratch")
-
-
-class Kind(enum.StrEnum):
-    ORPHAN = "orphan"
-    MISSING = "missing"
-    WRONG_SIZE = "wrong-size"
-    LEFTOVER = "leftover"
-    UNASSIGNED = "unassigned"  # a location no configured store holds
-
-
-REMOVABLE = frozenset({Kind.ORPHAN, Kind.LEFTOVER})
-
-
-@dataclasses.dataclass(frozen=True)
-class Finding:
-    kind: Kind
-    store_id: str | None
-    url: str
-    size: int | None = None  # bytes the store holds
-    expected: int | None = None  # bytes the image has (wrong-size)
-    age: float | None = None  # seconds since the object last changed; None when the backend does not say
-    image_id: str | None = None
-    reason: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,128 +91,6 @@ class AuditReport:
 
     def count(self, kind: Kind) -> int:
         return sum(1 for f in self.findings if f.kind is kind)
-
-
-# -- the comparison (plain objects, no I/O) --------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class KeyedReference:
-    """A location with the key its store's listing names its object by."""
-
-    key: str
-    reference: LocationReference
-
-
-def compare(
-    store_id: str, listed: Iterable[base.ListedObject], references: Sequence[KeyedReference], now: float
-) -> tuple[list[Finding], int, int]:
-    """(findings, objects listed, objects referenced) of one listable store."""
-    by_key: dict[str, list[LocationReference]] = {}
-    for ref in references:
-        by_key.setdefault(ref.key, []).append(ref.reference)
-    findings: list[Finding] = []
-    seen: set[str] = set()
-    objects = referenced = 0
-    for obj in listed:
-        objects += 1
-        refs = by_key.get(obj.key)
-        if not refs:
-            findings.append(Finding(Kind.ORPHAN, store_id, obj.url, size=obj.size, age=_age(obj, now)))
-            continue
-        seen.add(obj.key)
-        referenced += 1
-        for ref in refs:
-            if ref.image_size is not None and ref.image_size != obj.size:
-                findings.append(_wrong_size(store_id, ref, obj.size))
-    for key, refs in by_key.items():
-        if key not in seen:
-            findings.extend(_missing(store_id, ref) for ref in refs)
-    return findings, objects, referenced
-
-
-def staging_leftovers(
-    store_id: str, listed: Iterable[base.ListedObject], images: Callable[[Iterable[str]], dict], now: float
-) -> tuple[list[Finding], int, int]:
-    """Staged files whose image is not being staged or imported. ``images(ids)``: id -> live Image."""
-    objects = list(listed)
-    owners = {obj.key: _staged_image_id(obj.key) for obj in objects}
-    live = images(set(owners.values()))
-    findings = []
-    for obj in objects:
-        image = live.get(owners[obj.key])
-        reason = _staging_verdict(image)
-        if reason:
-            findings.append(
-                Finding(
-                    Kind.LEFTOVER,
-                    store_id,
-                    obj.url,
-                    size=obj.size,
-                    age=_age(obj, now),
-                    image_id=owners[obj.key],
-                    reason=reason,
-                )
-            )
-    return findings, len(objects), len(objects) - len(findings)
-
-
-def work_leftovers(
-    store_id: str, listed: Iterable[base.ListedObject], tasks: Callable[[Iterable[str]], dict], now: float
-) -> tuple[list[Finding], int, int]:
-    """Working files of tasks no longer pending or processing. ``tasks(ids)``: id -> status of live tasks."""
-    objects = list(listed)
-    owners = {obj.key: _task_id(obj.key) for obj in objects}
-    live = tasks({t for t in owners.values() if t})
-    findings = []
-    for obj in objects:
-        task_id = owners[obj.key]
-        if task_id is None:
-            reason = "not a task's working file"
-        elif task_id not in live:
-            reason = f"task {task_id} does not exist"
-        elif live[task_id] not in LIVE_TASK_STATUSES:
-            reason = f"task {task_id} is {live[task_id]}"
-        else:
-            continue
-        findings.append(Finding(Kind.LEFTOVER, store_id, obj.url, size=obj.size, age=_age(obj, now), reason=reason))
-    return findings, len(objects), len(objects) - len(findings)
-
-
-def _staging_verdict(image) -> str:
-    """Why a staged file is a leftover ("" when its image still needs it)."""
-    if image is None:
-        return "its image does not exist"
-    if image.status in STAGED_STATUSES or image.properties.get(LOCK_PROPERTY):
-        return ""
-    return f"its image is {image.status}"
-
-
-def _staged_image_id(path: str) -> str:
-    """Staged data is ``<dir>/<image id>``; a partial one ``.partial-<image id>.<host>.<pid>.<random>``."""
-    name = os.path.basename(path)
-    if name.startswith(PARTIAL_PREFIX):
-        return name[len(PARTIAL_PREFIX) :].partition(".")[0]
-    return name
-
-
-def _task_id(path: str) -> str | None:
-    stem, dot, suffix = os.path.basename(path).partition(".")
-    return stem if dot and stem and suffix in TASK_FILE_SUFFIXES else None
-
-
-def _age(obj: base.ListedObject, now: float) -> float | None:
-    return max(0.0, now - obj.modified) if obj.modified > 0 else None
-
-
-def _wrong_size(store_id: str, ref: LocationReference, size: int) -> Finding:
-    return Finding(
-        Kind.WRONG_SIZE, store_id, ref.location.url, size=size, expected=ref.image_size, image_id=ref.image_id
-    )
-
-
-def _missing(store_id: str, ref: LocationReference) -> Finding:
-    return Finding(Kind.MISSING, store_id, ref.location.url, expected=ref.image_size, image_id=ref.image_id)
 
 
 # -- the audit -------------------------------------------------------------------------------
@@ -334,13 +192,13 @@ class StoreAudit:
             try:
                 size = self.stores.get_size(ref.location)
             except base.StoreNotFound:
-                found.append(_missing(outcome.store_id, ref))
+                found.append(missing(outcome.store_id, ref))
                 continue
             except errors.GlanceliteError as exc:
                 return dataclasses.replace(outcome, error=exc.message), []
             present += 1
             if ref.image_size is not None and size != ref.image_size:
-                found.append(_wrong_size(outcome.store_id, ref, size))
+                found.append(wrong_size(outcome.store_id, ref, size))
         return dataclasses.replace(outcome, objects=present, referenced=present), found
 
     def _live_images(self, image_ids: Iterable[str]) -> dict:
@@ -383,7 +241,7 @@ class StoreAudit:
                 if (finding.image_id, finding.url) not in referenced_urls or self._looks_fine(finding):
                     continue
             elif finding.kind is Kind.LEFTOVER and finding.image_id:
-                if not _staging_verdict(live_images.get(finding.image_id)):
+                if not staging_verdict(live_images.get(finding.image_id)):
                     continue
             kept.append(finding)
         return kept
