@@ -86,22 +86,15 @@ def render(report: AuditReport, out: TextIO) -> int:
 
 
 def summary(report: AuditReport) -> str:
-    audited = sum(1 for s in report.stores if not s.skipped and not s.error)
-    skipped = sum(1 for s in report.stores if s.skipped)
-    failed = sum(1 for s in report.stores if s.error)
-    counts = ", ".join(
-        f"{report.count(kind)} {name}"
-        for kind, name in (
-            (Kind.ORPHAN, "orphans"),
-            (Kind.MISSING, "missing"),
-            (Kind.WRONG_SIZE, "wrong size"),
-            (Kind.LEFTOVER, "leftovers"),
-            (Kind.UNASSIGNED, "unassigned"),
-        )
+    """One line of ``name=count`` pairs, for people and for scripts alike."""
+    stores = (
+        f"audited={sum(1 for s in report.stores if not s.skipped and not s.error)}",
+        f"skipped={sum(1 for s in report.stores if s.skipped)}",
+        f"failed={sum(1 for s in report.stores if s.error)}",
     )
-    not_removed = sum(1 for r in report.removals if r.error)
-    tail = f"; {len(report.removed)} removed" + (f", {not_removed} not removed" if not_removed else "")
-    return f"summary: {audited} stores audited, {skipped} skipped, {failed} failed; {counts}{tail}"
+    found = (f"{kind}={report.count(kind)}" for kind in Kind)
+    removed = (f"removed={len(report.removed)}", f"not-removed={sum(1 for r in report.removals if r.error)}")
+    return f"summary: stores {' '.join(stores)}; {' '.join(found)}; {' '.join(removed)}"
 
 
 def _finding_line(finding: Finding) -> str:
@@ -120,7 +113,14 @@ def _finding_line(finding: Finding) -> str:
 
 
 def _seconds(age: float | None) -> str:
-    return "unknown" if age is None else f"{int(age)}s"
+    """``45s``, ``12m5s``, ``3h20m``, ``9d4h``: the units ``--remove-orphans-older-than`` takes."""
+    if age is None:
+        return "unknown"
+    seconds = int(age)
+    for unit, size, smaller, smaller_size in (("d", 86400, "h", 3600), ("h", 3600, "m", 60), ("m", 60, "s", 1)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}{seconds % size // smaller_size}{smaller}"
+    return f"{seconds}s"
 
 
 def run(loaded, remove_older_than: str | None, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

@@ -86,7 +86,7 @@ def test_audit_finds_and_removes_on_a_real_backend(remote):
         ["wrong-size", "remote", resized],
     ]
     assert f"size={size} expected={size + 1}" in proc.stdout
-    assert lines[-1].startswith("summary: 4 stores audited, 0 skipped, 0 failed; 1 orphans, 1 missing, 1 wrong size")
+    assert lines[-1].startswith("summary: stores audited=4 skipped=0 failed=0; orphan=1 missing=1 wrong-size=1 ")
 
     time.sleep(1.1)  # the backends' modification times have whole seconds
     proc = manage(conf, "store", "audit", "--remove-orphans-older-than", "0", check=False)

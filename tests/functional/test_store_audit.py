@@ -108,15 +108,15 @@ def test_audit_reports_each_kind_and_removes_only_old_orphans(damaged):
     assert "store slow (file): 2 objects, 1 referenced" in out
     assert "store os_glance_staging_store (file, reserved): 2 objects, 1 referenced" in out
     assert out.splitlines()[-1] == (
-        "summary: 4 stores audited, 0 skipped, 0 failed; "
-        "2 orphans, 1 missing, 1 wrong size, 2 leftovers, 0 unassigned; 0 removed"
+        "summary: stores audited=4 skipped=0 failed=0; "
+        "orphan=2 missing=1 wrong-size=1 leftover=2 unassigned=0; removed=0 not-removed=0"
     )
 
     proc = manage(damaged["conf"], "store", "audit", "--remove-orphans-older-than", "1h", check=False)
     assert proc.returncode == 1, proc  # the missing and the wrong-size location remain
     removed = sorted(line.split()[2] for line in _lines(proc, "removed"))
     assert removed == sorted(f"file://{damaged[k]}" for k in ("old_orphan", "stale_stage"))
-    assert proc.stdout.splitlines()[-1].endswith("; 2 removed")
+    assert proc.stdout.splitlines()[-1].endswith("; removed=2 not-removed=0")
     assert not os.path.exists(damaged["old_orphan"]) and not os.path.exists(damaged["stale_stage"])
     for kept in (damaged["new_orphan"], damaged["stale_work"]):  # newer than an hour
         assert os.path.exists(kept)
@@ -133,8 +133,8 @@ def test_audit_reports_each_kind_and_removes_only_old_orphans(damaged):
     proc = manage(damaged["conf"], "store", "audit", check=False)
     assert proc.returncode == 0, proc
     assert proc.stdout.splitlines()[-1] == (
-        "summary: 4 stores audited, 0 skipped, 0 failed; "
-        "0 orphans, 0 missing, 0 wrong size, 0 leftovers, 0 unassigned; 0 removed"
+        "summary: stores audited=4 skipped=0 failed=0; "
+        "orphan=0 missing=0 wrong-size=0 leftover=0 unassigned=0; removed=0 not-removed=0"
     )
 
 

@@ -184,6 +184,19 @@ def test_exit_codes_follow_what_remains():
     assert cli.render(AuditReport((store,), (orphan,), (Removal(orphan, "refused"),)), out) == cli.FAILED
     broken = dataclasses.replace(store, error="unreachable")
     assert cli.render(AuditReport((broken,), ()), out) == cli.FAILED
+    assert out.getvalue().splitlines()[-1] == (
+        "summary: stores audited=0 skipped=0 failed=1; "
+        "orphan=0 missing=0 wrong-size=0 leftover=0 unassigned=0; removed=0 not-removed=0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("age", "shown"),
+    [(None, ""), (45.9, " age=45s"), (725, " age=12m5s"), (12000, " age=3h20m"), (792000, " age=9d4h")],
+)
+def test_ages_are_shown_in_the_units_the_option_takes(age, shown):
+    line = cli._finding_line(Finding(Kind.ORPHAN, "s", "x://o", size=1, age=age))
+    assert line == f"orphan      s x://o size=1{shown}"
 
 
 # -- the audit over real file stores and a real database ------------------------------------
