@@ -254,3 +254,62 @@ def test_removal_spares_young_orphans_and_referenced_data(audit_env):
     assert [r.finding.url for r in report.removals] == [f"file://{stale}"]
     assert image.exists() and fresh.exists() and not stale.exists()
     assert kinds(report.remaining) == [("orphan", f"file://{fresh}")]
+
+
+def test_delayed_delete_data_stays_referenced_until_scrubbed(audit_env):
+    services, engine, root = audit_env
+    pending, deleted = root / "fast" / str(uuid.uuid4()), root / "fast" / str(uuid.uuid4())
+    for path in (pending, deleted):
+        path.write_bytes(b"p")
+        images_db.delete_image(engine, _record(engine, path, 1), keep_data=path == pending)
+    report = services.audit.run()
+    assert kinds(report.findings) == [("orphan", f"file://{deleted}")]
+
+
+@pytest.fixture
+def web_root(tmp_path):
+    """A directory served over HTTP on 127.0.0.1 (what an http store's locations point at)."""
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_stores_that_cannot_list_have_each_location_checked_or_are_skipped(tmp_path, web_root):
+    pytest.importorskip("swiftclient", reason="a multi-tenant swift store needs python-swiftclient")
+    served, base_url = web_root
+    (served / "good").write_bytes(b"g" * 5)
+    (served / "short").write_bytes(b"s" * 2)
+    conf = write_config(
+        tmp_path,
+        {
+            "DEFAULT": {"enabled_backends": "fast:file, web:http, tenant:swift"},
+            "tenant": {"swift_store_multi_tenant": "true", "swift_store_endpoint": "http://127.0.0.1:9/v1/AUTH_x"},
+        },
+    )
+    loaded = config_module.load([str(conf)])
+    engine = db_engine.create_engine(loaded.settings.database_connection)
+    migration.sync(engine)
+    for name, size in (("good", 5), ("short", 3), ("absent", 1)):
+        image_id = str(uuid.uuid4())
+        images_db.create_image(engine, {"id": image_id, "status": "active", "size": size})
+        locations_db.add_location(engine, image_id, f"{base_url}/{name}", {"store": "web"})
+    services = build_store_audit(loaded.settings)
+    try:
+        report = services.audit.run()
+    finally:
+        services.close()
+        engine.dispose()
+    outcomes = {s.store_id: s for s in report.stores}
+    assert (outcomes["web"].objects, outcomes["web"].referenced, outcomes["web"].error) == (2, 2, None)
+    assert kinds(report.findings) == [("missing", f"{base_url}/absent"), ("wrong-size", f"{base_url}/short")]
+    assert "multi-tenant" in outcomes["tenant"].skipped and not report.failed
