@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+import urllib.parse
 from typing import TextIO
 
 from glancelite.services.store_audit import AuditReport
@@ -76,7 +77,7 @@ def render(report: AuditReport, out: TextIO) -> int:
         print(_finding_line(finding), file=out)
     for removal in report.removals:
         verdict = "removed" if removal.error is None else "not-removed"
-        line = f"{verdict:<11} {removal.finding.store_id} {removal.finding.url} ({removal.finding.kind}"
+        line = f"{verdict:<11} {removal.finding.store_id} {redact(removal.finding.url)} ({removal.finding.kind}"
         line += f", age={_seconds(removal.finding.age)})" if removal.error is None else f": {removal.error})"
         print(line, file=out)
     print(summary(report), file=out)
@@ -98,7 +99,7 @@ def summary(report: AuditReport) -> str:
 
 
 def _finding_line(finding: Finding) -> str:
-    parts = [f"{finding.kind:<11}", finding.store_id or "-", finding.url]
+    parts = [f"{finding.kind:<11}", finding.store_id or "-", redact(finding.url)]
     if finding.image_id:
         parts.append(f"image={finding.image_id}")
     if finding.size is not None:
@@ -110,6 +111,14 @@ def _finding_line(finding: Finding) -> str:
     if finding.reason:
         parts.append(f"({finding.reason})")
     return " ".join(parts)
+
+
+def redact(url: str) -> str:
+    """A location without any ``user:secret@`` part (legacy Glance s3 and swift locations carry keys)."""
+    split = urllib.parse.urlsplit(url)
+    if "@" not in split.netloc:
+        return url
+    return split._replace(netloc=split.netloc.rpartition("@")[2]).geturl()
 
 
 def _seconds(age: float | None) -> str:

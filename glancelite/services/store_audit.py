@@ -166,8 +166,9 @@ class StoreAudit:
             elif store_id == self.stores.tasks_id:
                 found, objects, referenced = work_leftovers(store_id, listed, self._live_tasks, now)
             else:
-                keyed = [KeyedReference(self.stores.object_key(store_id, r.location), r) for r in refs]
+                keyed, unreadable = self._keyed(store_id, refs)
                 found, objects, referenced = compare(store_id, listed, keyed, now)
+                found += unreadable
         except base.ListingNotSupported as exc:
             if self.stores.per_caller(store_id):
                 return dataclasses.replace(outcome, skipped=exc.message), []
@@ -175,6 +176,16 @@ class StoreAudit:
         except errors.GlanceliteError as exc:
             return dataclasses.replace(outcome, error=exc.message), []
         return dataclasses.replace(outcome, objects=objects, referenced=referenced), found
+
+    def _keyed(self, store_id: str, refs: list[LocationReference]) -> tuple[list[KeyedReference], list[Finding]]:
+        """Each location with its object's key; one the store cannot name (not its bucket...) is missing."""
+        keyed, unreadable = [], []
+        for ref in refs:
+            try:
+                keyed.append(KeyedReference(self.stores.object_key(store_id, ref.location), ref))
+            except errors.GlanceliteError as exc:
+                unreadable.append(dataclasses.replace(missing(store_id, ref), reason=exc.message))
+        return keyed, unreadable
 
     def _listing(self, store_id: str, progress: Progress | None) -> Iterable[base.ListedObject]:
         count = 0

@@ -313,3 +313,20 @@ def test_stores_that_cannot_list_have_each_location_checked_or_are_skipped(tmp_p
     assert (outcomes["web"].objects, outcomes["web"].referenced, outcomes["web"].error) == (2, 2, None)
     assert kinds(report.findings) == [("missing", f"{base_url}/absent"), ("wrong-size", f"{base_url}/short")]
     assert "multi-tenant" in outcomes["tenant"].skipped and not report.failed
+
+
+def test_a_location_its_store_cannot_name_is_missing(audit_env):
+    services, engine, root = audit_env
+    image_id = str(uuid.uuid4())
+    images_db.create_image(engine, {"id": image_id, "status": "active", "size": 1})
+    locations_db.add_location(engine, image_id, f"file://{root}/elsewhere/{image_id}", {"store": "fast"})
+    report = services.audit.run()
+    assert [(f.kind, f.image_id) for f in report.findings] == [(Kind.MISSING, image_id)]
+    assert "is not in store fast" in report.findings[0].reason
+
+
+def test_printed_locations_never_carry_keys():
+    assert cli.redact("s3://AKIA:secret@s3.example.com/bucket/img") == "s3://s3.example.com/bucket/img"
+    assert cli.redact("file:///var/lib/glance/images/img") == "file:///var/lib/glance/images/img"
+    line = cli._finding_line(Finding(Kind.MISSING, "s", "swift+https://u:k@auth.example.com/v3/c/img", image_id="i"))
+    assert "u:k" not in line and "swift+https://auth.example.com/v3/c/img" in line
