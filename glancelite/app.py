@@ -17,10 +17,11 @@ from glancelite.db.repositories import (
     MemberRepository,
     MetadefRepository,
     ScrubQueueRepository,
+    StoreReferenceRepository,
     TaskRepository,
     UsageRepository,
 )
-from glancelite.services import ScrubberServices, Services
+from glancelite.services import ScrubberServices, Services, StoreAuditServices
 from glancelite.services import cache as image_cache
 from glancelite.services import notifier as notifications
 from glancelite.services.image_access import ImageAccess
@@ -36,6 +37,7 @@ from glancelite.services.property_protections import PropertyProtections
 from glancelite.services.quotas import Quotas
 from glancelite.services.scrubber import Scrubber
 from glancelite.services.stage_hosts import StageHosts
+from glancelite.services.store_audit import StoreAudit
 from glancelite.services.tasks import TaskService
 from glancelite.settings import Settings
 from glancelite.store.areas import StagingArea, WorkArea
@@ -168,6 +170,20 @@ def build_scrubber(settings: Settings) -> ScrubberServices:
     stores = StoreSet(settings)
     scrubber = Scrubber(settings, queue=ScrubQueueRepository(engine), stores=stores)
     return ScrubberServices(settings=settings, scrubber=scrubber, stores=stores, close_database=engine.dispose)
+
+
+def build_store_audit(settings: Settings) -> StoreAuditServices:
+    """``glancelite-manage store audit``'s collaborators. The stores are built as a configuration
+    check builds them (``prepare=False``): the audit creates nothing; it deletes only when asked."""
+    engine = db_engine.create_engine(settings.database_connection)
+    stores = StoreSet(settings, prepare=False)
+    audit = StoreAudit(
+        stores=stores,
+        references=StoreReferenceRepository(engine),
+        images=ImageRepository(engine),
+        tasks=TaskRepository(engine),
+    )
+    return StoreAuditServices(audit=audit, stores=stores, close_database=engine.dispose)
 
 
 def create_app(settings: Settings, services: Services) -> falcon.App:

@@ -7,10 +7,12 @@
     glancelite-manage --config-file glance-api.conf db purge [--age_in_days 30] [--max_rows 100]
     glancelite-manage --config-file glance-api.conf db purge_images_table [--age_in_days 180] [--max_rows 100]
     glancelite-manage --config-file glance-api.conf config check
+    glancelite-manage --config-file glance-api.conf store audit [--remove-orphans-older-than AGE]
 
 Glance's legacy spellings (``db_sync``, ``db_version``, ...) are accepted.
 ``db check`` exits 0 when current, 3/4/5 when expand/migrate/contract is next.
-Any failure is one line on stderr and exit 1.
+``store audit`` (glancelite's own; cmd/store_audit.py) exits 0 clean, 1 findings, 2 error.
+Any other failure is one line on stderr and exit 1.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 import time
 
 from glancelite import errors
-from glancelite.cmd import common
+from glancelite.cmd import common, store_audit
 from glancelite.db import engine as db_engine
 from glancelite.db import metadef_files, migration, purge
 
@@ -155,6 +157,21 @@ def _config_check(loaded, args) -> int:
     return 0
 
 
+def _store_audit(loaded, args) -> int:
+    # Its own exit codes: 2 for anything that kept the audit from answering (1 means findings).
+    try:
+        return store_audit.run(loaded, args.remove_orphans_older_than)
+    except store_audit.BadAge as exc:
+        print(f"glancelite-manage: {exc}", file=sys.stderr)
+    except errors.ConfigError as exc:
+        print(f"glancelite: invalid configuration: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - one line for the operator (--debug shows the traceback)
+        if args.debug:
+            raise
+        print(f"glancelite-manage: ERROR: {_one_line(exc)}", file=sys.stderr)
+    return store_audit.FAILED
+
+
 COMMANDS = {
     ("db", "sync"): _db_sync,
     ("db", "version"): _db_version,
@@ -168,6 +185,7 @@ COMMANDS = {
     ("db", "purge"): _db_purge,
     ("db", "purge_images_table"): _db_purge_images_table,
     ("config", "check"): _config_check,
+    ("store", "audit"): _store_audit,
 }
 # COMPAT: glance-manage's legacy one-word spellings.
 LEGACY = {f"db_{action}": ("db", action) for category, action in COMMANDS if category == "db"}
@@ -176,12 +194,12 @@ LEGACY = {f"db_{action}": ("db", action) for category, action in COMMANDS if cat
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="glancelite-manage",
-        description="Database and configuration administration for glancelite.",
+        description="Database, configuration and store administration for glancelite.",
         epilog="commands: " + ", ".join(f"{c} {a}" for c, a in COMMANDS) + "; legacy: " + ", ".join(LEGACY),
     )
     common.add_config_arg(parser)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    parser.add_argument("category", help="db or config (or a legacy name such as db_sync)")
+    parser.add_argument("category", help="db, config or store (or a legacy name such as db_sync)")
     parser.add_argument("action", nargs="?")
     parser.add_argument("--check", action="store_true", help="with 'db sync': only report, as 'db check'")
     # db load_metadefs / export_metadefs, as glance-manage spells them.
@@ -194,6 +212,14 @@ def _parser() -> argparse.ArgumentParser:
     # db purge / purge_images_table, as glance-manage spells them.
     parser.add_argument("--age_in_days", help="purge rows deleted more than this many days ago (30; images 180)")
     parser.add_argument("--max_rows", default="100", help="at most this many rows per table; -1 for all")
+    # store audit (glancelite's own).
+    parser.add_argument(
+        "--remove-orphans-older-than",
+        "--remove_orphans_older_than",
+        dest="remove_orphans_older_than",
+        metavar="AGE",
+        help="store audit: remove orphans and leftovers unchanged for longer than AGE (seconds, or 30m, 12h, 7d)",
+    )
     return parser
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from glancelite import model
-from glancelite.db import image_listing, scrub_queue
+from glancelite.db import image_listing, scrub_queue, store_references
 from glancelite.db import images as images_db
 from glancelite.db import locations as locations_db
 from glancelite.db import members as members_db
@@ -260,3 +260,13 @@ class MetadefRepository:
 
     def delete_children(self, kind: records.ChildKind, ns: records.Namespace) -> None:
         return metadefs_db.delete_children(self.engine, kind, ns)
+
+
+class StoreReferenceRepository:
+    """The locations whose data must exist in the stores (the store audit)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def location_references(self) -> list[store_references.LocationReference]:
+        return store_references.location_references(self.engine)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # names only: importing every service here would load them al
     from glancelite.services.policy import Policy
     from glancelite.services.quotas import Quotas
     from glancelite.services.scrubber import Scrubber
+    from glancelite.services.store_audit import StoreAudit
     from glancelite.services.tasks import TaskService
     from glancelite.store.stores import StoreSet
 
@@ -58,6 +59,19 @@ class ScrubberServices:
 
     settings: Settings
     scrubber: Scrubber
+    stores: StoreSet
+    close_database: Callable[[], None] = dataclasses.field(repr=False)
+
+    def close(self) -> None:
+        self.stores.close()
+        self.close_database()
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreAuditServices:
+    """What ``glancelite-manage store audit`` runs, built once by app.build_store_audit."""
+
+    audit: StoreAudit
     stores: StoreSet
     close_database: Callable[[], None] = dataclasses.field(repr=False)
 

@@ -137,6 +137,21 @@ class DataStream:
 
 
 @dataclasses.dataclass(frozen=True)
+class ListedObject:
+    """One object a store holds, as its backend's own listing reports it (the store audit).
+
+    ``key`` names the object the way ``object_key`` names a location's object, so the two
+    compare; ``url`` is a location URL ``delete`` accepts; ``modified`` is seconds since
+    the epoch. A Swift manifest is listed once, its segments counted in its ``size``.
+    """
+
+    key: str
+    url: str
+    size: int
+    modified: float
+
+
+@dataclasses.dataclass(frozen=True)
 class Probe:
     """A driver's live state: its capabilities now, and why bits are missing.
 
@@ -195,6 +210,10 @@ class Duplicate(errors.Conflict):
 
 class BadStoreUri(errors.Invalid):
     default_message = "The location URI is not valid for this store."
+
+
+class ListingNotSupported(errors.Invalid):
+    default_message = "This store cannot list the objects it holds."
 
 
 # --- the contract ----------------------------------------------------------------
@@ -273,6 +292,18 @@ class Driver(abc.ABC):
     def delete(self, url: str) -> None:
         """Remove the object; StoreNotFound if absent, InUse if the backend refuses."""
         raise StoreDeleteNotSupported(f"Store {self.store.id} does not support deleting images.")
+
+    def iter_objects(self) -> Iterator[ListedObject]:
+        """Every object the store holds, from the backend's own listing (the store audit).
+
+        Optional: a store that cannot list (http, or one whose objects live in its callers'
+        accounts) keeps this default and says why.
+        """
+        raise ListingNotSupported(f"Store {self.store.id} ({self.TYPE}) cannot list the objects it holds.")
+
+    def object_key(self, url: str) -> str:
+        """The backend's name of a location's object, as ``iter_objects`` keys it (BadStoreUri if not ours)."""
+        return url
 
     def for_context(self, context: RequestContext | None) -> Driver:
         """The driver acting for ``context``'s caller (None: no caller, e.g. background work).

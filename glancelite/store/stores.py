@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from glancelite import errors
@@ -395,6 +395,26 @@ class StoreSet:
                 detail["capabilities_reason"] = probe.reason
             result.append(detail)
         return result
+
+    # -- the store audit ---------------------------------------------------------------
+
+    def all_ids(self) -> list[str]:
+        """Every store id, reserved ones included, in configuration order (the store audit)."""
+        return list(self._entries)
+
+    def iter_objects(self, store_id: str) -> Iterator[base.ListedObject]:
+        """Everything the store holds, from its backend's listing; ListingNotSupported if it cannot list."""
+        with self._driver(store_id) as driver:
+            yield from driver.iter_objects()
+
+    def per_caller(self, store_id: str) -> bool:
+        """Whether the store acts with each caller's credentials (multi-tenant swift): nothing to do without one."""
+        return self._entries[store_id].driver.per_caller
+
+    def object_key(self, store_id: str, location: Location) -> str:
+        """The backend's name of a location's object, as ``iter_objects`` keys it."""
+        with self._driver(store_id) as driver:
+            return driver.object_key(location.url)
 
     def remove_orphaned_partials(self) -> int:
         """Temp files of uploads whose process died, in every store that keeps such files (file stores)."""

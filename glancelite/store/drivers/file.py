@@ -16,6 +16,7 @@ import socket
 import time
 import urllib.parse
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from oslo_config import cfg
@@ -316,6 +317,27 @@ class FileDriver(base.Driver):
             raise base.StoreNotFound(f"Image file {path} not found") from None
         except OSError as exc:
             raise errors.Forbidden(f"Cannot delete image file {path}: {exc.strerror}") from exc
+
+    def iter_objects(self) -> Iterator[base.ListedObject]:
+        """Every regular file in the data directories (partial files of uploads included)."""
+        for _, datadir in self.datadirs:
+            try:
+                entries = list(os.scandir(datadir))
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise base.StoreUnavailable(f"Cannot list {datadir} of store {self.store.id}: {exc.strerror}") from exc
+            for entry in entries:
+                with contextlib.suppress(FileNotFoundError):  # removed while we looked
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                    yield base.ListedObject(
+                        key=entry.path, url=f"file://{entry.path}", size=st.st_size, modified=st.st_mtime
+                    )
+
+    def object_key(self, url: str) -> str:
+        return self.path_of(url)
 
     def remove_orphaned_partials(self, older_than: float = 24 * 3600) -> int:
         """Delete temp files whose writer is gone: a dead process of this host, or any older than ``older_than``.

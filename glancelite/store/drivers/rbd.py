@@ -19,11 +19,13 @@ connection that fails is dropped and rebuilt on the next operation.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import math
 import threading
 import urllib.parse
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import rados
@@ -296,6 +298,26 @@ class RbdDriver(base.Driver):
                 rbd.RBD().trash_move(ioctx, name, 0)
             except rbd.ImageBusy as exc:
                 raise base.InUse(f"Image {name} is in use by the store (it has watchers).") from exc
+
+    def iter_objects(self) -> Iterator[base.ListedObject]:
+        """Every RBD image of the store's pool (the trash excluded), with its size and last change."""
+        with self._ioctx() as (cluster, ioctx):
+            fsid = cluster.get_fsid()
+            with self._translating(f"list pool {self.pool}"):
+                names = rbd.RBD().list(ioctx)
+            for name in names:
+                try:
+                    with self._translating(f"stat image {name}"), rbd.Image(ioctx, name, read_only=True) as image:
+                        size = image.size()
+                        modified = image.modify_timestamp()
+                except rbd.ImageNotFound:
+                    continue  # removed while we looked
+                # librbd's timestamps are naive UTC.
+                when = modified.replace(tzinfo=datetime.UTC).timestamp()
+                yield base.ListedObject(key=name, url=self.url_of(fsid, name), size=size, modified=when)
+
+    def object_key(self, url: str) -> str:
+        return self.parse(url)[1]
 
     def _remove_snapshot(self, image: rbd.Image, name: str, snap: str) -> None:
         image.set_snap(snap)

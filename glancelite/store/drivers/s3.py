@@ -18,6 +18,7 @@ import concurrent.futures
 import logging
 import threading
 import urllib.parse
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -351,6 +352,26 @@ class S3Driver(base.Driver):
         self._head(bucket, key)
         with self._translating(f"delete {bucket}/{key}", missing=True):
             self._client.delete_object(Bucket=bucket, Key=key)
+
+    def iter_objects(self) -> Iterator[base.ListedObject]:
+        """Every object of the store's bucket (list_objects_v2, page by page); none if it does not exist."""
+        pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        with self._translating(f"list bucket {self.bucket}"):
+            try:
+                for page in pages:
+                    for item in page.get("Contents", ()):
+                        yield base.ListedObject(
+                            key=item["Key"],
+                            url=self.url_of(item["Key"]),
+                            size=int(item["Size"]),
+                            modified=item["LastModified"].timestamp(),
+                        )
+            except botocore.exceptions.ClientError as exc:
+                if _code(exc) != "NoSuchBucket":
+                    raise
+
+    def object_key(self, url: str) -> str:
+        return self.parse(url)[1]
 
     def close(self) -> None:
         for client in (self._client, self._probe_client):

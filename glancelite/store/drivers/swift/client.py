@@ -271,6 +271,12 @@ class SwiftClient:
         headers = self.call(f"read {obj}", sc.head_object, container, obj, conn=conn or self.conn(), missing=True)
         return int(headers.get("content-length", 0))
 
+    def listing(self, container: str) -> list[dict]:
+        """Every object of ``container`` (swiftclient's full listing: name, bytes, last_modified...);
+        StoreNotFound when the container does not exist."""
+        _, listing = self.call(f"list {container}", sc.get_container, container, full_listing=True, missing=True)
+        return listing
+
     # -- deleting --------------------------------------------------------------------
 
     def delete(self, container: str, obj: str) -> None:

@@ -95,6 +95,9 @@ class MultiTenantSwiftDriver(SwiftBase):
     def set_acls(self, url: str, *, public: bool, read_projects: Sequence[str]) -> None:
         self.for_context(None).set_acls(url, public=public, read_projects=read_projects)
 
+    def iter_objects(self):
+        return self.for_context(None).iter_objects()
+
 
 class CallerView(base.Driver):
     """A multi-tenant store acting for one caller (None: no caller, so every request fails)."""
@@ -171,6 +174,12 @@ class CallerView(base.Driver):
         write = ",".join(f"{p}:*" for p in self.driver.admin_tenants)
         headers = {"X-Container-Read": read, "X-Container-Write": write}
         client.call(f"set the ACLs of {container}", sc.post_container, container, headers, missing=True)
+
+    def iter_objects(self):
+        raise base.ListingNotSupported(
+            f"Store {self.driver.store.id} is multi-tenant: each image lives in its owner's Swift account, "
+            "and the store has no account of its own to list."
+        )
 
     def owns(self, url: str) -> bool:
         return self.driver.owns(url)
