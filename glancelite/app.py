@@ -175,7 +175,7 @@ def build_scrubber(settings: Settings) -> ScrubberServices:
 def build_store_audit(settings: Settings) -> StoreAuditServices:
     """``glancelite-manage store audit``'s collaborators. The stores are built as a configuration
     check builds them (``prepare=False``): the audit creates nothing; it deletes only when asked."""
-    engine = db_engine.create_engine(settings.database_connection)
+    engine = db_engine.create_engine(settings.database)
     stores = StoreSet(settings, prepare=False)
     audit = StoreAudit(
         stores=stores,

@@ -206,7 +206,7 @@ def test_ages_are_shown_in_the_units_the_option_takes(age, shown):
 def audit_env(tmp_path):
     conf = write_config(tmp_path)
     loaded = config_module.load([str(conf)])
-    engine = db_engine.create_engine(loaded.settings.database_connection)
+    engine = db_engine.create_engine(loaded.settings.database)
     migration.sync(engine)
     for name in ("fast", "slow", "staging", "tasks"):
         (tmp_path / name).mkdir()
@@ -297,7 +297,7 @@ def test_stores_that_cannot_list_have_each_location_checked_or_are_skipped(tmp_p
         },
     )
     loaded = config_module.load([str(conf)])
-    engine = db_engine.create_engine(loaded.settings.database_connection)
+    engine = db_engine.create_engine(loaded.settings.database)
     migration.sync(engine)
     for name, size in (("good", 5), ("short", 3), ("absent", 1)):
         image_id = str(uuid.uuid4())
