@@ -23,7 +23,7 @@ from oslo_config import cfg
 from oslo_log import log as oslo_log
 from oslo_policy import opts as policy_opts
 
-from glancelite import opts
+from glancelite import option_groups, opts
 from glancelite.errors import ConfigError
 from glancelite.services import notifier
 from glancelite.settings import (
@@ -40,20 +40,9 @@ from glancelite.tasks import plugins as import_plugin_registry
 
 LOG = logging.getLogger(__name__)
 
-# Groups owned by libraries that read them themselves (keystonemiddleware,
-# oslo.policy); their options are passed through, not checked.
-PASS_THROUGH_GROUPS = frozenset(
-    {
-        "keystone_authtoken",
-        "oslo_policy",
-        "oslo_concurrency",
-        "oslo_limit",
-    }
-)
-
-# (file, section, option) already reported: gunicorn workers fork from the
-# master after it loaded the files, so each unsupported option is logged once.
-_REPORTED_UNSUPPORTED: set[tuple[str, str, str]] = set()
+# (files, section, option) already reported, option None for a whole group: gunicorn workers
+# fork from the master after it loaded the files, so each unsupported option is logged once.
+_REPORTED_UNSUPPORTED: set[tuple[str, str, str | None]] = set()
 
 # [cors] allowed_origin entries already warned about, for the same reason.
 _REPORTED_ORIGINS: set[str] = set()
@@ -139,8 +128,9 @@ def build(conf: cfg.ConfigOpts, config_files: Sequence[str]) -> LoadedConfig:
         if isinstance(exc, ConfigError):
             raise
         raise _value_error(exc, config_files) from exc
-    _warn_unsupported(conf, config_files)
     policy_conf(conf)
+    _register_library_groups(conf, config_files)
+    _warn_unsupported(conf, config_files)
     return LoadedConfig(settings=settings, conf=conf)
 
 
@@ -658,18 +648,76 @@ def _raw_group(files: Sequence[str], group: str) -> dict[str, str]:
     return dict(parser.items(group)) if parser.has_section(group) else {}
 
 
+def _register_library_groups(conf: cfg.ConfigOpts, files: Sequence[str]) -> None:
+    """Declare, for the groups the files have, the options of the libraries that read them from ``conf``.
+
+    keystonemiddleware's auth_token (built on ``conf`` in wsgi.py) and oslo.limit (which reads
+    the same files into cfg.CONF, quotas.py) declare their options only when they are built;
+    declaring the libraries' own option objects here, with the options of the keystoneauth
+    plugin ``auth_type`` names, lets the start-up report tell their options from unknown ones.
+    oslo.policy's are declared by ``policy_conf``; oslo.messaging's by ``read``.
+    """
+    sections = set(_read_raw(files).sections())
+    if "keystone_authtoken" in sections:
+        from keystonemiddleware import auth_token
+
+        # Every option auth_token registers when built, deprecated ones included (the same objects).
+        for group, group_opts in auth_token.list_opts():
+            conf.register_opts(group_opts, group=group)
+        _register_auth_plugin(conf, "keystone_authtoken", files)
+    if "oslo_limit" in sections:
+        from keystoneauth1 import loading
+        from oslo_limit import opts as limit_opts
+
+        # Declares oslo.limit's endpoint_* options on conf (and keystoneauth's on cfg.CONF, as
+        # importing oslo_limit.limit does); the keystoneauth options it reads are declared below.
+        limit_opts.register_opts(conf)
+        loading.register_session_conf_options(conf, "oslo_limit")
+        loading.register_adapter_conf_options(conf, "oslo_limit", include_deprecated=False)
+        _register_auth_plugin(conf, "oslo_limit", files)
+
+
+def _register_auth_plugin(conf: cfg.ConfigOpts, group: str, files: Sequence[str]) -> None:
+    """keystoneauth's ``auth_type``/``auth_section`` in ``group`` and the options of the plugin named,
+    in the group they are read from (``auth_section`` when set), as keystoneauth loads them."""
+    from keystoneauth1 import exceptions as ksa_exceptions
+    from keystoneauth1 import loading
+
+    loading.register_auth_conf_options(conf, group)
+    section = conf[group].auth_section or group
+    plugin = conf[section].auth_type
+    if not plugin:
+        return
+    try:
+        loader = loading.get_plugin_loader(plugin)
+    except ksa_exceptions.NoMatchingPlugin:
+        key = (_files_key(files), section, "auth_type")
+        if key in _REPORTED_UNSUPPORTED:
+            return
+        _REPORTED_UNSUPPORTED.add(key)
+        LOG.warning("[%s] auth_type %r is not a keystoneauth plugin: its options cannot be checked", section, plugin)
+        return
+    conf.register_opts(loading.get_auth_plugin_conf_options(loader), group=section)
+
+
 def _warn_unsupported(conf: cfg.ConfigOpts, files: Sequence[str]) -> None:
-    """Log once, at start, every option in the files that glancelite does not read."""
+    """Log once, at start, every option in the files that nothing reads.
+
+    A Glance group glancelite does not take (option_groups: not applicable, not yet) gets one
+    line saying why; any other option nothing declared gets a line of its own.
+    """
     parser = _read_raw(files)
-    source = "|".join(os.path.abspath(f) for f in files)
+    source = _files_key(files)
     for section in ["DEFAULT", *parser.sections()]:
-        if section in PASS_THROUGH_GROUPS:
-            continue
         items = (
             parser.defaults()
             if section == "DEFAULT"
             else {k: v for k, v in parser.items(section) if k not in parser.defaults()}
         )
+        known = option_groups.BY_NAME.get(section)
+        if items and known and known.status is not option_groups.Status.TAKEN and section not in conf:
+            _warn_group_not_taken(source, known)
+            continue
         for name in items:
             if not _is_registered(conf, None if section == "DEFAULT" else section, name):
                 key = (source, section, name)
@@ -684,6 +732,21 @@ def _warn_unsupported(conf: cfg.ConfigOpts, files: Sequence[str]) -> None:
                     )
                     continue
                 LOG.warning("option [%s] %s is not supported by glancelite and is ignored", section, name)
+
+
+def _files_key(files: Sequence[str]) -> str:
+    return "|".join(os.path.abspath(f) for f in files)
+
+
+def _warn_group_not_taken(source: str, group: option_groups.Group) -> None:
+    key = (source, group.name, None)
+    if key in _REPORTED_UNSUPPORTED:
+        return
+    _REPORTED_UNSUPPORTED.add(key)
+    if group.status is option_groups.Status.NOT_APPLICABLE:
+        LOG.warning("[%s] is not applicable to glancelite: %s", group.name, group.plain_detail)
+    else:
+        LOG.warning("[%s] is not supported by glancelite yet and is ignored: %s", group.name, group.plain_detail)
 
 
 def _set_by_operator(conf: cfg.ConfigOpts, name: str, group: str | None = None) -> bool:

@@ -161,7 +161,7 @@ def test_unsupported_option_is_logged_once(tmp_path, caplog):
     assert "[fast] frobnication" in store_record.getMessage()
 
 
-def test_supported_and_pass_through_options_are_not_reported(tmp_path, caplog):
+def test_supported_and_library_options_are_not_reported(tmp_path, caplog):
     path = write_config(
         tmp_path,
         {"DEFAULT": {"image_size_cap": "1024"}, "keystone_authtoken": {"www_authenticate_uri": "http://x"}},

@@ -114,8 +114,21 @@ def test_option_defaults_off_and_replaces_user_storage_quota(tmp_path):
     assert settings.user_storage_quota == 0  # Glance ignores it under keystone limits
 
 
-def test_oslo_limit_group_is_passed_through(tmp_path, caplog):
+def test_oslo_limit_options_are_not_reported(tmp_path, caplog):
+    """oslo.limit's own options and those of the keystoneauth plugin auth_type names are read."""
     caplog.set_level(logging.WARNING, logger="glancelite.config")
-    path = write_config(tmp_path, {"oslo_limit": {"endpoint_id": "e1", "username": "glance", "system_scope": "all"}})
+    path = write_config(
+        tmp_path,
+        {
+            "oslo_limit": {
+                "endpoint_id": "e1",
+                "auth_type": "password",
+                "auth_url": "http://keystone.example:5000",
+                "username": "glance",
+                "system_scope": "all",
+                "valid_interfaces": "internal",
+            }
+        },
+    )
     config.load([str(path)])
     assert not [r for r in caplog.records if "oslo_limit" in r.getMessage()]
