@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import uuid
+from collections.abc import Callable
 
 from oslo_context import context as oslo_context
 
@@ -88,3 +89,23 @@ def unbind_from_logs() -> None:
     # ClearRequestContext fixture removes the attribute the same way.
     with contextlib.suppress(AttributeError):
         del oslo_context._request_store.context
+
+
+def carrying_log_context(fn: Callable) -> Callable:
+    """``fn``, to run in another thread under the log context of the thread calling this now.
+
+    The import flow's work runs on executor threads; with this its lines carry the request id,
+    user and project of the request that started the import, as Glance's do."""
+    current = oslo_context.get_current()
+
+    def run(*args, **kwargs):
+        if current is None:
+            unbind_from_logs()
+        else:
+            current.update_store()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            unbind_from_logs()
+
+    return run

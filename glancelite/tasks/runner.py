@@ -29,6 +29,7 @@ import futurist
 from taskflow import engines
 
 from glancelite import errors
+from glancelite.context import carrying_log_context
 from glancelite.tasks.plan import ImportPlan
 
 LOG = logging.getLogger(__name__)
@@ -47,6 +48,14 @@ class FlowFactory(Protocol):
     def finished(self, plan: ImportPlan) -> None: ...
 
 
+class _LogContextExecutor(futurist.ThreadPoolExecutor):
+    """Each job and atom runs under the log context of whoever submitted it: the request that
+    started the import (none for a recovery at start-up)."""
+
+    def submit(self, fn, *args, **kwargs):
+        return super().submit(carrying_log_context(fn), *args, **kwargs)
+
+
 class Runner:
     def __init__(self, *, max_workers: int = 10, engine_mode: str = "parallel", stop_file: str | None = None):
         if engine_mode not in ("serial", "parallel"):
@@ -54,8 +63,8 @@ class Runner:
         self.max_workers = max_workers
         self.engine_mode = engine_mode
         self.stop_file = stop_file
-        self._jobs = futurist.ThreadPoolExecutor(max_workers=max_workers)
-        self._atoms = futurist.ThreadPoolExecutor(max_workers=max_workers) if engine_mode == "parallel" else None
+        self._jobs = _LogContextExecutor(max_workers=max_workers)
+        self._atoms = _LogContextExecutor(max_workers=max_workers) if engine_mode == "parallel" else None
         self._lock = threading.Lock()
         self._running: dict[str, futures.Future] = {}
         self._closed = False

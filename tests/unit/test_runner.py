@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 
 import pytest
+from oslo_context import context as oslo_context
 from taskflow import task as tf_task
 from taskflow.patterns import linear_flow
 
 from glancelite import errors
+from glancelite.context import RequestContext, bind_to_logs, unbind_from_logs
 from glancelite.tasks import runner as runner_mod
 from glancelite.tasks.plan import ImportPlan, Method
 
@@ -120,3 +122,40 @@ def test_one_runner_per_process():
         assert fresh is not first
     finally:
         fresh.shutdown()
+
+
+class ContextRecorder(tf_task.Task):
+    """Records the log context (oslo.context's thread-local) the step runs under."""
+
+    def __init__(self, name, seen):
+        super().__init__(name=name)
+        self.seen = seen
+
+    def execute(self):
+        current = oslo_context.get_current()
+        self.seen.append((threading.current_thread().name, current.request_id if current else None))
+
+
+class ContextFlows(Flows):
+    def build(self, plan):
+        flow = linear_flow.Flow("context")
+        self.seen: list = []
+        for name in ("a", "b"):
+            flow.add(ContextRecorder(name, self.seen))
+        return flow
+
+
+def test_steps_log_under_the_context_of_the_request_that_submitted_them(runner):
+    request = RequestContext(project_id="p", user_id="u", request_id="req-import-1")
+    bind_to_logs(request)
+    try:
+        flows = ContextFlows()
+        runner.submit(plan(), flows).result(10)
+    finally:
+        unbind_from_logs()
+    assert [rid for _thread, rid in flows.seen] == ["req-import-1", "req-import-1"]
+    assert all(thread != threading.current_thread().name for thread, _rid in flows.seen)
+    # The executor's threads do not keep it for the next job, submitted outside any request.
+    later = ContextFlows()
+    runner.submit(plan("t2"), later).result(10)
+    assert [rid for _thread, rid in later.seen] == [None, None]
