@@ -9,7 +9,7 @@ import falcon
 from glancelite import config, errors
 from glancelite.api import errors as api_errors
 from glancelite.api import routes
-from glancelite.api.middleware import RequestContextMiddleware
+from glancelite.api.middleware import RequestContextMiddleware, RequestMetrics
 from glancelite.db import engine as db_engine
 from glancelite.db.repositories import (
     ImageRepository,
@@ -21,6 +21,7 @@ from glancelite.db.repositories import (
     TaskRepository,
     UsageRepository,
 )
+from glancelite.metrics import Metrics
 from glancelite.services import ScrubberServices, Services, StoreAuditServices
 from glancelite.services import cache as image_cache
 from glancelite.services import notifier as notifications
@@ -53,7 +54,8 @@ def build_services(settings: Settings, conf=None) -> Services:
 
     Then the start-up work: recover interrupted imports and uploads, remove partial files, start the prefetcher.
     """
-    engine = db_engine.create_engine(settings.database)
+    metrics = Metrics()  # the process's one set: every collaborator below records into it
+    engine = db_engine.create_engine(settings.database, metrics=metrics)
     images = ImageRepository(engine)
     members = MemberRepository(engine)
     locations = LocationRepository(engine)
@@ -61,7 +63,7 @@ def build_services(settings: Settings, conf=None) -> Services:
     policy = Policy(config.policy_conf(conf))
     # Glance's notifications through oslo.messaging; sends nothing (and imports nothing) without a driver.
     notifier = notifications.build(settings.notifications, conf)
-    stores = StoreSet(settings)
+    stores = StoreSet(settings, metrics=metrics)
     access = ImageAccess(policy, images, members)  # who may see / target which image, for every service
     quotas = Quotas(settings, UsageRepository(engine))  # keystone unified limits (no-op unless use_keystone_limits)
     cache = image_cache.build(settings, images, access, policy, stores)
@@ -93,6 +95,7 @@ def build_services(settings: Settings, conf=None) -> Services:
         staging=StagingArea(stores, settings.staging_store),
         work=WorkArea(stores, settings.tasks_store),
         events=notifier,
+        metrics=metrics,
     )
     stage_hosts = StageHosts(settings)  # the nodes holding staged data (several nodes, one database)
     imports = ImportService(
@@ -138,6 +141,7 @@ def build_services(settings: Settings, conf=None) -> Services:
         tasks=TaskService(settings, tasks=tasks, access=access, policy=policy, images=image_service, imports=imports),
         metadefs=MetadefService(MetadefRepository(engine), policy),
         notifier=notifier,
+        metrics=metrics,
         close_database=engine.dispose,
     )
     _recover_at_start(imports, image_data, stores)
@@ -189,9 +193,10 @@ def build_store_audit(settings: Settings) -> StoreAuditServices:
 def create_app(settings: Settings, services: Services) -> falcon.App:
     app = falcon.App(
         middleware=[
+            RequestMetrics(services.metrics),  # first: it times and counts every request falcon answers
             RequestContextMiddleware(
                 settings.auth_flavor, services.policy.is_admin, anonymous=settings.allow_anonymous_access
-            )
+            ),
         ],
         cors_enable=False,
     )

@@ -30,6 +30,7 @@ from glancelite.settings import (
     DatabaseSettings,
     ImportFilter,
     KeystoneSettings,
+    MetricsSettings,
     NotificationSettings,
     PropertyRule,
     Settings,
@@ -169,6 +170,7 @@ def _register_core(conf: cfg.ConfigOpts) -> None:
         ("image_conversion", opts.IMAGE_CONVERSION_OPTS),
         ("paste_deploy", opts.PASTE_DEPLOY_OPTS),
         ("healthcheck", opts.HEALTHCHECK_OPTS),
+        ("metrics", opts.METRICS_OPTS),
         ("image_format", opts.IMAGE_FORMAT_OPTS),
     ):
         conf.register_opts(group_opts, group=group)
@@ -223,6 +225,15 @@ def _notifications(conf: cfg.ConfigOpts) -> NotificationSettings:
         publisher_id=conf.default_publisher_id,
         disabled=tuple(d.strip() for d in conf.disabled_notifications if d.strip()),
     )
+
+
+def _metrics(conf: cfg.ConfigOpts) -> MetricsSettings:
+    group = conf.metrics
+    path = group.path if group.path.startswith("/") else "/" + group.path
+    if group.enabled and group.bind_port == conf.bind_port:
+        # The metrics never share the public API's listener (nor its port on another address).
+        raise ConfigError("metrics", "bind_port", f"{group.bind_port} is the API's own port; choose another")
+    return MetricsSettings(enabled=group.enabled, bind_host=group.bind_host, bind_port=group.bind_port, path=path)
 
 
 def store_group_opts() -> list[cfg.Opt]:
@@ -517,6 +528,7 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
         cors_allowed_origins=cors_origins(conf.cors.allowed_origin),
         enable_proxy_headers_parsing=conf.oslo_middleware.enable_proxy_headers_parsing,
         notifications=_notifications(conf),
+        metrics=_metrics(conf),
         property_protection_file=conf.property_protection_file or None,
         property_protection_rule_format=conf.property_protection_rule_format,
         property_rules=property_rules(conf),

@@ -327,6 +327,22 @@ HEALTHCHECK_OPTS = [
     ),
 ]
 
+METRICS_OPTS = [
+    cfg.BoolOpt(
+        "enabled",
+        default=False,
+        help="Serve Prometheus metrics on a listener of their own (never the API's port), from "
+        "glancelite-api's gunicorn master, adding up every worker's values.",
+    ),
+    cfg.HostAddressOpt(
+        "bind_host",
+        default="127.0.0.1",
+        help="Address the metrics listener binds; keep it on a management network.",
+    ),
+    cfg.PortOpt("bind_port", default=9293, help="Port of the metrics listener; must differ from the API's."),
+    cfg.StrOpt("path", default="/metrics", help="The path that answers the metrics; any other answers 404."),
+]
+
 # [cors] and [oslo_middleware]: oslo.middleware's own option objects, which its CORS and
 # HTTPProxyToWSGI middleware register again when they are built (the same objects, so no clash).
 CORS_OPTS = cors_middleware.OPTS
@@ -494,6 +510,7 @@ def list_opts():
         ("image_conversion", IMAGE_CONVERSION_OPTS),
         ("paste_deploy", PASTE_DEPLOY_OPTS),
         ("healthcheck", HEALTHCHECK_OPTS),
+        ("metrics", METRICS_OPTS),
         ("image_format", IMAGE_FORMAT_OPTS),
         ("oslo_policy", POLICY_OPTS),
         ("cors", cors_sample_opts()),

@@ -48,6 +48,16 @@ class NotificationSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class MetricsSettings:
+    """[metrics]: the Prometheus exporter's own listener (glancelite-api's master), off by default."""
+
+    enabled: bool = False
+    bind_host: str = "127.0.0.1"
+    bind_port: int = 9293
+    path: str = "/metrics"
+
+
+@dataclasses.dataclass(frozen=True)
 class KeystoneSettings:
     """[keystone_authtoken] passed through to keystonemiddleware untouched."""
 
@@ -160,6 +170,7 @@ class Settings:
     cors_allowed_origins: tuple[str, ...] = ()
     enable_proxy_headers_parsing: bool = False
     notifications: NotificationSettings = NotificationSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     # [DEFAULT] property_protection_file, parsed at start; None when protections are off.
     property_protection_file: str | None = None

@@ -1,4 +1,4 @@
-"""Falcon middleware: request id and the caller's RequestContext.
+"""Falcon middleware: request id and the caller's RequestContext; request metrics.
 
 Identity comes from the headers keystonemiddleware sets (flavor keystone) or,
 in Glance's default flavor, from trusted headers when ``X-Identity-Status:
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 from glancelite import errors
 from glancelite.context import RequestContext, bind_to_logs, new_request_id
+from glancelite.metrics import Metrics
 
 MAX_REQUEST_ID_LENGTH = 64
 # The version documents, served without authentication in every flavor.
@@ -108,3 +110,19 @@ class RequestContextMiddleware:
 
     def process_response(self, req, resp, resource, req_succeeded):
         resp.set_header("x-openstack-request-id", getattr(req.context, "request_id", None) or new_request_id())
+
+
+class RequestMetrics:
+    """Counts every request falcon answers and times it to its response headers, labelled by the
+    route template that matched (``/v2/images/{image_id}``, never the id itself) and the status."""
+
+    def __init__(self, metrics: Metrics):
+        self.metrics = metrics
+
+    def process_request(self, req, resp):
+        req.context.metrics_started = time.perf_counter()
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        # The first middleware: its process_request ran for every request that gets here.
+        elapsed = time.perf_counter() - req.context.metrics_started
+        self.metrics.request_done(req.method, req.uri_template, resp.status_code, elapsed)

@@ -8,7 +8,7 @@ import os
 from gunicorn.app.base import BaseApplication
 
 from glancelite import wsgi
-from glancelite.cmd import common
+from glancelite.cmd import common, metrics_exporter
 from glancelite.cmd.gunicorn_log import ACCESS_LOG_FORMAT, OsloLogger
 
 
@@ -66,7 +66,29 @@ def main(argv: list[str] | None = None) -> None:
         # X-Forwarded-Proto (and SCRIPT_NAME-style headers) from 127.0.0.1, a local proxy.
         "forwarded_allow_ips": "",
     }
-    GunicornServer(args.config_file, options).run()
+    if not settings.metrics.enabled:
+        GunicornServer(args.config_file, options).run()
+        return
+    # Prometheus' multiprocess mode: a fresh directory for this start, made before any worker exists.
+    directory = metrics_exporter.prepare_directory()
+    exporters: list[metrics_exporter.Exporter] = []
+
+    def start_exporter(_arbiter) -> None:  # when_ready: the master has bound the API's port
+        exporters.append(metrics_exporter.Exporter(settings, directory).start())
+
+    def stop_exporter(_arbiter) -> None:  # on_exit
+        for exporter in exporters:
+            exporter.stop()
+
+    options.update(
+        when_ready=start_exporter,
+        child_exit=lambda _arbiter, worker: metrics_exporter.worker_exited(directory, worker.pid),
+        on_exit=stop_exporter,
+    )
+    try:
+        GunicornServer(args.config_file, options).run()
+    finally:
+        metrics_exporter.remove_directory(directory)
 
 
 if __name__ == "__main__":

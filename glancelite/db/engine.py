@@ -24,6 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from glancelite import errors
+from glancelite.metrics import Metrics
 from glancelite.settings import DatabaseSettings
 
 LOG = logging.getLogger(__name__)
@@ -48,11 +49,12 @@ def database_url(database: DatabaseSettings) -> sa.engine.URL:
     return url
 
 
-def create_engine(database: DatabaseSettings) -> Engine:
+def create_engine(database: DatabaseSettings, *, metrics: Metrics | None = None) -> Engine:
     """Build the one engine of a process from [database]; the URL decides the dialect's tuning.
 
     Nothing connects here: a worker started while the database is away must still boot
-    (the wait at start is ``wait_for_database``'s, in the master).
+    (the wait at start is ``wait_for_database``'s, in the master). ``metrics`` (the process's)
+    counts the connections checked out and the errors seen.
     """
     url = database_url(database)
     _log_sql(database.connection_debug)
@@ -81,7 +83,25 @@ def create_engine(database: DatabaseSettings) -> Engine:
             raise errors.ConfigError("database", "connection", f"no driver for {url.drivername!r}: {exc}") from exc
     if database.connection_trace:
         _trace_statements(engine)
+    if metrics is not None:
+        _record_metrics(engine, metrics)
     return engine
+
+
+def _record_metrics(engine: Engine, metrics: Metrics) -> None:
+    in_use = metrics.db_connections_in_use
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(_dbapi_conn, _record, _proxy):
+        in_use.inc()
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn, _record):
+        in_use.dec()
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context):
+        metrics.db_errors.labels("disconnect" if context.is_disconnect else "error").inc()
 
 
 def _log_sql(connection_debug: int) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from glancelite.settings import Settings
 
 if TYPE_CHECKING:  # names only: importing every service here would load them all whenever one is imported
+    from glancelite.metrics import Metrics
     from glancelite.services.cache import CacheService
     from glancelite.services.image_data import ImageDataService
     from glancelite.services.images import ImageService
@@ -42,6 +43,7 @@ class Services:
     tasks: TaskService
     metadefs: MetadefService
     notifier: Notifier  # Glance's notifications; closed last, after the imports that emit them
+    metrics: Metrics  # this process's Prometheus metrics (the request middleware records into it)
     close_database: Callable[[], None] = dataclasses.field(repr=False)
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ from glancelite import model
 from glancelite.context import RequestContext
 from glancelite.services.image_rules import HIDDEN_PROPERTIES
 from glancelite.settings import NotificationSettings
-from glancelite.store import base
+from glancelite.store import base, streams
 from glancelite.tasks.plan import FAILED_PROPERTY, IMPORTING_PROPERTY
 
 LOG = logging.getLogger(__name__)
@@ -179,12 +179,8 @@ class Notifier:
         if not self.wants("image.send"):
             return stream
         expected = stream.length if stream.length is not None else image.size
-        reported = threading.Event()
 
-        def report(sent: int) -> None:
-            if reported.is_set():
-                return
-            reported.set()
+        def report(sent: int) -> None:  # called once (reporting_sent)
             payload = {
                 "bytes_sent": sent,
                 "image_id": image.id,
@@ -194,15 +190,7 @@ class Notifier:
             }
             self._send("image.send", payload, INFO if sent == expected else ERROR)
 
-        counter = _SentCounter(report)
-        counted = base.DataStream(
-            counter.chunks(stream),
-            size=stream.size,
-            length=stream.length,
-            file=_CountingFile(stream.file, report) if stream.file is not None else None,
-            on_close=lambda: _close_then(stream, counter),
-        )
-        return counted
+        return streams.reporting_sent(stream, report)
 
     # -- members and tasks --------------------------------------------------------------
 
@@ -221,63 +209,6 @@ class Notifier:
     def close(self) -> None:
         if self._sender is not None:
             self._sender.close()
-
-
-class _SentCounter:
-    def __init__(self, report):
-        self.sent = 0
-        self._report = report
-
-    def chunks(self, stream: base.DataStream) -> Iterator[bytes]:
-        for chunk in stream:
-            self.sent += len(chunk)
-            yield chunk
-
-    def done(self) -> None:
-        self._report(self.sent)
-
-
-def _close_then(stream: base.DataStream, counter: _SentCounter) -> None:
-    try:
-        stream.close()
-    finally:
-        counter.done()
-
-
-class _CountingFile:
-    """The file a download hands to the server, reporting how far it got when the server closes it.
-
-    socket.sendfile (gunicorn's path) leaves the file position after the last byte sent, also
-    when the client went away, and gunicorn then puts the descriptor back with os.lseek: so the
-    furthest position this wrapper saw (through seek, or read on the plain path) is what was sent.
-    """
-
-    def __init__(self, fh, report):
-        self._fh = fh
-        self._report = report
-        self._start = self._reached = fh.tell()
-
-    def fileno(self) -> int:
-        return self._fh.fileno()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._fh.read(size)
-        self._reached = max(self._reached, self._fh.tell())
-        return data
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        position = self._fh.seek(offset, whence)
-        self._reached = max(self._reached, position)
-        return position
-
-    def tell(self) -> int:
-        return self._fh.tell()
-
-    def close(self) -> None:
-        try:
-            self._fh.close()
-        finally:
-            self._report(self._reached - self._start)
 
 
 class QueuedSender:

@@ -52,6 +52,11 @@ def names_of(caps: int) -> list[str]:
     return [flag.name for flag in _LISTED if contains(caps, flag)]
 
 
+def presence(caps: int) -> dict[str, bool]:
+    """Each listed capability's name and whether ``caps`` holds it (the metrics' 1 or 0)."""
+    return {flag.name: contains(caps, flag) for flag in _LISTED}
+
+
 def without(caps: int, removed: int) -> Capability:
     """Drop ``removed`` and every derived flag that needs one of its bits.
 

@@ -20,10 +20,12 @@ from typing import Any
 
 from glancelite import errors
 from glancelite.context import RequestContext
+from glancelite.metrics import Metrics
 from glancelite.model import Location
 from glancelite.settings import Settings, StoreSettings
 from glancelite.store import base, registry
-from glancelite.store.capabilities import Capability, contains, names_of
+from glancelite.store.capabilities import Capability, contains, names_of, presence
+from glancelite.store.streams import CountingReader, reporting_sent
 
 LOG = logging.getLogger(__name__)
 
@@ -57,10 +59,19 @@ class _Entry:
 
 
 class StoreSet:
-    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic, prepare: bool = True):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        prepare: bool = True,
+        metrics: Metrics | None = None,
+    ):
         """``prepare=False`` is a configuration check: every driver validates its options, but
-        nothing is created (no ``Driver.prepare``) and no backend is probed."""
+        nothing is created (no ``Driver.prepare``) and no backend is probed. ``metrics``: the
+        process's (app.build_services); a StoreSet of its own otherwise records into a private one."""
         self.prepare = prepare
+        self.metrics = metrics if metrics is not None else Metrics()
         self.multi_store = settings.multi_store
         self.default_id = settings.default_store
         self.staging_id = settings.staging_store
@@ -111,6 +122,7 @@ class StoreSet:
         probe = self._safe_probe(driver)
         if probe.reason:
             LOG.warning("store %s starts degraded: %s", store.id, probe.reason)
+        self.metrics.capabilities(store.id, presence(probe.capabilities))
         return _Entry(settings=store, cls=cls, driver=driver, probe=probe, probed_at=self._clock())
 
     def _validate(self) -> None:
@@ -206,6 +218,7 @@ class StoreSet:
                 if now - entry.probed_at >= self.refresh_interval:
                     entry.probe = self._safe_probe(entry.driver)
                     entry.probed_at = self._clock()
+                    self.metrics.capabilities(store_id, presence(entry.probe.capabilities))
         return entry.probe
 
     @staticmethod
@@ -299,8 +312,10 @@ class StoreSet:
         store_id = store_id or self.default_id
         self.settings_of(store_id, internal=internal)
         self._checked(store_id, "add")
-        with self._driver(store_id, context) as driver:
-            return driver.add(image_id, reader, size or None)
+        in_flight = self.metrics.store_transfers.labels(store_id, "write")
+        counted = CountingReader(reader, self.metrics.store_written.labels(store_id).inc)
+        with in_flight.track_inprogress(), self._driver(store_id, context) as driver:
+            return driver.add(image_id, counted, size or None)
 
     def read(
         self, location: Location, offset: int = 0, length: int | None = None, *, context: RequestContext | None = None
@@ -309,15 +324,28 @@ class StoreSet:
         self._checked(store_id, "get", offset=offset, length=length)
         entry = self._entries[store_id]
         if entry.reusable:
-            return entry.driver.for_context(context).get(location.url, offset, length)
-        driver = entry.cls(entry.settings)
-        try:
-            stream = driver.for_context(context).get(location.url, offset, length)
-        except BaseException:
-            driver.close()
-            raise
-        stream.also_on_close(driver.close)
-        return stream
+            stream = entry.driver.for_context(context).get(location.url, offset, length)
+        else:
+            driver = entry.cls(entry.settings)
+            try:
+                stream = driver.for_context(context).get(location.url, offset, length)
+            except BaseException:
+                driver.close()
+                raise
+            stream.also_on_close(driver.close)
+        return self._counted_read(store_id, stream)
+
+    def _counted_read(self, store_id: str, stream: base.DataStream) -> base.DataStream:
+        """The read is in flight until its stream (or the file the server sends from) is closed."""
+        in_flight = self.metrics.store_transfers.labels(store_id, "read")
+        read_bytes = self.metrics.store_read.labels(store_id)
+        in_flight.inc()
+
+        def ended(sent: int) -> None:
+            read_bytes.inc(sent)
+            in_flight.dec()
+
+        return reporting_sent(stream, ended)
 
     def get_size(self, location: Location, *, context: RequestContext | None = None) -> int:
         store_id = self.store_of(location)

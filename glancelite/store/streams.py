@@ -1,4 +1,5 @@
-"""The one hashing reader every upload, stage and import passes its data through.
+"""The one hashing reader every upload, stage and import passes its data through; the
+stream wrappers that count bytes on their way in and out (metrics, notifications).
 
 It wraps the incoming stream, counts bytes, and enforces ``image_size_cap``,
 the owner's remaining storage quota and the declared size as bytes arrive.
@@ -17,7 +18,7 @@ import threading
 from collections.abc import Callable
 
 from glancelite import errors
-from glancelite.store.base import Readable
+from glancelite.store.base import DataStream, Readable
 
 # Chunks are handed to the hash threads in batches of about this many bytes,
 # so queue traffic stays small whatever chunk size the driver reads with.
@@ -240,3 +241,108 @@ class HashingReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# -- counting -------------------------------------------------------------------------
+
+
+class CountingReader:
+    """``reader`` unchanged, calling ``count(n)`` for every n bytes read from it."""
+
+    def __init__(self, reader: Readable, count: Callable[[int], None]):
+        self._reader = reader
+        self._count = count
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._reader.read(size)
+        if data:
+            self._count(len(data))
+        return data
+
+
+def reporting_sent(stream: DataStream, report: Callable[[int], None]) -> DataStream:
+    """``stream`` unchanged for its reader, calling ``report(bytes sent)`` once, when it ends.
+
+    It ends when the stream is closed or, on the sendfile path, when the server closes its
+    file; the count is what went out through the chunks, or how far the file got.
+    """
+    once = _Once(report)
+    counter = _SentCounter(once)
+    return DataStream(
+        counter.chunks(stream),
+        size=stream.size,
+        length=stream.length,
+        file=_CountingFile(stream.file, once) if stream.file is not None else None,
+        on_close=lambda: _close_then(stream, counter),
+    )
+
+
+class _Once:
+    def __init__(self, report: Callable[[int], None]):
+        self._report = report
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, sent: int) -> None:
+        with self._lock:
+            if self._done.is_set():
+                return
+            self._done.set()
+        self._report(sent)
+
+
+class _SentCounter:
+    def __init__(self, report: Callable[[int], None]):
+        self.sent = 0
+        self._report = report
+
+    def chunks(self, stream: DataStream):
+        for chunk in stream:
+            self.sent += len(chunk)
+            yield chunk
+
+    def done(self) -> None:
+        self._report(self.sent)
+
+
+def _close_then(stream: DataStream, counter: _SentCounter) -> None:
+    try:
+        stream.close()
+    finally:
+        counter.done()
+
+
+class _CountingFile:
+    """The file a download hands to the server, reporting how far it got when the server closes it.
+
+    socket.sendfile (gunicorn's path) leaves the file position after the last byte sent, also
+    when the client went away, and gunicorn then puts the descriptor back with os.lseek: so the
+    furthest position this wrapper saw (through seek, or read on the plain path) is what was sent.
+    """
+
+    def __init__(self, fh, report: Callable[[int], None]):
+        self._fh = fh
+        self._report = report
+        self._start = self._reached = fh.tell()
+
+    def fileno(self) -> int:
+        return self._fh.fileno()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read(size)
+        self._reached = max(self._reached, self._fh.tell())
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        position = self._fh.seek(offset, whence)
+        self._reached = max(self._reached, position)
+        return position
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def close(self) -> None:
+        try:
+            self._fh.close()
+        finally:
+            self._report(self._reached - self._start)

@@ -102,12 +102,22 @@ class TaskFlows:
             self.env.images.release_property_lock(plan.image_id, LOCK_PROPERTY, plan.task_id)
         self.env.work.release(plan.task_id)
 
+    def ended(self, plan, outcome: str, seconds: float) -> None:
+        """Only imports are counted (ImportFlows)."""
+
 
 class ImportFlows(TaskFlows):
     """The runner's FlowFactory for api_image_import tasks."""
 
     def build(self, plan: ImportPlan):
         return build(self.env, plan)
+
+    def started(self, plan: ImportPlan) -> None:
+        self.env.metrics.import_started(str(plan.method), plan.stores)
+        super().started(plan)
+
+    def ended(self, plan: ImportPlan, outcome: str, seconds: float) -> None:
+        self.env.metrics.import_finished(str(plan.method), plan.stores, outcome, seconds)
 
     def failed(self, plan: ImportPlan, exc: BaseException) -> None:
         super().failed(plan, exc)

@@ -21,12 +21,13 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
 from typing import Protocol
 
 import futurist
-from taskflow import engines
+from taskflow import engines, states
 
 from glancelite import errors
 from glancelite.context import carrying_log_context
@@ -46,6 +47,9 @@ class FlowFactory(Protocol):
     def failed(self, plan: ImportPlan, exc: BaseException) -> None: ...
 
     def finished(self, plan: ImportPlan) -> None: ...
+
+    def ended(self, plan: ImportPlan, outcome: str, seconds: float) -> None:
+        """After ``finished``: "succeeded", "reverted" (failed, every step undone) or "failed"."""
 
 
 class _LogContextExecutor(futurist.ThreadPoolExecutor):
@@ -110,11 +114,17 @@ class Runner:
             return list(self._running)
 
     def _run(self, plan: ImportPlan, flows: FlowFactory) -> None:
+        started = time.monotonic()
+        outcome = "succeeded"
+        engine = None
         try:
             flows.started(plan)
-            flow = flows.build(plan)
-            self.run_flow(flow)
+            engine = self._load(flows.build(plan))
+            engine.run()
         except BaseException as exc:
+            # taskflow ends a flow REVERTED when every step that ran was undone, FAILURE when a revert failed.
+            reverted = engine is not None and engine.storage.get_flow_state() == states.REVERTED
+            outcome = "reverted" if reverted else "failed"
             LOG.warning("import task %s of image %s failed: %s", plan.task_id, plan.image_id, exc)
             try:
                 flows.failed(plan, exc)
@@ -125,12 +135,15 @@ class Runner:
                 flows.finished(plan)
             except Exception:
                 LOG.exception("cleanup after task %s failed", plan.task_id)
+            flows.ended(plan, outcome, time.monotonic() - started)
 
     def run_flow(self, flow, store: dict | None = None) -> None:
         """Run a flow on the shared executors (every job, and tests, come through here)."""
+        self._load(flow, store).run()
+
+    def _load(self, flow, store: dict | None = None):
         options = {"executor": self._atoms} if self._atoms is not None else {}
-        engine = engines.load(flow, store=store or {}, engine=self.engine_mode, **options)
-        engine.run()
+        return engines.load(flow, store=store or {}, engine=self.engine_mode, **options)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the jobs running now; True when all finished in time."""

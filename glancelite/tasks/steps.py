@@ -18,6 +18,7 @@ from taskflow import task as tf_task
 
 from glancelite import errors, model
 from glancelite.db.repositories import ImageRepository, LocationRepository, MemberRepository, TaskRepository
+from glancelite.metrics import Metrics
 from glancelite.settings import Settings
 from glancelite.store import acls as store_acls
 from glancelite.store import base, inspection
@@ -65,6 +66,7 @@ class ImportEnv:
     staging: StagingArea
     work: WorkArea
     events: ImportEvents = dataclasses.field(default_factory=NoEvents)  # Glance's notifications
+    metrics: Metrics = dataclasses.field(default_factory=Metrics)  # the process's (app.build_services)
 
 
 class Progress:

@@ -16,9 +16,9 @@ from glancelite.tasks.plan import ImportPlan, Method
 
 
 class Recorder(tf_task.Task):
-    def __init__(self, name, log, fail=False, gate=None):
+    def __init__(self, name, log, fail=False, gate=None, fail_revert=False):
         super().__init__(name=name)
-        self.log, self.fail, self.gate = log, fail, gate
+        self.log, self.fail, self.gate, self.fail_revert = log, fail, gate, fail_revert
 
     def execute(self):
         if self.gate is not None:
@@ -29,21 +29,33 @@ class Recorder(tf_task.Task):
 
     def revert(self, *args, **kwargs):
         self.log.append(f"undo {self.name}")
+        if self.fail_revert:
+            raise RuntimeError(f"undoing {self.name} failed")
 
 
 class Flows:
-    def __init__(self, fail_at=None, gate=None):
+    def __init__(self, fail_at=None, gate=None, fail_revert_of=None, fail_build=False):
         self.log: list[str] = []
-        self.fail_at, self.gate = fail_at, gate
+        self.fail_at, self.gate, self.fail_revert_of, self.fail_build = fail_at, gate, fail_revert_of, fail_build
         self.done = threading.Event()
 
     def started(self, plan):
         self.log.append("started")
 
     def build(self, plan):
+        if self.fail_build:
+            raise errors.Invalid("no flow for this plan")
         flow = linear_flow.Flow("test")
         for name in ("a", "b", "c"):
-            flow.add(Recorder(name, self.log, fail=name == self.fail_at, gate=self.gate if name == "a" else None))
+            flow.add(
+                Recorder(
+                    name,
+                    self.log,
+                    fail=name == self.fail_at,
+                    gate=self.gate if name == "a" else None,
+                    fail_revert=name == self.fail_revert_of,
+                )
+            )
         return flow
 
     def failed(self, plan, exc):
@@ -52,6 +64,10 @@ class Flows:
     def finished(self, plan):
         self.log.append("finished")
         self.done.set()
+
+    def ended(self, plan, outcome, seconds):
+        assert seconds >= 0
+        self.log.append(f"ended: {outcome}")
 
 
 def plan(task_id="t1"):
@@ -68,7 +84,7 @@ def runner(request, tmp_path):
 def test_success_runs_steps_in_order(runner):
     flows = Flows()
     runner.submit(plan(), flows).result(10)
-    assert flows.log == ["started", "do a", "do b", "do c", "finished"]
+    assert flows.log == ["started", "do a", "do b", "do c", "finished", "ended: succeeded"]
 
 
 def test_failure_reverts_what_ran_then_reports(runner):
@@ -77,7 +93,22 @@ def test_failure_reverts_what_ran_then_reports(runner):
     assert flows.log[:3] == ["started", "do a", "do b"]
     assert flows.log[3:5] == ["undo b", "undo a"]
     assert flows.log[5].startswith("failed:") and "b failed" in flows.log[5]
-    assert flows.log[6] == "finished"
+    assert flows.log[6:] == ["finished", "ended: reverted"]
+
+
+def test_a_revert_that_fails_ends_failed(runner):
+    """The metrics' outcome: "reverted" only when every step that ran was undone."""
+    flows = Flows(fail_at="b", fail_revert_of="a")
+    runner.submit(plan(), flows).result(10)
+    assert "undo a" in flows.log
+    assert flows.log[-2:] == ["finished", "ended: failed"]
+
+
+def test_a_flow_that_cannot_be_built_ends_failed(runner):
+    flows = Flows(fail_build=True)
+    runner.submit(plan(), flows).result(10)
+    assert flows.log[0] == "started" and flows.log[1].startswith("failed:")
+    assert flows.log[-2:] == ["finished", "ended: failed"]
 
 
 def test_stop_file_refuses_new_jobs_lets_running_finish(runner, tmp_path):
@@ -91,12 +122,12 @@ def test_stop_file_refuses_new_jobs_lets_running_finish(runner, tmp_path):
     assert "Retry-After" in exc.value.headers and "drained" in exc.value.message
     gate.set()
     future.result(10)
-    assert running.log[-1] == "finished"
+    assert running.log[-2:] == ["finished", "ended: succeeded"]
     (tmp_path / "stop").unlink()
     assert not runner.draining
     again = Flows()
     runner.submit(plan("again"), again).result(10)
-    assert again.log[-1] == "finished"
+    assert again.log[-2:] == ["finished", "ended: succeeded"]
 
 
 def test_shutdown_refuses_and_waits(tmp_path):
@@ -106,7 +137,7 @@ def test_shutdown_refuses_and_waits(tmp_path):
     r.submit(plan(), flows)
     threading.Timer(0.2, gate.set).start()
     r.shutdown(wait=True)
-    assert flows.log[-1] == "finished"
+    assert flows.log[-2] == "finished"
     with pytest.raises(errors.Unavailable):
         r.submit(plan("late"), Flows())
 
