@@ -39,12 +39,25 @@ def main(argv: list[str] | None = None) -> None:
     common.add_config_arg(parser)
     args = parser.parse_args(argv)
     loaded = common.load_or_exit(args.config_file)
+    # Prometheus' multiprocess mode: a fresh directory for this start, named in the environment
+    # before anything imports prometheus_client (the checks below already build a StoreSet).
+    directory = metrics_exporter.prepare_directory() if loaded.settings.metrics.enabled else None
+    master = os.getpid()
+    try:
+        _serve(args.config_file, loaded, directory)
+    finally:
+        # A worker's exit unwinds through here too (gunicorn forks inside run()): only the master removes it.
+        if directory is not None and os.getpid() == master:
+            metrics_exporter.remove_directory(directory)
+
+
+def _serve(files: list[str], loaded, metrics_directory: str | None) -> None:
     settings = loaded.settings
     common.check_collaborators_or_exit(loaded)
     common.wait_for_database_or_exit(loaded)
     common.check_schema_or_exit(loaded)
     # Workers re-read the same files; the environment carries them to wsgi.application_from_env too.
-    os.environ[wsgi.CONFIG_ENV] = ":".join(os.path.abspath(f) for f in args.config_file)
+    os.environ[wsgi.CONFIG_ENV] = ":".join(os.path.abspath(f) for f in files)
     options = {
         "bind": f"{settings.bind_host}:{settings.bind_port}",
         "workers": settings.workers,
@@ -66,29 +79,28 @@ def main(argv: list[str] | None = None) -> None:
         # X-Forwarded-Proto (and SCRIPT_NAME-style headers) from 127.0.0.1, a local proxy.
         "forwarded_allow_ips": "",
     }
-    if not settings.metrics.enabled:
-        GunicornServer(args.config_file, options).run()
-        return
-    # Prometheus' multiprocess mode: a fresh directory for this start, made before any worker exists.
-    directory = metrics_exporter.prepare_directory()
+    if metrics_directory is not None:
+        options.update(_exporter_hooks(settings, metrics_directory))
+    GunicornServer(files, options).run()
+
+
+def _exporter_hooks(settings, directory: str) -> dict:
+    """gunicorn hooks: the exporter starts in the master once it is ready and stops with it; a
+    worker that exits is marked dead, so its live gauges stop counting."""
     exporters: list[metrics_exporter.Exporter] = []
 
-    def start_exporter(_arbiter) -> None:  # when_ready: the master has bound the API's port
+    def start_exporter(_arbiter) -> None:
         exporters.append(metrics_exporter.Exporter(settings, directory).start())
 
-    def stop_exporter(_arbiter) -> None:  # on_exit
+    def stop_exporter(_arbiter) -> None:
         for exporter in exporters:
             exporter.stop()
 
-    options.update(
-        when_ready=start_exporter,
-        child_exit=lambda _arbiter, worker: metrics_exporter.worker_exited(directory, worker.pid),
-        on_exit=stop_exporter,
-    )
-    try:
-        GunicornServer(args.config_file, options).run()
-    finally:
-        metrics_exporter.remove_directory(directory)
+    return {
+        "when_ready": start_exporter,
+        "child_exit": lambda _arbiter, worker: metrics_exporter.worker_exited(directory, worker.pid),
+        "on_exit": stop_exporter,
+    }
 
 
 if __name__ == "__main__":

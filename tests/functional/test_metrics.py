@@ -1,0 +1,352 @@
+"""Prometheus metrics of a real glancelite-api (2 gunicorn workers) scraped from its own listener.
+
+Each test takes the values before and after what it does and checks the difference, so the
+order of tests does not matter. Stores: fast, slow, spare (broken on purpose for a failing
+import) and ro, a 1 MiB tmpfs that a test remounts read-only (root only).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ADMIN
+from tests.functional._import_support import (
+    MIB,
+    OCTET,
+    create_image,
+    payload,
+    stage,
+    start_import,
+    wait_task,
+)
+from tests.support.server import Server, free_port, write_config
+
+EXPORTER_DIRS = os.path.join(tempfile.gettempdir(), "glancelite-metrics-*")
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    root = tmp_path_factory.mktemp("metrics")
+    (root / "ro").mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(root / "ro")], capture_output=True)
+    metrics_port = free_port()
+    config = write_config(
+        root,
+        {
+            "DEFAULT": {
+                "enabled_backends": "fast:file, slow:file, spare:file, ro:file",
+                "store_capability_refresh_interval": "0",
+            },
+            "spare": {"filesystem_store_datadir": str(root / "spare"), "weight": "50"},
+            "ro": {"filesystem_store_datadir": str(root / "ro"), "weight": "10"},
+            "metrics": {"enabled": "true", "bind_host": "127.0.0.1", "bind_port": str(metrics_port)},
+        },
+    )
+    before = set(glob.glob(EXPORTER_DIRS))
+    server = Server(config)
+    try:
+        server.start()
+        server.root = root
+        server.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        server.tmpfs = mounted.returncode == 0
+        server.tmpfs_error = mounted.stderr.decode().strip()
+        server.exporter_dirs = set(glob.glob(EXPORTER_DIRS)) - before
+        yield server
+    finally:
+        server.stop()
+        if mounted.returncode == 0:
+            subprocess.run(["umount", str(root / "ro")], capture_output=True)
+
+
+def scrape(service) -> dict[tuple[str, frozenset], float]:
+    """Every sample of the exporter: (name, labels) -> value."""
+    resp = requests.get(service.metrics_url, timeout=10)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["Content-Type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(resp.text):
+        for s in family.samples:
+            samples[(s.name, frozenset(s.labels.items()))] = s.value
+    return samples
+
+
+def value(samples, name: str, **labels) -> float:
+    """One sample's value; 0 when it does not exist yet (a counter that never moved)."""
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def eventually(service, check, timeout: float = 15.0):
+    """Scrape until ``check(samples)`` holds (an import's outcome lands just after its task settles)."""
+    end = time.monotonic() + timeout
+    while True:
+        samples = scrape(service)
+        if check(samples) or time.monotonic() > end:
+            return samples
+        time.sleep(0.2)
+
+
+def upload(service, data, store: str, headers=None):
+    image_id = create_image(service, requests, headers)
+    resp = requests.put(
+        f"{service.url}/v2/images/{image_id}/file",
+        data=data,
+        headers={**OCTET, "X-Image-Meta-Store": store, **(headers or {})},
+        timeout=60,
+    )
+    return image_id, resp
+
+
+# ------------------------------------------------------------------ the listener
+
+
+def test_exporter_has_its_own_listener_and_directory(service):
+    on_api = requests.get(service.url + "/metrics", timeout=5)  # never on the API's port
+    assert on_api.status_code == 300 and "glancelite_" not in on_api.text  # Glance's version document
+    assert requests.get(service.metrics_url.replace("/metrics", "/other"), timeout=5).status_code == 404
+    assert len(service.exporter_dirs) == 1  # glancelite-api made one fresh multiprocess directory
+    assert os.listdir(next(iter(service.exporter_dirs)))  # the workers write their values there
+
+
+def test_directory_removed_when_the_service_stops(tmp_path):
+    config = write_config(tmp_path, {"metrics": {"enabled": "true", "bind_port": str(free_port())}})
+    before = set(glob.glob(EXPORTER_DIRS))
+    server = Server(config).start()
+    try:
+        made = set(glob.glob(EXPORTER_DIRS)) - before
+        assert len(made) == 1
+    finally:
+        assert server.stop() == 0
+    assert not os.path.exists(next(iter(made)))
+
+
+def test_metrics_are_off_by_default(tmp_path):
+    """Without [metrics] enabled no directory is made and no exporter listens."""
+    config = write_config(tmp_path)
+    before = set(glob.glob(EXPORTER_DIRS))
+    server = Server(config).start()
+    try:
+        assert set(glob.glob(EXPORTER_DIRS)) == before
+        assert "glancelite_" not in requests.get(server.url + "/metrics", timeout=5).text
+    finally:
+        server.stop()
+
+
+# ------------------------------------------------------------------ requests
+
+
+def test_requests_counted_by_route_template_across_workers(service):
+    before = scrape(service)
+    image_id = create_image(service, requests)
+    # Fresh connections, so both workers answer some of them; the exporter adds their files up.
+    for _ in range(12):
+        assert requests.get(f"{service.url}/v2/images/{image_id}", timeout=10).status_code == 200
+    assert requests.get(f"{service.url}/v2/images/not-an-image", timeout=10).status_code == 404
+    assert requests.get(f"{service.url}/v2/no-such-thing", timeout=10).status_code == 404
+    after = scrape(service)
+
+    def moved(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    one = {"method": "GET", "route": "/v2/images/{image_id}"}
+    assert moved("glancelite_http_requests_total", **one, status="200") == 12
+    assert moved("glancelite_http_requests_total", **one, status="404") == 1
+    assert moved("glancelite_http_requests_total", method="POST", route="/v2/images", status="201") == 1
+    assert moved("glancelite_http_requests_total", method="GET", route="unmatched", status="404") == 1
+    assert moved("glancelite_http_request_duration_seconds_count", **one) == 13
+    assert moved("glancelite_http_request_duration_seconds_sum", **one) > 0
+    # Bounded labels: the route template, never the id (nor the unknown path) itself.
+    text = requests.get(service.metrics_url, timeout=10).text
+    assert image_id not in text and "not-an-image" not in text and "no-such-thing" not in text
+
+
+# ------------------------------------------------------------------ data path
+
+
+def test_upload_and_download_bytes_per_store(service):
+    data = payload(2 * MIB + 3, seed=1)
+    before = scrape(service)
+    image_id, resp = upload(service, data, "fast")
+    assert resp.status_code == 204, resp.text
+    got = requests.get(f"{service.url}/v2/images/{image_id}/file", timeout=30)  # sendfile path (file store)
+    assert got.content == data
+    ranged = requests.get(f"{service.url}/v2/images/{image_id}/file", headers={"Range": "bytes=0-99"}, timeout=30)
+    assert ranged.status_code == 206
+    after = eventually(
+        service,
+        lambda s: value(s, "glancelite_store_read_bytes_total", store="fast")
+        - value(before, "glancelite_store_read_bytes_total", store="fast")
+        >= len(data) + 100,
+    )
+    written = value(after, "glancelite_store_written_bytes_total", store="fast") - value(
+        before, "glancelite_store_written_bytes_total", store="fast"
+    )
+    read = value(after, "glancelite_store_read_bytes_total", store="fast") - value(
+        before, "glancelite_store_read_bytes_total", store="fast"
+    )
+    assert (written, read) == (len(data), len(data) + 100)
+    assert value(after, "glancelite_store_written_bytes_total", store="slow") == value(
+        before, "glancelite_store_written_bytes_total", store="slow"
+    )
+    for direction in ("read", "write"):
+        assert value(after, "glancelite_store_transfers_in_flight", store="fast", direction=direction) == 0
+
+
+def test_upload_in_flight_is_seen_while_it_runs(service):
+    image_id = create_image(service, requests)
+    release = threading.Event()
+    first_sent = threading.Event()
+
+    def body():  # chunked; holds the upload open until the test has scraped
+        yield b"x" * 65536
+        first_sent.set()
+        release.wait(30)
+        yield b"y" * 65536
+
+    result = {}
+
+    def send():
+        result["resp"] = requests.put(
+            f"{service.url}/v2/images/{image_id}/file",
+            data=body(),
+            headers={**OCTET, "X-Image-Meta-Store": "slow"},
+            timeout=60,
+        )
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        assert first_sent.wait(10)
+        during = eventually(
+            service, lambda s: value(s, "glancelite_store_transfers_in_flight", store="slow", direction="write") == 1
+        )
+        assert value(during, "glancelite_store_transfers_in_flight", store="slow", direction="write") == 1
+    finally:
+        release.set()
+        sender.join(30)
+    assert result["resp"].status_code == 204, result["resp"].text
+    after = scrape(service)
+    assert value(after, "glancelite_store_transfers_in_flight", store="slow", direction="write") == 0
+
+
+# ------------------------------------------------------------------ imports
+
+
+def test_glance_direct_import_counted_with_staging(service):
+    data = payload(MIB + 11, seed=2)
+    before = scrape(service)
+    image_id = create_image(service, requests)
+    assert stage(service, requests, image_id, data).status_code == 204
+    staged = scrape(service)
+    assert value(staged, "glancelite_reserved_store_used_bytes", store="os_glance_staging_store") >= len(data)
+    assert value(staged, "glancelite_store_written_bytes_total", store="os_glance_staging_store") - value(
+        before, "glancelite_store_written_bytes_total", store="os_glance_staging_store"
+    ) == len(data)
+
+    resp = start_import(service, requests, image_id, {"name": "glance-direct"}, stores=["slow"])
+    assert resp.status_code == 202, resp.text
+    assert wait_task(service, requests, image_id)["status"] == "success"
+    labels = {"method": "glance-direct", "store": "slow"}
+    after = eventually(
+        service,
+        lambda s: value(s, "glancelite_image_imports_finished_total", **labels, outcome="succeeded")
+        > value(before, "glancelite_image_imports_finished_total", **labels, outcome="succeeded"),
+    )
+
+    def moved(name, **lbl):
+        return value(after, name, **lbl) - value(before, name, **lbl)
+
+    assert moved("glancelite_image_imports_started_total", **labels) == 1
+    assert moved("glancelite_image_imports_finished_total", **labels, outcome="succeeded") == 1
+    assert moved("glancelite_image_imports_finished_total", **labels, outcome="reverted") == 0
+    assert moved("glancelite_image_import_duration_seconds_count", method="glance-direct", outcome="succeeded") == 1
+    assert moved("glancelite_store_written_bytes_total", store="slow") == len(data)
+    # The whole staged file went to the store; the format check read its head before.
+    assert len(data) <= moved("glancelite_store_read_bytes_total", store="os_glance_staging_store") < 2 * len(data)
+    # The staged file went into the store and was deleted.
+    assert value(after, "glancelite_reserved_store_used_bytes", store="os_glance_staging_store") == value(
+        before, "glancelite_reserved_store_used_bytes", store="os_glance_staging_store"
+    )
+
+
+def test_failed_import_counted_as_reverted(service):
+    """The spare store's directory is replaced by a file: the write fails and the flow is undone."""
+    spare = service.root / "spare"
+    shutil.rmtree(spare)
+    spare.write_text("not a directory")
+    try:
+        before = scrape(service)
+        image_id = create_image(service, requests)
+        assert stage(service, requests, image_id, payload(4096, seed=3)).status_code == 204
+        resp = start_import(service, requests, image_id, {"name": "glance-direct"}, stores=["spare"])
+        assert resp.status_code == 202, resp.text
+        assert wait_task(service, requests, image_id)["status"] == "failure"
+    finally:
+        spare.unlink()
+        spare.mkdir()
+    labels = {"method": "glance-direct", "store": "spare"}
+    after = eventually(
+        service,
+        lambda s: value(s, "glancelite_image_imports_finished_total", **labels, outcome="reverted")
+        > value(before, "glancelite_image_imports_finished_total", **labels, outcome="reverted"),
+    )
+
+    def moved(name, **lbl):
+        return value(after, name, **lbl) - value(before, name, **lbl)
+
+    assert moved("glancelite_image_imports_started_total", **labels) == 1
+    assert moved("glancelite_image_imports_finished_total", **labels, outcome="reverted") == 1
+    assert moved("glancelite_image_imports_finished_total", **labels, outcome="succeeded") == 0
+    assert moved("glancelite_image_import_duration_seconds_count", method="glance-direct", outcome="reverted") == 1
+
+
+# ------------------------------------------------------------------ stores, stop file, database
+
+
+def test_store_going_read_only_shows_in_its_capabilities(service):
+    if not service.tmpfs:
+        pytest.skip(f"cannot mount a tmpfs ({service.tmpfs_error}); needs root/CAP_SYS_ADMIN")
+    caps = {"store": "ro", "capability": "write_access"}
+    assert value(scrape(service), "glancelite_store_capability", **caps) == 1
+    assert value(scrape(service), "glancelite_store_capability", store="ro", capability="read_access") == 1
+    remounted = subprocess.run(["mount", "-o", "remount,ro", str(service.root / "ro")], capture_output=True)
+    assert remounted.returncode == 0, remounted.stderr
+    try:
+        _image_id, resp = upload(service, b"refused", "ro")
+        assert resp.status_code == 410, resp.text  # the one capability check saw WRITE_ACCESS go
+        after = scrape(service)
+        assert value(after, "glancelite_store_capability", **caps) == 0
+        assert value(after, "glancelite_store_capability", store="ro", capability="read_access") == 1
+        assert value(after, "glancelite_store_capability", store="fast", capability="write_access") == 1
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(service.root / "ro")], capture_output=True)
+    _image_id, resp = upload(service, b"accepted", "ro")
+    assert resp.status_code == 204, resp.text
+    assert value(scrape(service), "glancelite_store_capability", **caps) == 1
+
+
+def test_stop_file_state(service):
+    stop_file = service.root / "healthcheck_disable"
+    assert value(scrape(service), "glancelite_stop_file_present") == 0
+    stop_file.touch()
+    try:
+        assert value(scrape(service), "glancelite_stop_file_present") == 1
+    finally:
+        stop_file.unlink()
+    assert value(scrape(service), "glancelite_stop_file_present") == 0
+
+
+def test_database_pool_in_use_returns_to_zero(service):
+    create_image(service, requests, ADMIN)
+    samples = scrape(service)
+    assert ("glancelite_db_pool_connections_in_use", frozenset()) in samples
+    assert value(samples, "glancelite_db_pool_connections_in_use") == 0
