@@ -183,9 +183,11 @@ def test_upload_and_download_bytes_per_store(service):
     assert ranged.status_code == 206
     after = eventually(
         service,
-        lambda s: value(s, "glancelite_store_read_bytes_total", store="fast")
-        - value(before, "glancelite_store_read_bytes_total", store="fast")
-        >= len(data) + 100,
+        lambda s: (
+            value(s, "glancelite_store_read_bytes_total", store="fast")
+            - value(before, "glancelite_store_read_bytes_total", store="fast")
+            >= len(data) + 100
+        ),
     )
     written = value(after, "glancelite_store_written_bytes_total", store="fast") - value(
         before, "glancelite_store_written_bytes_total", store="fast"
@@ -258,8 +260,10 @@ def test_glance_direct_import_counted_with_staging(service):
     labels = {"method": "glance-direct", "store": "slow"}
     after = eventually(
         service,
-        lambda s: value(s, "glancelite_image_imports_finished_total", **labels, outcome="succeeded")
-        > value(before, "glancelite_image_imports_finished_total", **labels, outcome="succeeded"),
+        lambda s: (
+            value(s, "glancelite_image_imports_finished_total", **labels, outcome="succeeded")
+            > value(before, "glancelite_image_imports_finished_total", **labels, outcome="succeeded")
+        ),
     )
 
     def moved(name, **lbl):
@@ -296,8 +300,10 @@ def test_failed_import_counted_as_reverted(service):
     labels = {"method": "glance-direct", "store": "spare"}
     after = eventually(
         service,
-        lambda s: value(s, "glancelite_image_imports_finished_total", **labels, outcome="reverted")
-        > value(before, "glancelite_image_imports_finished_total", **labels, outcome="reverted"),
+        lambda s: (
+            value(s, "glancelite_image_imports_finished_total", **labels, outcome="reverted")
+            > value(before, "glancelite_image_imports_finished_total", **labels, outcome="reverted")
+        ),
     )
 
     def moved(name, **lbl):
