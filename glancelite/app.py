@@ -25,6 +25,7 @@ from glancelite.metrics import Metrics
 from glancelite.services import ScrubberServices, Services, StoreAuditServices
 from glancelite.services import cache as image_cache
 from glancelite.services import notifier as notifications
+from glancelite.services.health import HealthService
 from glancelite.services.image_access import ImageAccess
 from glancelite.services.image_data import ImageDataService
 from glancelite.services.image_locations import LocationEditor
@@ -141,6 +142,9 @@ def build_services(settings: Settings, conf=None) -> Services:
         tasks=TaskService(settings, tasks=tasks, access=access, policy=policy, images=image_service, imports=imports),
         metadefs=MetadefService(MetadefRepository(engine), policy),
         notifier=notifier,
+        health=HealthService(
+            ping_database=lambda: db_engine.ping(engine), stores=stores, stop_file=settings.healthcheck_disable_file
+        ),
         metrics=metrics,
         close_database=engine.dispose,
     )

@@ -10,6 +10,7 @@ The configuration file comes from GLANCELITE_CONFIG_FILE (colon-separated list).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 
@@ -18,7 +19,7 @@ from oslo_middleware.healthcheck import pluginbase
 
 from glancelite import app as app_module
 from glancelite import config, logs
-from glancelite.api.middleware import PUBLIC_PATHS
+from glancelite.api.middleware import DETAILED_HEALTH_PATH, LOCAL_CALLER_ENV, PUBLIC_PATHS
 from glancelite.api.versions import VersionRouter
 from glancelite.context import unbind_from_logs
 
@@ -57,7 +58,10 @@ def build_application(loaded: config.LoadedConfig):
         else {"backends": AVAILABLE_BACKEND}
     )
     health = healthcheck.Healthcheck.app_factory({}, **backends)
-    edge = PathDispatch({HEALTHCHECK_PATH: health}, wsgi_app, services)
+    # The detailed view: a caller on this host goes straight to the falcon app (no token needed),
+    # anyone else through the whole pipeline, where the resource wants an admin.
+    detailed = LocalCallers(falcon_app, wsgi_app)
+    edge = PathDispatch({HEALTHCHECK_PATH: health, DETAILED_HEALTH_PATH: detailed}, wsgi_app, services)
     if settings.cors_allowed_origins:
         # Reads [cors] from the loaded configuration, where config.py set Glance's defaults.
         edge = cors.CORS(edge, loaded.conf)
@@ -73,6 +77,34 @@ class AlwaysAvailable(pluginbase.HealthcheckBaseExtension):
 
     def healthcheck(self, server_port: int) -> pluginbase.HealthcheckResult:
         return pluginbase.HealthcheckResult(available=True, reason="OK")
+
+
+# Headers a proxy adds: a request carrying one came from elsewhere, whatever its peer address.
+_PROXY_HEADERS = ("HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PROTO")
+
+
+class LocalCallers:
+    """Requests from a loopback address without proxy headers go to ``local``, marked as such;
+    the others to ``default``."""
+
+    def __init__(self, local, default):
+        self.local = local
+        self.default = default
+
+    def __call__(self, environ, start_response):
+        if _is_local(environ):
+            environ[LOCAL_CALLER_ENV] = True
+            return self.local(environ, start_response)
+        return self.default(environ, start_response)
+
+
+def _is_local(environ) -> bool:
+    if any(environ.get(h) for h in _PROXY_HEADERS):
+        return False
+    try:
+        return ipaddress.ip_address(environ.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:  # a unix socket, or no address at all
+        return False
 
 
 class FreshLogContext:

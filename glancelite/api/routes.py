@@ -6,6 +6,7 @@ import falcon
 
 from glancelite.api import (
     cache,
+    health,
     image_data,
     images,
     imports,
@@ -19,6 +20,7 @@ from glancelite.api import (
     tasks,
     versions,
 )
+from glancelite.api.middleware import DETAILED_HEALTH_PATH
 from glancelite.services import Services
 
 IMAGE = "/v2/images/{image_id}"
@@ -31,6 +33,7 @@ def table(services: Services) -> list[tuple[str, object]]:
     return [
         ("/", versions.VersionsResource(s.settings, falcon.HTTP_300)),
         ("/versions", versions.VersionsResource(s.settings, falcon.HTTP_200)),
+        (DETAILED_HEALTH_PATH, health.DetailedHealthResource(s)),
         # Images and what hangs off them.
         ("/v2/images", images.ImagesResource(s)),
         (IMAGE, images.ImageResource(s)),

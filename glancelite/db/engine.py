@@ -88,6 +88,15 @@ def create_engine(database: DatabaseSettings, *, metrics: Metrics | None = None)
     return engine
 
 
+def ping(engine: Engine) -> None:
+    """One round trip to the database (the detailed health check); DatabaseUnavailable when it fails."""
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except sa.exc.DBAPIError as exc:
+        raise DatabaseUnavailable() from exc
+
+
 def _record_metrics(engine: Engine, metrics: Metrics) -> None:
     in_use = metrics.db_connections_in_use
 

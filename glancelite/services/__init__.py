@@ -11,6 +11,7 @@ from glancelite.settings import Settings
 if TYPE_CHECKING:  # names only: importing every service here would load them all whenever one is imported
     from glancelite.metrics import Metrics
     from glancelite.services.cache import CacheService
+    from glancelite.services.health import HealthService
     from glancelite.services.image_data import ImageDataService
     from glancelite.services.images import ImageService
     from glancelite.services.imports import ImportService
@@ -43,6 +44,7 @@ class Services:
     tasks: TaskService
     metadefs: MetadefService
     notifier: Notifier  # Glance's notifications; closed last, after the imports that emit them
+    health: HealthService  # the detailed health check
     metrics: Metrics  # this process's Prometheus metrics (the request middleware records into it)
     close_database: Callable[[], None] = dataclasses.field(repr=False)
 

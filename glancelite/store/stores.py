@@ -150,6 +150,10 @@ class StoreSet:
         public = [e.settings for e in self._entries.values() if not e.settings.reserved]
         return [s.id for s in sorted(public, key=lambda s: -s.weight)]
 
+    def all_ids(self) -> list[str]:
+        """Every store id, reserved ones included (health check, metrics)."""
+        return list(self._entries)
+
     def settings_of(self, store_id: str, *, internal: bool = False) -> StoreSettings:
         """The store's settings; UnknownStore (400) for unknown ids and, unless ``internal``, reserved ones."""
         entry = self._entries.get(store_id)
@@ -219,6 +223,16 @@ class StoreSet:
                     entry.probe = self._safe_probe(entry.driver)
                     entry.probed_at = self._clock()
                     self.metrics.capabilities(store_id, presence(entry.probe.capabilities))
+        return entry.probe
+
+    def probe_now(self, store_id: str) -> base.Probe:
+        """Live state probed now, whatever the interval (the detailed health check); it also
+        becomes the state the capability check uses."""
+        entry = self._entries[store_id]
+        with entry.lock:
+            entry.probe = self._safe_probe(entry.driver)
+            entry.probed_at = self._clock()
+            self.metrics.capabilities(store_id, presence(entry.probe.capabilities))
         return entry.probe
 
     @staticmethod
