@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -114,7 +115,9 @@ def test_exporter_has_its_own_listener_and_directory(service):
     assert on_api.status_code == 300 and "glancelite_" not in on_api.text  # Glance's version document
     assert requests.get(service.metrics_url.replace("/metrics", "/other"), timeout=5).status_code == 404
     assert len(service.exporter_dirs) == 1  # glancelite-api made one fresh multiprocess directory
-    assert os.listdir(next(iter(service.exporter_dirs)))  # the workers write their values there
+    # Both workers write their values there (each records its stores' capabilities at start).
+    writers = {int(name.rsplit("_", 1)[1].split(".")[0]) for name in os.listdir(next(iter(service.exporter_dirs)))}
+    assert set(service.worker_pids()) <= writers and len(service.worker_pids()) == 2
 
 
 def test_directory_removed_when_the_service_stops(tmp_path):
@@ -313,6 +316,25 @@ def test_failed_import_counted_as_reverted(service):
     assert moved("glancelite_image_imports_finished_total", **labels, outcome="reverted") == 1
     assert moved("glancelite_image_imports_finished_total", **labels, outcome="succeeded") == 0
     assert moved("glancelite_image_import_duration_seconds_count", method="glance-direct", outcome="reverted") == 1
+
+
+def test_a_dead_workers_counts_stay_and_its_live_gauges_go(service):
+    """SIGKILL one worker: gunicorn starts another, its counters still add up, its live files go."""
+    create_image(service, requests)
+    before = scrape(service)
+    total = sum(v for (name, _), v in before.items() if name == "glancelite_http_requests_total")
+    victim = service.worker_pids()[0]
+    directory = next(iter(service.exporter_dirs))
+    assert any(name.endswith(f"_{victim}.db") and "live" in name for name in os.listdir(directory))
+    os.kill(victim, signal.SIGKILL)
+    end = time.monotonic() + 30
+    while (victim in service.worker_pids() or len(service.worker_pids()) < 2) and time.monotonic() < end:
+        time.sleep(0.2)
+    assert victim not in service.worker_pids() and len(service.worker_pids()) == 2
+    after = scrape(service)
+    assert sum(v for (name, _), v in after.items() if name == "glancelite_http_requests_total") == total
+    assert not any(name.endswith(f"_{victim}.db") and "live" in name for name in os.listdir(directory))
+    assert value(after, "glancelite_store_capability", store="fast", capability="write_access") == 1
 
 
 # ------------------------------------------------------------------ stores, stop file, database
