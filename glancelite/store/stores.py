@@ -150,10 +150,6 @@ class StoreSet:
         public = [e.settings for e in self._entries.values() if not e.settings.reserved]
         return [s.id for s in sorted(public, key=lambda s: -s.weight)]
 
-    def all_ids(self) -> list[str]:
-        """Every store id, reserved ones included (health check, metrics)."""
-        return list(self._entries)
-
     def settings_of(self, store_id: str, *, internal: bool = False) -> StoreSettings:
         """The store's settings; UnknownStore (400) for unknown ids and, unless ``internal``, reserved ones."""
         entry = self._entries.get(store_id)
