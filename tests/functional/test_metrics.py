@@ -96,6 +96,22 @@ def eventually(service, check, timeout: float = 15.0):
         time.sleep(0.2)
 
 
+def both_workers_writing(service) -> tuple[set[int], set[int]]:
+    """(worker pids, pids with files in the multiprocess directory), once both workers write there.
+
+    Each records its stores' capabilities when it has built its services; the second may still be
+    doing so when the first answers.
+    """
+    directory = next(iter(service.exporter_dirs))
+    end = time.monotonic() + 30
+    while True:
+        writers = {int(name.rsplit("_", 1)[1].split(".")[0]) for name in os.listdir(directory)}
+        workers = set(service.worker_pids())
+        if (len(workers) == 2 and workers <= writers) or time.monotonic() > end:
+            return workers, writers
+        time.sleep(0.2)
+
+
 def upload(service, data, store: str, headers=None):
     image_id = create_image(service, requests, headers)
     resp = requests.put(
@@ -115,9 +131,8 @@ def test_exporter_has_its_own_listener_and_directory(service):
     assert on_api.status_code == 300 and "glancelite_" not in on_api.text  # Glance's version document
     assert requests.get(service.metrics_url.replace("/metrics", "/other"), timeout=5).status_code == 404
     assert len(service.exporter_dirs) == 1  # glancelite-api made one fresh multiprocess directory
-    # Both workers write their values there (each records its stores' capabilities at start).
-    writers = {int(name.rsplit("_", 1)[1].split(".")[0]) for name in os.listdir(next(iter(service.exporter_dirs)))}
-    assert set(service.worker_pids()) <= writers and len(service.worker_pids()) == 2
+    workers, writers = both_workers_writing(service)
+    assert len(workers) == 2 and workers <= writers, (workers, writers)
 
 
 def test_directory_removed_when_the_service_stops(tmp_path):
@@ -320,6 +335,8 @@ def test_failed_import_counted_as_reverted(service):
 
 def test_a_dead_workers_counts_stay_and_its_live_gauges_go(service):
     """SIGKILL one worker: gunicorn starts another, its counters still add up, its live files go."""
+    workers, writers = both_workers_writing(service)
+    assert workers <= writers
     create_image(service, requests)
     before = scrape(service)
     total = sum(v for (name, _), v in before.items() if name == "glancelite_http_requests_total")
