@@ -96,13 +96,13 @@ def eventually(service, check, timeout: float = 15.0):
         time.sleep(0.2)
 
 
-def both_workers_writing(service) -> tuple[set[int], set[int]]:
+def both_workers_writing(service, directory: str | None = None) -> tuple[set[int], set[int]]:
     """(worker pids, pids with files in the multiprocess directory), once both workers write there.
 
     Each records its stores' capabilities when it has built its services; the second may still be
     doing so when the first answers.
     """
-    directory = next(iter(service.exporter_dirs))
+    directory = directory or next(iter(service.exporter_dirs))
     end = time.monotonic() + 30
     while True:
         writers = {int(name.rsplit("_", 1)[1].split(".")[0]) for name in os.listdir(directory)}
@@ -142,6 +142,9 @@ def test_directory_removed_when_the_service_stops(tmp_path):
     try:
         made = set(glob.glob(EXPORTER_DIRS)) - before
         assert len(made) == 1
+        # Stop once both workers run: gunicorn loses a SIGTERM that reaches a worker still booting.
+        workers, writers = both_workers_writing(server, next(iter(made)))
+        assert len(workers) == 2 and workers <= writers
     finally:
         assert server.stop() == 0
     assert not os.path.exists(next(iter(made)))
