@@ -71,6 +71,9 @@ GROUPS: tuple[Group, ...] = (
         "keystonemiddleware's auth_token; keystoneauth (the ``auth_type`` plugin's options)",
     ),
     Group(
+        "metrics", Status.TAKEN, "glancelite's own group, not Glance's: the Prometheus exporter (README, \"Metrics\")"
+    ),
+    Group(
         "os_brick",
         Status.NOT_APPLICABLE,
         "os-brick attaches volumes for Glance's cinder store, which glancelite does not have",
