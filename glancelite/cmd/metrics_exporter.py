@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import socketserver
 import sys
 import tempfile
@@ -112,6 +113,10 @@ class _Server(socketserver.ThreadingMixIn, simple_server.WSGIServer):
     daemon_threads = True
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class _QuietHandler(simple_server.WSGIRequestHandler):
     def log_message(self, format, *args):  # a scrape every few seconds is not worth a log line
         pass
@@ -133,7 +138,7 @@ class Exporter:
             settings.metrics.bind_host,
             settings.metrics.bind_port,
             self._app,
-            server_class=_Server,
+            server_class=_Server6 if ":" in settings.metrics.bind_host else _Server,
             handler_class=_QuietHandler,
         )
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-exporter", daemon=True)
@@ -144,10 +149,16 @@ class Exporter:
             return [b"Not Found\n"]
         return self._metrics_app(environ, start_response)
 
+    @property
+    def port(self) -> int:
+        """The port bound (the configured one, or the one the system chose for 0)."""
+        return self._server.server_address[1]
+
     def start(self) -> Exporter:
         self._thread.start()
-        host, port = self._server.server_address[:2]
-        LOG.info("metrics exporter listening on http://%s:%s%s", host, port, self.path)
+        LOG.info(
+            "metrics exporter listening on %s port %s, path %s", self._server.server_address[0], self.port, self.path
+        )
         return self
 
     def stop(self) -> None:

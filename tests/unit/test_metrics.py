@@ -57,3 +57,42 @@ def test_dashboard_names_only_metrics_that_exist():
     used = {name for expr in exprs for name in re.findall(r"glancelite_[a-z_]+", expr)}
     assert used, "the dashboard queries nothing"
     assert used - exposed_names() == set()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_exporter_serves_its_path_only(tmp_path, host):
+    """The master's own values come without any worker file; IPv6 addresses bind too."""
+    import socket
+
+    import requests
+
+    from glancelite.cmd.metrics_exporter import Exporter
+    from glancelite.settings import MetricsSettings, Settings, StoreSettings
+
+    if host == "::1" and not socket.has_ipv6:
+        pytest.skip("no IPv6 on this host")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "image").write_bytes(b"x" * 1000)
+    stop_file = tmp_path / "stop"
+    stop_file.touch()
+    settings = Settings(
+        stores=(
+            StoreSettings(
+                "os_glance_staging_store", "file", None, 0, {"filesystem_store_datadir": str(staging)}, reserved=True
+            ),
+        ),
+        healthcheck_disable_file=str(stop_file),
+        metrics=MetricsSettings(enabled=True, bind_host=host, bind_port=0, path="/custom"),
+    )
+    (tmp_path / "mp").mkdir()
+    exporter = Exporter(settings, str(tmp_path / "mp")).start()
+    try:
+        port = exporter.port
+        base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        text = requests.get(base + "/custom", timeout=5).text
+        assert "glancelite_stop_file_present 1.0" in text
+        assert 'glancelite_reserved_store_used_bytes{store="os_glance_staging_store"} 1000.0' in text
+        assert requests.get(base + "/metrics", timeout=5).status_code == 404
+    finally:
+        exporter.stop()
