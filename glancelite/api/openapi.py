@@ -273,6 +273,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "List namespaces",
         _MD,
         {200: "metadef_namespaces"},
+        (404,),
         query=(*LIST_QUERY, ("visibility", STRING), ("resource_types", STRING)),
     ),
     ("post", "/v2/metadefs/namespaces"): Operation(

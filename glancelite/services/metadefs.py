@@ -99,6 +99,8 @@ class MetadefService:
         for name in body.get("properties") or {}:
             if not name or len(name) > MAX_NAME:
                 raise errors.Invalid(f"Property name must be 1 to {MAX_NAME} characters: {name[:MAX_NAME]}...")
+        for key in ("tags", "objects", "resource_type_associations"):
+            _require_names(body.get(key) or [], key)
         owner = body.get("owner") or ctx.project_id or ""
         values = {
             "namespace": body["namespace"],
@@ -250,3 +252,11 @@ def _property_schema(body: dict[str, Any]) -> dict[str, Any]:
 
 def _property_schemas(properties: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {name: _property_schema(schema) for name, schema in properties.items()}
+
+
+def _require_names(items: list, what: str) -> None:
+    """Tags, objects and associations nested in a new namespace each need a name (the schema leaves it
+    optional, as Glance's does): a 400 here rather than a failure in the database layer."""
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+            raise errors.Invalid(f"Each of the namespace's {what} needs a non-empty name.")
