@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from glancelite.api import common, metadef_schemas, patch, schemas
+from glancelite.services import image_rules
 
 OPENAPI_PATH = "/v2/openapi.json"
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
@@ -178,7 +179,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("get", OPENAPI_PATH): Operation("This description", "versions", {200: {"type": "object"}}),
     # Images.
     ("get", "/v2/images"): Operation("List images", "images", {200: "images"}, query=IMAGE_QUERY),
-    ("post", "/v2/images"): Operation("Create an image record", "images", {201: "image"}, (409, 413), body="image"),
+    ("post", "/v2/images"): Operation(
+        "Create an image record", "images", {201: "image"}, (409, 413), body="image_create"
+    ),
     ("get", _IMG): Operation("Show an image", "images", {200: "image"}, IMAGE_ERRORS),
     ("patch", _IMG): Operation("Update an image", "images", {200: "image"}, (404, 409, 413, 415), body=patch.V21),
     ("delete", _IMG): Operation("Delete an image", "images", {204: None}, (404, 409)),
@@ -496,9 +499,43 @@ def _components(formats: schemas.Formats) -> dict[str, dict]:
     found.update({f"metadef_definition_{name}": schema for name, schema in definitions.items()})
     # A namespace's resource_types listing is not the resource_types collection schema.
     found["metadef_resource_types_of_namespace"] = found.pop("metadef_resource_types")
+    found["image_create"] = _image_create(found["image"])
+    found["image"] = _as_rendered(found["image"])
+    found["images"]["properties"]["images"]["items"] = {"$ref": "#/components/schemas/image"}
     found.update(copy.deepcopy(SHAPES))
     text = json.dumps(found).replace('"#/definitions/', '"#/components/schemas/metadef_definition_')
     return json.loads(text)
+
+
+def _image_create(image: dict) -> dict:
+    """The image schema as a create body: without what the service refuses on create (403), read-only
+    and reserved names (image_rules), so that generated bodies are ones the service can accept."""
+    refused = sorted(image_rules.READ_ONLY_ON_CREATE | image_rules.RESERVED | {"locations"})
+    properties = {
+        name: {key: value for key, value in prop.items() if key != "readOnly"}
+        for name, prop in image["properties"].items()
+        if name not in refused and not prop.get("readOnly")
+    }
+    return {
+        "description": "An image record to create: the image schema's writable properties and custom string ones.",
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": image["additionalProperties"],
+        "propertyNames": {
+            "maxLength": 255,
+            "not": {"anyOf": [{"enum": refused}, {"pattern": f"^{image_rules.RESERVED_NAMESPACE}"}]},
+        },
+    }
+
+
+def _as_rendered(image: dict) -> dict:
+    """The image schema as responses render it. COMPAT: Glance shows a custom property stored as
+    NULL as "" (api/views.py), which its own patterns (kernel_id, ramdisk_id) do not allow."""
+    image = copy.deepcopy(image)
+    for name, prop in image["properties"].items():
+        if prop.get("is_base") is False and "null" in prop.get("type", ()):
+            image["properties"][name] = {"anyOf": [prop, {"const": ""}]}
+    return image
 
 
 def describe(table, formats: schemas.Formats) -> dict:

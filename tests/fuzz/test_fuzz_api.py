@@ -1,23 +1,24 @@
 """Property-based and stateful requests for every operation of doc/openapi.json against the real server.
 
-Checks on every response: no 5xx (no outage is staged here, so a 503 is a failure too), status code,
-content type, headers and body conform to the description, and no body carries a traceback, SQL, a
-database driver's message or a server filesystem path (GET /v2/info/stores/detail, admin-only, shows
-the stores' directories by design).
+Checks on every response: no 5xx (no outage is staged here, so a 503 is a failure too); status code,
+content type, headers and body conform to the description; no body carries a traceback, SQL, a
+database driver's message or a server filesystem path (tests/fuzz/hooks.py; GET
+/v2/info/stores/detail, admin-only, shows the stores' directories by design).
 
-Bounded for CI by GLANCELITE_FUZZ_EXAMPLES (examples per operation, default 15) and
-GLANCELITE_FUZZ_STEPS (stateful steps per run, default 30); the seed is fixed
-(GLANCELITE_FUZZ_SEED) so a failure replays. README "OpenAPI and fuzzing" has the long run.
+Bounded for CI: GLANCELITE_FUZZ_EXAMPLES examples per operation (default 15, plus schemathesis's
+explicit coverage cases), GLANCELITE_FUZZ_STEPS stateful scenarios (default 30) within
+GLANCELITE_FUZZ_SECONDS (default 60). The seed is fixed (GLANCELITE_FUZZ_SEED) so a failure replays.
+README "OpenAPI and fuzzing" has the long run.
 """
 
 from __future__ import annotations
 
 import os
-import re
+import subprocess
+import sys
 from pathlib import Path
 
 import hypothesis
-import hypothesis.stateful
 import schemathesis
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -27,50 +28,20 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from glancelite.api import patch
 from tests.conftest import ADMIN
+from tests.fuzz.hooks import no_leaked_internals
 
+ROOT = Path(__file__).resolve().parents[2]
+DESCRIPTION = ROOT / "doc" / "openapi.json"
 IDENTITY = {**ADMIN, "Accept": "application/json"}
-
-
-def openapi_module_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
-# Image PATCH bodies are JSON under Glance's json-patch media types.
-for _media in patch.MEDIA_TYPES:
-    schemathesis.serializer.alias(_media, "application/json")
-
 EXAMPLES = int(os.environ.get("GLANCELITE_FUZZ_EXAMPLES", "15"))
 STEPS = int(os.environ.get("GLANCELITE_FUZZ_STEPS", "30"))
+SECONDS = int(os.environ.get("GLANCELITE_FUZZ_SECONDS", "60"))
 SEED = int(os.environ.get("GLANCELITE_FUZZ_SEED", "1313"))
 
-# The committed description (tests/api/test_openapi.py proves it is the one the server serves): loaded at
-# collection so that every operation is a test of its own.
-schema = schemathesis.openapi.from_path(str(openapi_module_root() / "doc" / "openapi.json"))
-
-# What must never reach a client: Python tracebacks, SQL, database driver and ORM names, server paths.
-LEAKS = re.compile(
-    r"Traceback \(most recent call last\)|File \"/|\bsqlalchemy\b|\bpsycopg\b|\bsqlite3?\b|"
-    r"OperationalError|IntegrityError|ProgrammingError|DataError|"
-    r"\b(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b .*\b(FROM|VALUES|SET|WHERE)\b|"
-    r"/work/|/tmp/|site-packages|/usr/lib/",
-)
-TEXT_TYPES = ("application/json", "text/")
-# The admin-only store detail shows each store's configuration, directories included.
-LEAK_EXEMPT = {("GET", "/v2/info/stores/detail")}
-
-
-def no_leaked_internals(ctx, response, case) -> None:
-    """No traceback, SQL, driver message or filesystem path in a text body."""
-    content_type = ",".join(response.headers.get("content-type", []) or response.headers.get("Content-Type", []))
-    if (case.method.upper(), case.path) in LEAK_EXEMPT or not content_type.startswith(TEXT_TYPES):
-        return
-    text = response.content.decode("utf-8", "replace")
-    found = LEAKS.search(text)
-    if found:
-        raise AssertionError(f"{case.method} {case.path} answered {response.status_code} leaking {found.group(0)!r}")
-
+# The committed description (tests/api/test_openapi.py proves it is the one the server serves),
+# loaded at collection so that every operation is a test of its own.
+schema = schemathesis.openapi.from_path(str(DESCRIPTION))
 
 CHECKS = [
     not_a_server_error,
@@ -86,9 +57,8 @@ CHECKS = [
 @hypothesis.settings(
     max_examples=EXAMPLES,
     deadline=None,
-    derandomize=False,
-    suppress_health_check=list(hypothesis.HealthCheck),
     database=None,
+    suppress_health_check=list(hypothesis.HealthCheck),
     phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
 )
 @hypothesis.seed(SEED)
@@ -96,22 +66,39 @@ def test_every_operation(case, fuzzed_service):
     case.call_and_validate(base_url=fuzzed_service.url, headers=IDENTITY, checks=CHECKS, timeout=30)
 
 
-def test_stateful_sequences(api_schema):
-    """Create, upload, stage, import, patch, share, delete: the description's links, followed."""
+def test_stateful_sequences(fuzzed_service, tmp_path):
+    """Create, upload, stage, import, patch, share, delete: the description's links, followed.
 
-    class Workflow(api_schema.as_state_machine()):
-        def validate_response(self, response, case, additional_checks=(), **kwargs):
-            case.validate_response(response, checks=CHECKS)
-
-    hypothesis.stateful.run_state_machine_as_test(
-        Workflow,
-        settings=hypothesis.settings(
-            max_examples=max(1, STEPS // 10),
-            stateful_step_count=10,
-            deadline=None,
-            derandomize=True,  # a fixed sequence, so a failure replays
-            database=None,
-            suppress_health_check=list(hypothesis.HealthCheck),
-            phases=[hypothesis.Phase.generate],
-        ),
-    )
+    Run by schemathesis's own engine (its CLI), which copes with a state machine whose next steps
+    depend on the server's answers; besides the checks above, a deleted resource must stay gone
+    (use_after_free) and a created one must be readable (ensure_resource_availability).
+    """
+    checks = [check.__name__ for check in CHECKS] + ["use_after_free", "ensure_resource_availability"]
+    command = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        str(DESCRIPTION),
+        "--url",
+        fuzzed_service.url,
+        *(arg for name, value in IDENTITY.items() for arg in ("-H", f"{name}: {value}")),
+        "--phases",
+        "stateful",
+        "--checks",
+        ",".join(checks),
+        "--max-examples",
+        str(STEPS),
+        "--max-time",
+        str(SECONDS),
+        "--seed",
+        str(SEED),
+        "--workers",
+        "1",
+        "--request-timeout",
+        "30",
+        "--report-dir",
+        str(tmp_path),
+    ]
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz.hooks", "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=SECONDS + 120)
+    assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
+    assert "Stateful" in run.stdout, run.stdout[-5000:]
