@@ -99,6 +99,7 @@ def test_stateful_sequences(fuzzed_service, tmp_path):
         str(tmp_path),
     ]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz.hooks", "PYTHONPATH": str(ROOT)}
-    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=SECONDS + 120)
+    # cwd: schemathesis keeps its crash cache under .schemathesis in the working directory.
+    run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=SECONDS + 120)
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
     assert "Stateful" in run.stdout, run.stdout[-5000:]
