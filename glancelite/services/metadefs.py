@@ -184,10 +184,12 @@ class MetadefService:
 
     def create_property(self, ctx: RequestContext, namespace: str, body: dict[str, Any]) -> repo.Property:
         ns = self._write(ctx, namespace, "add_metadef_property")
+        _require_name(body.get("name"), "property")
         return self.metadefs.create_property(ns, body["name"], _property_schema(body))
 
     def update_property(self, ctx: RequestContext, namespace: str, name: str, body: dict[str, Any]) -> repo.Property:
         ns = self._write(ctx, namespace, "modify_metadef_property")
+        _require_name(body.get("name"), "property")
         return self.metadefs.update_property(ns, name, body["name"], _property_schema(body))
 
     def delete_property(self, ctx: RequestContext, namespace: str, name: str) -> None:
@@ -265,7 +267,8 @@ def _property_schemas(properties: dict[str, dict[str, Any]]) -> dict[str, dict[s
 
 def _require_name(name: Any, what: str) -> None:
     """A name that is empty (or not text) names nothing: no URL could reach the resource again
-    (/v2/metadefs/namespaces//tags is another path), so it is a 400."""
+    (/v2/metadefs/namespaces//tags is another path, and .../properties/ is the collection, whose
+    DELETE removes every property), so it is a 400."""
     if not isinstance(name, str) or not name:
         raise errors.Invalid(f"The {what} name must not be empty.")
 

@@ -25,6 +25,7 @@ def test_namespace_with_an_unnamed_child_is_a_400(service, json_http, key):
         ("/fuzz-names/objects", {"name": ""}),
         ("/fuzz-names/tags", {"tags": [{"name": ""}]}),
         ("/fuzz-names/resource_types", {"name": ""}),
+        ("/fuzz-names/properties", {"name": "", "title": "t", "type": "string"}),
     ],
 )
 def test_an_empty_metadef_name_is_a_400(service, json_http, path, body):
@@ -42,3 +43,14 @@ def test_renaming_a_metadef_to_an_empty_name_is_a_400(service, json_http):
     assert json_http.put(f"{namespaces}/fuzz-rename", json={"namespace": ""}, headers=ADMIN).status_code == 400
     assert json_http.put(f"{namespaces}/fuzz-rename/objects/o", json={"name": ""}, headers=ADMIN).status_code == 400
     assert json_http.get(f"{namespaces}/fuzz-rename/objects/o", headers=ADMIN).status_code == 200
+
+
+def test_a_property_named_empty_cannot_be_made(service, json_http):
+    """A property "" was created; its URL .../properties/ is the collection, whose DELETE removed every property."""
+    namespaces = f"{service.url}/v2/metadefs/namespaces"
+    json_http.post(namespaces, json={"namespace": "fuzz-props"}, headers=ADMIN)
+    kept = {"name": "kept", "title": "t", "type": "string"}
+    assert json_http.post(f"{namespaces}/fuzz-props/properties", json=kept, headers=ADMIN).status_code == 201
+    renamed = {**kept, "name": ""}
+    assert json_http.put(f"{namespaces}/fuzz-props/properties/kept", json=renamed, headers=ADMIN).status_code == 400
+    assert json_http.get(f"{namespaces}/fuzz-props/properties/kept", headers=ADMIN).status_code == 200
