@@ -427,7 +427,7 @@ def _schema_ref(schema: Any) -> dict:
     return {"$ref": f"#/components/schemas/{schema}"} if isinstance(schema, str) else schema
 
 
-def _ok_response(status: int, schema: Any) -> dict:
+def _ok_response(schema: Any) -> dict:
     if schema is None:
         return {"description": "No body"}
     if schema == OCTET:
@@ -457,13 +457,13 @@ def _operation(method: str, path: str, op: Operation) -> dict:
     ]
     parameters += [{"name": name, "in": "query", "required": False, "schema": schema} for name, schema in op.query]
     parameters += [{"name": name, "in": "header", "required": False, "schema": schema} for name, schema in op.headers]
-    responses = {str(status): _ok_response(status, schema) for status, schema in op.ok.items()}
+    responses = {str(status): _ok_response(schema) for status, schema in op.ok.items()}
     for status in () if op.public else sorted({*COMMON_ERRORS, *op.errors}):
         responses[str(status)] = _error_response(status)
     for (m, p, status), links in LINKS.items():
         if (m, p) == (method, path):
             responses[str(status)]["links"] = {
-                name: {"operationRef": _operation_ref(target), "parameters": params}
+                name: {"operationId": _operation_id(*target.split(" ", 1)), "parameters": params}
                 for name, (target, params) in sorted(links.items())
             }
     described: dict[str, Any] = {
@@ -481,11 +481,6 @@ def _operation(method: str, path: str, op: Operation) -> dict:
     if op.admin:
         described["description"] = "Needs the admin role under the default policy."
     return described
-
-
-def _operation_ref(target: str) -> str:
-    method, path = target.split(" ", 1)
-    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
 
 
 def _components(formats: schemas.Formats) -> dict[str, dict]:
