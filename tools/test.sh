@@ -18,4 +18,4 @@ if [ $# -gt 0 ]; then
 fi
 "$VENV/bin/pytest" -q -ra
 # The API again on PostgreSQL: every api and functional test's `service` runs on the session's private cluster.
-GLANCELITE_TEST_DATABASE=postgresql "$VENV/bin/pytest" -q -ra tests/api tests/functional
+GLANCELITE_TEST_DATABASE=postgresql "$VENV/bin/pytest" -q -ra tests/api tests/functional tests/fuzz

@@ -15,6 +15,7 @@ from glancelite.api import (
     members,
     metadef_schemas,
     metadefs,
+    openapi,
     schemas,
     tags,
     tasks,
@@ -30,7 +31,7 @@ NAMESPACE = "/v2/metadefs/namespaces/{namespace}"
 def table(services: Services) -> list[tuple[str, object]]:
     s = services
     formats = schemas.Formats.of(s.settings)
-    return [
+    entries = [
         ("/", versions.VersionsResource(s.settings, falcon.HTTP_300)),
         ("/versions", versions.VersionsResource(s.settings, falcon.HTTP_200)),
         (DETAILED_HEALTH_PATH, health.DetailedHealthResource(s)),
@@ -79,6 +80,9 @@ def table(services: Services) -> list[tuple[str, object]]:
         (NAMESPACE + "/resource_types/{name}", metadefs.AssociationResource(s)),
         ("/v2/metadefs/resource_types", metadefs.ResourceTypesResource(s)),
     ]
+    # The OpenAPI description of this very table (itself included), checked against it when served.
+    entries.append((openapi.OPENAPI_PATH, openapi.OpenAPIResource(entries, formats)))
+    return entries
 
 
 def register(app: falcon.App, services: Services) -> None:

@@ -99,6 +99,9 @@ class MetadefService:
         for name in body.get("properties") or {}:
             if not name or len(name) > MAX_NAME:
                 raise errors.Invalid(f"Property name must be 1 to {MAX_NAME} characters: {name[:MAX_NAME]}...")
+        _require_name(body.get("namespace"), "namespace")
+        for key in ("tags", "objects", "resource_type_associations"):
+            _require_names(body.get(key) or [], key)
         owner = body.get("owner") or ctx.project_id or ""
         values = {
             "namespace": body["namespace"],
@@ -121,6 +124,8 @@ class MetadefService:
 
     def update_namespace(self, ctx: RequestContext, name: str, body: dict[str, Any]) -> repo.Namespace:
         ns = self._write(ctx, name, "modify_metadef_namespace")
+        if "namespace" in body:
+            _require_name(body["namespace"], "namespace")
         self._check_owner(ctx, body.get("owner"))
         # COMPAT: PUT replaces; visibility, protected and owner fall back to create's defaults.
         values = {
@@ -148,10 +153,13 @@ class MetadefService:
 
     def create_object(self, ctx: RequestContext, namespace: str, body: dict[str, Any]) -> repo.MetadefObject:
         ns = self._write(ctx, namespace, "add_metadef_object")
+        _require_name(body.get("name"), "object")
         return self.metadefs.create_object(ns, body)
 
     def update_object(self, ctx: RequestContext, namespace: str, name: str, body: dict[str, Any]):
         ns = self._write(ctx, namespace, "modify_metadef_object")
+        if "name" in body:
+            _require_name(body["name"], "object")
         return self.metadefs.update_object(ns, name, body)
 
     def delete_object(self, ctx: RequestContext, namespace: str, name: str) -> None:
@@ -176,10 +184,12 @@ class MetadefService:
 
     def create_property(self, ctx: RequestContext, namespace: str, body: dict[str, Any]) -> repo.Property:
         ns = self._write(ctx, namespace, "add_metadef_property")
+        _require_name(body.get("name"), "property")
         return self.metadefs.create_property(ns, body["name"], _property_schema(body))
 
     def update_property(self, ctx: RequestContext, namespace: str, name: str, body: dict[str, Any]) -> repo.Property:
         ns = self._write(ctx, namespace, "modify_metadef_property")
+        _require_name(body.get("name"), "property")
         return self.metadefs.update_property(ns, name, body["name"], _property_schema(body))
 
     def delete_property(self, ctx: RequestContext, namespace: str, name: str) -> None:
@@ -207,6 +217,7 @@ class MetadefService:
         ns = self._write(ctx, namespace, "add_metadef_tags")
         seen = set()
         for name in names:
+            _require_name(name, "tag")
             if name in seen:
                 raise errors.Conflict(f"Duplicate tag {name} in the request.")
             seen.add(name)
@@ -214,6 +225,7 @@ class MetadefService:
 
     def update_tag(self, ctx: RequestContext, namespace: str, name: str, new_name: str) -> repo.Tag:
         ns = self._write(ctx, namespace, "modify_metadef_tag")
+        _require_name(new_name, "tag")
         return self.metadefs.update_tag(ns, name, new_name)
 
     def delete_tag(self, ctx: RequestContext, namespace: str, name: str) -> None:
@@ -236,6 +248,7 @@ class MetadefService:
 
     def create_association(self, ctx: RequestContext, namespace: str, body: dict[str, Any]) -> repo.Association:
         ns = self._write(ctx, namespace, "add_metadef_resource_type_association")
+        _require_name(body.get("name"), "resource type")
         return self.metadefs.create_association(ns, body)
 
     def delete_association(self, ctx: RequestContext, namespace: str, name: str) -> None:
@@ -250,3 +263,19 @@ def _property_schema(body: dict[str, Any]) -> dict[str, Any]:
 
 def _property_schemas(properties: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {name: _property_schema(schema) for name, schema in properties.items()}
+
+
+def _require_name(name: Any, what: str) -> None:
+    """A name that is empty (or not text) names nothing: no URL could reach the resource again
+    (/v2/metadefs/namespaces//tags is another path, and .../properties/ is the collection, whose
+    DELETE removes every property), so it is a 400."""
+    if not isinstance(name, str) or not name:
+        raise errors.Invalid(f"The {what} name must not be empty.")
+
+
+def _require_names(items: list, what: str) -> None:
+    """Tags, objects and associations nested in a new namespace each need a name (the schema leaves it
+    optional, as Glance's does): a 400 here rather than a failure in the database layer."""
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+            raise errors.Invalid(f"Each of the namespace's {what} needs a non-empty name.")
