@@ -148,6 +148,16 @@ SHAPES: dict[str, dict] = {
         "properties": {"type": STRING, "input": {"type": "object"}},
         "required": ["type", "input"],
     },
+    "health": {
+        "type": "object",
+        "properties": {
+            "available": {"type": "boolean"},
+            "database": {"type": "object"},
+            "stores": {"type": "object", "additionalProperties": {"type": "object"}},
+            "stop_file": {"type": "object"},
+        },
+        "required": ["available", "database", "stores", "stop_file"],
+    },
     "cache_state": _obj(cached_images=ARRAY_OF_OBJECTS, queued_images={"type": "array"}),
     "cache_cleaned": _obj(total_files_cleaned={"type": "integer"}),
     "cache_pruned": _obj(total_files_pruned={"type": "integer"}, total_bytes_pruned={"type": "integer"}),
@@ -177,6 +187,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("get", "/"): Operation("The API versions (multiple choices)", "versions", {300: "versions"}, public=True),
     ("get", "/versions"): Operation("The API versions", "versions", {200: "versions"}, public=True),
     ("get", OPENAPI_PATH): Operation("This description", "versions", {200: {"type": "object"}}),
+    # The detailed health check: admins, or callers on the host itself; 503 carries the same report.
+    ("get", "/healthcheck/detailed"): Operation(
+        "The service's health in detail", "health", {200: "health", 503: "health"}, admin=True
+    ),
     # Images.
     ("get", "/v2/images"): Operation("List images", "images", {200: "images"}, query=IMAGE_QUERY),
     ("post", "/v2/images"): Operation(
@@ -458,7 +472,7 @@ def _operation(method: str, path: str, op: Operation) -> dict:
     parameters += [{"name": name, "in": "query", "required": False, "schema": schema} for name, schema in op.query]
     parameters += [{"name": name, "in": "header", "required": False, "schema": schema} for name, schema in op.headers]
     responses = {str(status): _ok_response(schema) for status, schema in op.ok.items()}
-    for status in () if op.public else sorted({*COMMON_ERRORS, *op.errors}):
+    for status in () if op.public else sorted({*COMMON_ERRORS, *op.errors} - op.ok.keys()):
         responses[str(status)] = _error_response(status)
     for (m, p, status), links in LINKS.items():
         if (m, p) == (method, path):

@@ -118,4 +118,3 @@ def wait_for_database_or_exit(loaded: config.LoadedConfig) -> None:
     except db_engine.DatabaseUnavailable as exc:
         print(f"glancelite: {exc.message}", file=sys.stderr)
         raise SystemExit(1) from None
-
