@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install glancelite and its test dependencies into .venv, then lint and run the whole test suite.
 # Extra arguments go to pytest (for example: bash tools/test.sh tests/unit -x).
-# One tier without the set-up: bash tools/tier.sh unit|api|store|functional|backends|lint.
+# One tier without the set-up: bash tools/tier.sh unit|api|store|functional|backends|faults|lint.
 set -euo pipefail
 export GLANCELITE_EXTRAS=test,lint,postgresql
 source "$(dirname "$0")/venv.sh"
