@@ -179,7 +179,8 @@ def open_checked(
         conn = conn_cls(checked, timeout)
         split = urllib.parse.urlsplit(current)
         target = urllib.parse.urlunsplit(("", "", split.path or "/", split.query, ""))
-        sent = {"User-Agent": "glancelite-web-download", "Accept": "*/*"}
+        # One request per connection; "close" also lets the reader see a body longer than announced.
+        sent = {"User-Agent": "glancelite-web-download", "Accept": "*/*", "Connection": "close"}
         if headers and _origin(checked) == origin:
             sent.update(headers)
         try:

@@ -10,6 +10,7 @@ never holds partial data.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -99,7 +100,8 @@ def download(
 ) -> int:
     """Fetch ``uri`` (import filtering, every redirect re-checked) into ``work_file``; bytes written.
 
-    Stops at image_size_cap, and fails when the body is shorter or longer than its Content-Length.
+    Stops at image_size_cap, and fails when the body is shorter or longer than its Content-Length,
+    or when the connection breaks off mid-body.
     """
     cap = env.settings.image_size_cap
     progress = Progress(env, plan, "Downloaded")
@@ -109,10 +111,20 @@ def download(
         declared_size = int(declared) if declared and declared.isdigit() else None
         if declared_size is not None and declared_size > cap:
             raise errors.TooLarge(f"The image at {uri} is {declared_size} bytes; the image size cap is {cap} bytes.")
+        if declared_size is not None and resp.will_close:
+            # http.client stops reading at Content-Length and drops the rest. The connection
+            # ends with this response (the request asked it to close), so read to its end:
+            # a source sending more than it announced fails instead of being cut silently.
+            resp.length = None
         written = 0
         with open(work_file, "xb") as out:
             while True:
-                chunk = resp.read(COPY_CHUNK)
+                try:
+                    chunk = resp.read(COPY_CHUNK)
+                except (http.client.HTTPException, OSError) as exc:
+                    raise errors.Invalid(
+                        f"{plan.method} of {uri} was cut after {written} bytes: {type(exc).__name__}"
+                    ) from exc
                 if not chunk:
                     break
                 written += len(chunk)
