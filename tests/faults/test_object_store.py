@@ -1,7 +1,7 @@
-"""moto S3 killed (SIGKILL) in the middle of an upload through the API, then started again on the same port.
+"""moto S3 killed (SIGKILL) in the middle of an upload, or of a copy-image into it, then started again on its port.
 
 The client gets a 503 (or, still sending, sees the connection close), the image stays ``queued``
-with no location, the store loses its access while moto is down and gets it back after, with no
+with no location (a copy-image fails, the image ``active`` on its other store), the store loses its access while moto is down and gets it back after, with no
 restart of glancelite; then the image uploads and the audit over every store, S3 included, is clean.
 moto keeps everything in memory, so what the killed server held is gone with it: the audit proves
 that the database refers to nothing that was lost (no ``missing`` location) and that the uploads
@@ -24,6 +24,7 @@ import requests
 from tests.backends.servers import unavailable
 from tests.conftest import ADMIN
 from tests.faults.conftest import assert_audit_clean
+from tests.functional._import_support import image_tasks, start_import, wait_task
 from tests.support.server import Server, free_port, write_config
 
 MIB = 1 << 20
@@ -172,4 +173,43 @@ def test_s3_killed_mid_upload(service, http, moto):
     assert http.get(f"{service.url}/v2/images/{image_id}/file").content == data
     assert bucket_contents(moto) == [image_id]
     assert service.proc.poll() is None
+    assert_audit_clean(service.config, stores=STORES)
+
+
+def test_s3_killed_mid_copy_image(service, http, moto):
+    """copy-image from fast to cheap, moto killed once its multipart upload is under way."""
+    image_id = http.post(f"{service.url}/v2/images", json={"disk_format": "raw", "container_format": "bare"}).json()[
+        "id"
+    ]
+    data = os.urandom(64 * MIB)
+    assert http.put(f"{service.url}/v2/images/{image_id}/file", data=data, headers=OCTET).status_code == 204
+    resp = start_import(service, http, image_id, {"name": "copy-image"}, headers=ADMIN, stores=["cheap"])
+    assert resp.status_code == 202, resp.text
+    end = time.monotonic() + 60
+    while not any(name.startswith("multipart:") for name in bucket_contents(moto)):
+        tasks = image_tasks(service, http, image_id)
+        assert not (tasks and tasks[-1]["status"] != "processing" and tasks[-1]["status"] != "pending"), (
+            f"the copy ended before moto could be killed mid-upload: {tasks}"
+        )
+        assert time.monotonic() < end, "no multipart upload began on moto within 60 s"
+        time.sleep(0.02)
+    moto.kill()
+
+    task = wait_task(service, http, image_id, timeout=120)
+    assert task["status"] == "failure", task
+    copied = image(service, http, image_id)
+    assert (copied["status"], copied["stores"], copied["size"]) == ("active", "fast", len(data))
+    assert copied["os_glance_failed_import"] == "cheap"
+    assert "os_glance_import_task" not in copied and copied.get("os_glance_importing_to_stores", "") == ""
+    root = service.config.parent
+    assert os.listdir(root / "staging") == [] and os.listdir(root / "tasks") == []
+    assert http.get(f"{service.url}/v2/images/{image_id}/file").content == data
+
+    # moto back: the same copy succeeds, and nothing is left anywhere.
+    moto.start()
+    resp = start_import(service, http, image_id, {"name": "copy-image"}, headers=ADMIN, stores=["cheap"])
+    assert resp.status_code == 202, resp.text
+    assert wait_task(service, http, image_id, timeout=120, count=2)["status"] == "success"
+    assert sorted(image(service, http, image_id)["stores"].split(",")) == ["cheap", "fast"]
+    assert bucket_contents(moto) == [image_id]
     assert_audit_clean(service.config, stores=STORES)
