@@ -8,14 +8,21 @@ object in any store (the reserved staging and tasks stores included) and exit 0.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.support.server import manage
+from tests.backends.servers import unavailable
+from tests.support.server import free_port, manage
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SUMMARY = re.compile(
     r"summary: stores audited=(?P<audited>\d+) skipped=(?P<skipped>\d+) failed=(?P<failed>\d+); "
@@ -57,3 +64,84 @@ def http():
     with requests.Session() as session:
         session.headers["Accept"] = "application/json"
         yield session
+
+
+class Moto:
+    """moto_server on 127.0.0.1:``port``, killed and started again by PID."""
+
+    def __init__(self, binary: str, log: Path):
+        self.binary, self.log, self.port = binary, log, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Moto:
+        self.proc = subprocess.Popen(
+            [self.binary, "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=open(self.log, "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            try:
+                if requests.get(f"{self.url}/moto-api/", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"moto_server did not answer on {self.url} within 30 s: {self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def freeze(self) -> None:
+        """SIGSTOP: connections are still accepted by the kernel, but nothing answers."""
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGCONT)
+
+    def store_options(self) -> dict[str, str]:
+        """An s3 store on this server; 5 MiB parts, so a few MiB make a multipart upload."""
+        return {
+            "s3_store_host": self.url,
+            "s3_store_access_key": "testing",
+            "s3_store_secret_key": "testing",
+            "s3_store_bucket": "faults",
+            "s3_store_create_bucket_on_put": "true",
+            "s3_store_large_object_size": "5",
+            "s3_store_large_object_chunk_size": "5",
+        }
+
+
+@pytest.fixture
+def moto(tmp_path):
+    binary = str(ROOT / ".venv-tools" / "bin" / "moto_server")
+    if not os.access(binary, os.X_OK):
+        binary = shutil.which("moto_server") or ""
+    if not binary:
+        unavailable("s3", "moto_server not found: run tools/backends/install-backends.sh")
+    server = Moto(binary, tmp_path / "moto.log").start()
+    yield server
+    server.kill()
+
+
+def bucket_contents(moto) -> list[str]:
+    """Objects and unfinished multipart uploads in the store's bucket, asked of moto directly."""
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    try:
+        objects = client.list_objects_v2(Bucket="faults").get("Contents", [])
+        uploads = client.list_multipart_uploads(Bucket="faults").get("Uploads", [])
+    except client.exceptions.NoSuchBucket:
+        return []
+    return sorted([o["Key"] for o in objects] + [f"multipart:{u['Key']}" for u in uploads])

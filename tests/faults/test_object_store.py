@@ -1,8 +1,8 @@
 """moto S3 killed (SIGKILL) in the middle of an upload, or of a copy-image into it, then started again on its port.
 
 The client gets a 503 (or, still sending, sees the connection close), the image stays ``queued``
-with no location (a copy-image fails, the image ``active`` on its other store), the store loses its access while moto is down and gets it back after, with no
-restart of glancelite; then the image uploads and the audit over every store, S3 included, is clean.
+with no location (a copy-image fails, the image ``active`` on its other store), the store loses
+its access while moto is down and gets it back after, with no restart of glancelite; then the image uploads and the audit over every store, S3 included, is clean.
 moto keeps everything in memory, so what the killed server held is gone with it: the audit proves
 that the database refers to nothing that was lost (no ``missing`` location) and that the uploads
 after the restart leave no stray object or multipart upload.
@@ -12,68 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import signal
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.backends.servers import unavailable
 from tests.conftest import ADMIN
-from tests.faults.conftest import assert_audit_clean
+from tests.faults.conftest import assert_audit_clean, bucket_contents
 from tests.functional._import_support import image_tasks, start_import, wait_task
-from tests.support.server import Server, free_port, write_config
+from tests.support.server import Server, write_config
 
 MIB = 1 << 20
 OCTET = {"Content-Type": "application/octet-stream"}
-ROOT = Path(__file__).resolve().parents[2]
 STORES = 4  # fast, cheap (s3), staging, tasks
-
-
-class Moto:
-    """moto_server on 127.0.0.1:``port``, killed and started again by PID."""
-
-    def __init__(self, binary: str, log: Path):
-        self.binary, self.log, self.port = binary, log, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> Moto:
-        self.proc = subprocess.Popen(
-            [self.binary, "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=open(self.log, "ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            try:
-                if requests.get(f"{self.url}/moto-api/", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                time.sleep(0.1)
-        self.kill()
-        raise RuntimeError(f"moto_server did not answer on {self.url} within 30 s: {self.log.read_text()[-2000:]}")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-
-@pytest.fixture
-def moto(tmp_path):
-    binary = str(ROOT / ".venv-tools" / "bin" / "moto_server")
-    if not os.access(binary, os.X_OK):
-        binary = shutil.which("moto_server") or ""
-    if not binary:
-        unavailable("s3", "moto_server not found: run tools/backends/install-backends.sh")
-    server = Moto(binary, tmp_path / "moto.log").start()
-    yield server
-    server.kill()
 
 
 @pytest.fixture
@@ -82,40 +33,12 @@ def service(tmp_path, moto):
         tmp_path / "svc",
         {
             "DEFAULT": {"enabled_backends": "fast:file, cheap:s3", "store_capability_refresh_interval": "0"},
-            "cheap": {
-                "s3_store_host": moto.url,
-                "s3_store_access_key": "testing",
-                "s3_store_secret_key": "testing",
-                "s3_store_bucket": "faults",
-                "s3_store_create_bucket_on_put": "true",
-                # 5 MiB parts: the upload is a multipart one, under way on moto when it dies.
-                "s3_store_large_object_size": "5",
-                "s3_store_large_object_chunk_size": "5",
-            },
+            "cheap": moto.store_options(),
         },
     )
     server = Server(config).start()
     yield server
     server.stop()
-
-
-def bucket_contents(moto) -> list[str]:
-    """Objects and unfinished multipart uploads in the store's bucket, asked of moto directly."""
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=moto.url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
-    try:
-        objects = client.list_objects_v2(Bucket="faults").get("Contents", [])
-        uploads = client.list_multipart_uploads(Bucket="faults").get("Uploads", [])
-    except client.exceptions.NoSuchBucket:
-        return []
-    return sorted([o["Key"] for o in objects] + [f"multipart:{u['Key']}" for u in uploads])
 
 
 def capabilities(service, http) -> list[str]:
