@@ -10,14 +10,18 @@ nothing staged or half-written left behind.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import threading
 import time
 
+import pytest
 import requests
 
-from tests.faults.conftest import assert_audit_clean
+from tests.conftest import ADMIN
+from tests.faults.conftest import assert_audit_clean, bucket_contents
+from tests.functional._import_support import get_image, image_tasks, stage, start_import, wait_task
 from tests.support.server import Server, write_config
 
 MIB = 1 << 20
@@ -100,3 +104,105 @@ def test_sigterm_lets_running_upload_and_stage_finish(tmp_path, http):
         assert_audit_clean(config, stores=STORES)
     finally:
         service.stop()
+
+
+# -- SIGKILL of the worker running an import ---------------------------------------------------
+
+
+@pytest.fixture
+def s3_service(tmp_path, moto):
+    """fast and slow file stores plus ``cheap`` on moto; 2 workers, so gunicorn replaces a killed one."""
+    config = write_config(
+        tmp_path / "svc",
+        {"DEFAULT": {"enabled_backends": "fast:file, slow:file, cheap:s3"}, "cheap": moto.store_options()},
+    )
+    server = Server(config).start()
+    yield server
+    server.stop()
+
+
+def kill_worker_mid_import(service, http, moto, image_id, method, **body) -> tuple[str, float]:
+    """Start an import into ``cheap`` with moto frozen (its worker blocks mid-transfer), SIGKILL that worker,
+    thaw moto; returns the task id and when the worker was killed."""
+    moto.freeze()
+    try:
+        resp = start_import(service, http, image_id, {"name": method}, headers=ADMIN, stores=["cheap"], **body)
+        assert resp.status_code == 202, resp.text
+        (task,) = image_tasks(service, http, image_id)[-1:]
+        marker = service.config.parent / "tasks" / f"{task['id']}.owner"
+        deadline = time.monotonic() + 30
+        while not marker.exists():
+            assert time.monotonic() < deadline, f"task {task['id']} never started"
+            time.sleep(0.05)
+        pid = json.loads(marker.read_text())["pid"]
+        assert pid in service.worker_pids()
+        time.sleep(1)  # the worker is now waiting on moto
+        assert image_tasks(service, http, image_id)[-1]["status"] == "processing"
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+    finally:
+        moto.thaw()
+    return task["id"], killed
+
+
+def wait_recovered(service, http, image_id, task_id, killed) -> tuple[dict, dict]:
+    """The task failed and the image's import lock released, within a minute of the kill."""
+    while True:
+        try:
+            task = next(t for t in image_tasks(service, http, image_id) if t["id"] == task_id)
+            image = get_image(service, http, image_id)
+        except (requests.ConnectionError, AssertionError):
+            task, image = {}, {}
+        if task.get("status") == "failure" and image and "os_glance_import_task" not in image:
+            return task, image
+        assert time.monotonic() - killed < 60, f"not recovered a minute after the kill: {task} {image}"
+        time.sleep(0.2)
+
+
+def assert_nothing_left(service, moto, image_id):
+    root = service.config.parent
+    assert [n for n in os.listdir(root / "staging")] == []
+    assert os.listdir(root / "tasks") == []
+    assert [n for n in bucket_contents(moto) if image_id in n] == []
+
+
+def test_sigkill_during_glance_direct_import(s3_service, http, moto):
+    service = s3_service
+    data = os.urandom(12 * MIB)
+    image_id = http.post(f"{service.url}/v2/images", json={"disk_format": "raw", "container_format": "bare"}).json()[
+        "id"
+    ]
+    assert stage(service, http, image_id, data).status_code == 204
+    task_id, killed = kill_worker_mid_import(service, http, moto, image_id, "glance-direct")
+    task, image = wait_recovered(service, http, image_id, task_id, killed)
+    assert "stopped" in task["message"], task
+    # As any failed glance-direct import leaves it: queued again, the staged data dropped.
+    assert (image["status"], image["size"], image.get("stores")) == ("queued", None, None), image
+    assert image["os_glance_failed_import"] == "cheap"
+    assert image.get("os_glance_importing_to_stores", "") == ""
+    assert_nothing_left(service, moto, image_id)
+    assert_audit_clean(service.config, stores=5)
+    # The image takes data again.
+    assert stage(service, http, image_id, data).status_code == 204
+    assert start_import(service, http, image_id, {"name": "glance-direct"}, stores=["cheap"]).status_code == 202
+    assert wait_task(service, http, image_id, count=2, timeout=60)["status"] == "success"
+    assert http.get(f"{service.url}/v2/images/{image_id}/file").content == data
+    assert_audit_clean(service.config, stores=5)
+
+
+def test_sigkill_during_copy_image(s3_service, http, moto):
+    service = s3_service
+    data = os.urandom(12 * MIB)
+    image_id = http.post(f"{service.url}/v2/images", json={"disk_format": "raw", "container_format": "bare"}).json()[
+        "id"
+    ]
+    assert http.put(f"{service.url}/v2/images/{image_id}/file", data=data, headers=OCTET).status_code == 204
+    task_id, killed = kill_worker_mid_import(service, http, moto, image_id, "copy-image")
+    task, image = wait_recovered(service, http, image_id, task_id, killed)
+    assert "stopped" in task["message"], task
+    assert (image["status"], image["size"], image["stores"]) == ("active", len(data), "fast"), image
+    assert image["os_glance_failed_import"] == "cheap"
+    assert image.get("os_glance_importing_to_stores", "") == ""
+    assert http.get(f"{service.url}/v2/images/{image_id}/file").content == data
+    assert_nothing_left(service, moto, image_id)
+    assert_audit_clean(service.config, stores=5)
