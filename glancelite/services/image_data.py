@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import threading
+import time
 
 from glancelite import errors, model, processes
 from glancelite.context import RequestContext
@@ -32,6 +34,8 @@ LOG = logging.getLogger(__name__)
 S = model.ImageStatus
 # Hidden image property: the process an upload runs in, while the image is saving.
 UPLOAD_OWNER = "os_glance_upload_owner"
+# Seconds between tries to return a failed upload's image to queued while the database is away.
+RESET_RETRY_FIRST, RESET_RETRY_MAX = 1.0, 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +87,8 @@ class ImageDataService:
         # The image cache when downloads are served from it (CacheService.download_cache), else None.
         self.cache = cache
         self.notifier = notifier  # image.prepare, image.upload, image.activate, image.send
+        self._pending_resets: set[str] = set()  # images of failed uploads waiting for the database
+        self._pending_lock = threading.Lock()
 
     # -- upload ----------------------------------------------------------------------
 
@@ -172,7 +178,40 @@ class ImageDataService:
 
     def _back_to_queued(self, image_id: str, cause: BaseException) -> None:
         LOG.info("upload of image %s failed (%s); back to queued", image_id, type(cause).__name__)
-        self.images.back_to_queued(image_id, (S.SAVING,), properties_removed=(UPLOAD_OWNER,))
+        try:
+            self.images.back_to_queued(image_id, (S.SAVING,), properties_removed=(UPLOAD_OWNER,))
+        except errors.Unavailable:
+            # The database went away under the upload (usually why it failed). The image
+            # would stay saving under an owner that is alive, which start-up recovery never
+            # touches, so this process keeps trying until the database is back.
+            self._reset_when_database_returns(image_id)
+
+    def _reset_when_database_returns(self, image_id: str) -> None:
+        with self._pending_lock:
+            if image_id in self._pending_resets:
+                return
+            self._pending_resets.add(image_id)
+        LOG.warning("image %s stays saving until the database is back; retrying in the background", image_id)
+
+        def retry() -> None:
+            delay = RESET_RETRY_FIRST
+            while True:
+                time.sleep(delay)
+                try:
+                    self.images.back_to_queued(image_id, (S.SAVING,), properties_removed=(UPLOAD_OWNER,))
+                except errors.Unavailable:
+                    delay = min(delay * 2, RESET_RETRY_MAX)
+                    continue
+                except Exception:
+                    LOG.exception("could not return image %s to queued after its failed upload", image_id)
+                else:
+                    LOG.info("image %s back to queued now that the database answers", image_id)
+                with self._pending_lock:
+                    self._pending_resets.discard(image_id)
+                return
+
+        # A daemon thread: if this process ends first, the next worker's recover_dead_uploads does it.
+        threading.Thread(target=retry, name=f"reset-{image_id}", daemon=True).start()
 
     def recover_dead_uploads(self) -> list[str]:
         """Images left in ``saving`` by a process of this host that died mid-upload go back to queued (at start)."""
