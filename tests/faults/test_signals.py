@@ -106,6 +106,73 @@ def test_sigterm_lets_running_upload_and_stage_finish(tmp_path, http):
         service.stop()
 
 
+def test_sigkill_of_the_workers_mid_upload_and_stage(tmp_path, http):
+    """Only the workers writing are killed (the master stays): their replacements recover both images."""
+    config = write_config(tmp_path)
+    service = Server(config).start()
+    stop = threading.Event()
+    try:
+        uploaded, staged = (
+            http.post(f"{service.url}/v2/images", json={"disk_format": "raw", "container_format": "bare"}).json()["id"]
+            for _ in range(2)
+        )
+
+        def endless():
+            while not stop.is_set():
+                yield b"\0" * (256 * 1024)
+                time.sleep(0.02)
+
+        def send(image_id, target):
+            try:
+                requests.put(f"{service.url}/v2/images/{image_id}/{target}", data=endless(), headers=OCTET, timeout=60)
+            except requests.RequestException:
+                pass  # its worker died under it, which is the point
+
+        senders = [
+            threading.Thread(target=send, args=(uploaded, "file")),
+            threading.Thread(target=send, args=(staged, "stage")),
+        ]
+        for sender in senders:
+            sender.start()
+        deadline = time.monotonic() + 20
+        while len(_partials(tmp_path)) < 2:
+            assert time.monotonic() < deadline, _partials(tmp_path)
+            time.sleep(0.05)
+        assert http.get(f"{service.url}/v2/images/{uploaded}").json()["status"] == "saving"
+        # A partial file is named .partial-<image>.<host>.<pid>.<random>: its writer's pid.
+        writers = {int(name.rsplit(".", 2)[1]) for name in _partials(tmp_path)}
+        assert writers <= set(service.worker_pids())
+        for pid in writers:
+            os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        stop.set()
+        for sender in senders:
+            sender.join(30)
+
+        # gunicorn starts replacements; starting, each recovers what dead processes left.
+        while True:
+            try:
+                states = [http.get(f"{service.url}/v2/images/{i}").json()["status"] for i in (uploaded, staged)]
+            except requests.ConnectionError:
+                states = []
+            if states == ["queued", "queued"] and not _partials(tmp_path):
+                break
+            assert time.monotonic() - killed < 60, (states, _partials(tmp_path))
+            time.sleep(0.2)
+        while writers & set(service.worker_pids()):  # the master reaps the killed ones in its own time
+            assert time.monotonic() - killed < 60, (writers, service.worker_pids())
+            time.sleep(0.2)
+        assert service.proc.poll() is None
+        assert os.listdir(tmp_path / "fast") == [] and os.listdir(tmp_path / "staging") == []
+        assert_audit_clean(config, stores=STORES)
+        # Both images take data again.
+        assert http.put(f"{service.url}/v2/images/{uploaded}/file", data=b"again", headers=OCTET).status_code == 204
+        assert stage(service, http, staged, b"again").status_code == 204
+    finally:
+        stop.set()
+        service.stop()
+
+
 # -- SIGKILL of the worker running an import ---------------------------------------------------
 
 
