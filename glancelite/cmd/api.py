@@ -10,6 +10,7 @@ from gunicorn.app.base import BaseApplication
 from glancelite import wsgi
 from glancelite.cmd import common, metrics_exporter
 from glancelite.cmd.gunicorn_log import ACCESS_LOG_FORMAT, OsloLogger
+from glancelite.tasks import runner as task_runner
 
 
 class GunicornServer(BaseApplication):
@@ -32,6 +33,10 @@ class GunicornServer(BaseApplication):
         from glancelite import config
 
         return wsgi.build_application(config.load(self.files))
+
+
+def _drain_imports(_server, _worker) -> None:
+    task_runner.drain_process_runner()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,6 +83,8 @@ def _serve(files: list[str], loaded, metrics_directory: str | None) -> None:
         # Glance). gunicorn trusts no peer for its own forwarded handling: by default it takes
         # X-Forwarded-Proto (and SCRIPT_NAME-style headers) from 127.0.0.1, a local proxy.
         "forwarded_allow_ips": "",
+        # A worker stopping gracefully lets its running imports finish before it exits.
+        "worker_exit": _drain_imports,
     }
     if metrics_directory is not None:
         options.update(_exporter_hooks(settings, metrics_directory))

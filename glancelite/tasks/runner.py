@@ -184,6 +184,19 @@ def for_process(
         return current
 
 
+def drain_process_runner() -> None:
+    """Let this process's running imports finish and take no new one (gunicorn's worker_exit hook).
+
+    Called while the interpreter still runs normally: by the time atexit handlers run,
+    concurrent.futures refuses new work ("cannot schedule new futures after interpreter
+    shutdown"), which an import still under way needs (the s3 driver's part uploads).
+    """
+    with _process_lock:
+        current = _process_runner
+    if current is not None:
+        _drain_at_exit(current)
+
+
 def _drain_at_exit(runner: Runner) -> None:
     if runner.pid == os.getpid() and not runner._closed:
         running = runner.running()

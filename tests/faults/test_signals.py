@@ -1,10 +1,13 @@
 """Workers stopped by signals while data is moving.
 
-SIGTERM (gunicorn's graceful stop) lets the transfers under way finish: each ends with its bytes
-stored and checksummed. SIGKILL of the worker running a glance-direct import or a copy-image
-(held mid-transfer by a frozen object store) ends, within a minute of gunicorn's replacement
-worker starting, in a consistent image: the task failed, the image as it was before the import,
-nothing staged or half-written left behind.
+SIGTERM (gunicorn's graceful stop) lets the transfers under way finish, an upload, a stage, a
+glance-direct import and a copy-image: each ends with its bytes stored and checksummed. SIGKILL of
+the workers writing an upload or a stage, or running a glance-direct import or a copy-image, ends
+within a minute of gunicorn's replacement workers starting in a consistent image: queued again
+(a failed task, the image as it was before an import), nothing staged or half-written left
+behind. The imports go into a moto S3 store frozen with SIGSTOP, which holds them mid-transfer for
+as long as the test needs. SIGKILL and SIGTERM during a web-download import are in
+tests/functional/test_import_crash.py.
 """
 
 from __future__ import annotations
@@ -228,7 +231,7 @@ def wait_recovered(service, http, image_id, task_id, killed) -> tuple[dict, dict
 
 def assert_nothing_left(service, moto, image_id):
     root = service.config.parent
-    assert [n for n in os.listdir(root / "staging")] == []
+    assert os.listdir(root / "staging") == []
     assert os.listdir(root / "tasks") == []
     assert [n for n in bucket_contents(moto) if image_id in n] == []
 
@@ -272,4 +275,42 @@ def test_sigkill_during_copy_image(s3_service, http, moto):
     assert image.get("os_glance_importing_to_stores", "") == ""
     assert http.get(f"{service.url}/v2/images/{image_id}/file").content == data
     assert_nothing_left(service, moto, image_id)
+    assert_audit_clean(service.config, stores=5)
+
+
+@pytest.mark.parametrize("method", ["glance-direct", "copy-image"])
+def test_sigterm_lets_a_running_import_finish(s3_service, http, moto, method):
+    """SIGTERM while the import into cheap is held up by a frozen moto: the stop waits for it to finish."""
+    service = s3_service
+    data = os.urandom(7 * MIB)
+    image_id = http.post(f"{service.url}/v2/images", json={"disk_format": "raw", "container_format": "bare"}).json()[
+        "id"
+    ]
+    if method == "glance-direct":
+        assert stage(service, http, image_id, data).status_code == 204
+    else:
+        assert http.put(f"{service.url}/v2/images/{image_id}/file", data=data, headers=OCTET).status_code == 204
+    moto.freeze()
+    try:
+        resp = start_import(service, http, image_id, {"name": method}, headers=ADMIN, stores=["cheap"])
+        assert resp.status_code == 202, resp.text
+        assert get_image(service, http, image_id)["os_glance_importing_to_stores"] == "cheap"
+        http.close()  # no keep-alive connection may hold a worker open
+        service.proc.send_signal(signal.SIGTERM)
+        time.sleep(2)  # the workers have the signal; only the import keeps one of them
+        assert service.proc.poll() is None
+    finally:
+        moto.thaw()
+    assert service.proc.wait(60) == 0
+    service.start()
+    task = image_tasks(service, http, image_id)[-1]
+    assert task["status"] == "success", task["message"]
+    image = get_image(service, http, image_id)
+    expected = ["cheap"] if method == "glance-direct" else ["cheap", "fast"]
+    assert (image["status"], sorted(image["stores"].split(","))) == ("active", expected)
+    assert image["os_hash_value"] == hashlib.sha512(data).hexdigest()
+    assert http.get(f"{service.url}/v2/images/{image_id}/file", headers={}).content == data
+    assert bucket_contents(moto) == [image_id]
+    root = service.config.parent
+    assert os.listdir(root / "staging") == [] and os.listdir(root / "tasks") == []
     assert_audit_clean(service.config, stores=5)
