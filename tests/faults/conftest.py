@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from tests.backends.servers import unavailable
+from tests.functional._import_support import WebSource
 from tests.support.server import free_port, manage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +57,14 @@ def tmpfs(path: Path, size: str):
         yield path
     finally:
         subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+@pytest.fixture(scope="module")
+def web():
+    """A 127.0.0.1 web-download source; ``web.filtering_opts`` lets a service's import filter reach it."""
+    source = WebSource()
+    yield source
+    source.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ within a minute of gunicorn's replacement workers starting in a consistent image
 (a failed task, the image as it was before an import), nothing staged or half-written left
 behind. The imports go into a moto S3 store frozen with SIGSTOP, which holds them mid-transfer for
 as long as the test needs. SIGKILL and SIGTERM during a web-download import are in
-tests/functional/test_import_crash.py.
+test_import_crash.py.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import time
 import pytest
 import requests
 
+from tests.faults.conftest import assert_audit_clean
 from tests.functional._import_support import (
     MIB,
     create_image,
@@ -26,6 +27,8 @@ from tests.functional._import_support import (
     wait_task,
 )
 from tests.support.server import Server, write_config
+
+STORES = 4  # fast, slow, staging, tasks
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +112,7 @@ def test_killed_worker_is_recovered_by_its_replacement(config, web, http):
         assert pid not in service.worker_pids()
         assert_importable_again(service, http, web, image_id)
         web.open_gate(f"crash-{image_id}")
+        assert_audit_clean(config, stores=STORES)
     finally:
         service.stop()
 
@@ -123,6 +127,7 @@ def test_whole_service_killed_then_restarted(config, web, http):
         service = Server(config).start()
         assert_recovered(service, http, image_id, task["id"])
         assert_importable_again(service, http, web, image_id)
+        assert_audit_clean(config, stores=STORES)
     finally:
         service.stop()
 
@@ -201,6 +206,7 @@ def test_lock_of_a_dead_task_is_taken_over(config, web, http):
         assert second.status_code == 409 and "active task" in second.json()["message"]
         web.open_gate(gate)
         assert wait_task(service, http, alive)["status"] == "success"
+        assert_audit_clean(config, stores=STORES)
     finally:
         engine.dispose()
         service.stop()
@@ -224,5 +230,6 @@ def test_graceful_stop_lets_running_import_finish(config, web, http):
         assert done["status"] == "success", done
         assert get_image(service, http, image_id)["status"] == "active"
         assert http.get(f"{service.url}/v2/images/{image_id}/file").content == payload(3 * MIB)
+        assert_audit_clean(config, stores=STORES)
     finally:
         service.stop()

@@ -9,6 +9,7 @@ import time
 
 import requests
 
+from tests.faults.conftest import assert_audit_clean
 from tests.support.server import Server, write_config
 
 CHUNK = b"\0" * (1024 * 1024)
@@ -67,6 +68,7 @@ def test_killed_mid_stage_and_upload_leaves_nothing_after_restart(tmp_path):
         assert _partials(tmp_path) == []
         for image_id in ids:
             assert requests.get(server.url + f"/v2/images/{image_id}").json()["status"] == "queued"
+        assert_audit_clean(conf, stores=4)
     finally:
         stop.set()
         server.stop()
