@@ -17,7 +17,8 @@ from taskflow.patterns import linear_flow, unordered_flow
 
 from glancelite import errors
 from glancelite.tasks import glance_download, methods, plugins, steps
-from glancelite.tasks.plan import LOCK_PROPERTY, ImportPlan, Method
+from glancelite.tasks.bookkeeping import split_list, update_bookkeeping
+from glancelite.tasks.plan import IMPORTING_PROPERTY, LOCK_PROPERTY, ImportPlan, Method
 from glancelite.tasks.steps import ImportEnv
 
 LOG = logging.getLogger(__name__)
@@ -124,6 +125,13 @@ class ImportFlows(TaskFlows):
         # Reverts already removed staged data; a failure before the flow started did not run them.
         if not steps.owns_lock(self.env, plan):
             return
+        # The stores still marked importing failed: what the first step's revert records,
+        # unless the database was away when it ran.
+        with contextlib.suppress(errors.NotFound):
+            image = self.env.images.get_image(plan.image_id)
+            still = [s for s in split_list(image.properties.get(IMPORTING_PROPERTY)) if s in plan.stores]
+            if still:
+                update_bookkeeping(self.env, plan.image_id, done=still, failed=still)
         if not plan.is_copy:
             steps.back_to_queued(self.env, plan.image_id, (steps.S.UPLOADING, steps.S.IMPORTING))
         self.env.staging.delete(plan.image_id)

@@ -18,6 +18,7 @@ atoms of parallel engines.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import threading
@@ -117,6 +118,7 @@ class Runner:
         started = time.monotonic()
         outcome = "succeeded"
         engine = None
+        bookkeeping: list[tuple[str, Callable[[], None]]] = []
         try:
             flows.started(plan)
             engine = self._load(flows.build(plan))
@@ -126,15 +128,15 @@ class Runner:
             reverted = engine is not None and engine.storage.get_flow_state() == states.REVERTED
             outcome = "reverted" if reverted else "failed"
             LOG.warning("import task %s of image %s failed: %s", plan.task_id, plan.image_id, exc)
-            try:
-                flows.failed(plan, exc)
-            except Exception:
-                LOG.exception("could not record the failure of task %s", plan.task_id)
+            bookkeeping.append(("record the failure of", functools.partial(flows.failed, plan, exc)))
         finally:
-            try:
-                flows.finished(plan)
-            except Exception:
-                LOG.exception("cleanup after task %s failed", plan.task_id)
+            bookkeeping.append(("clean up after", functools.partial(flows.finished, plan)))
+            left = _settle(plan, bookkeeping)
+            if left:
+                # The database went away (usually why the task failed): the task would stay
+                # processing and the image locked under an owner that is alive, which no
+                # start-up recovery touches, so this process keeps trying until it answers.
+                _settle_in_background(plan, left)
             flows.ended(plan, outcome, time.monotonic() - started)
 
     def run_flow(self, flow, store: dict | None = None) -> None:
@@ -162,6 +164,36 @@ class Runner:
         if self._atoms is not None:
             self._atoms.shutdown(wait=wait)
         _forget_process_runner(self)
+
+
+# Seconds between tries of a task's bookkeeping while the database is away.
+SETTLE_RETRY_FIRST, SETTLE_RETRY_MAX = 1.0, 10.0
+
+
+def _settle(plan: ImportPlan, steps: list[tuple[str, Callable[[], None]]]) -> list[tuple[str, Callable[[], None]]]:
+    """Run a finished task's bookkeeping in order; what is left when the database (or a store) is away."""
+    for index, (what, step) in enumerate(steps):
+        try:
+            step()
+        except errors.Unavailable as exc:
+            LOG.warning("could not %s task %s now (%s); retrying", what, plan.task_id, exc.message)
+            return steps[index:]
+        except Exception:
+            LOG.exception("could not %s task %s", what, plan.task_id)
+    return []
+
+
+def _settle_in_background(plan: ImportPlan, steps: list[tuple[str, Callable[[], None]]]) -> None:
+    def retry() -> None:
+        left, delay = steps, SETTLE_RETRY_FIRST
+        while left:
+            time.sleep(delay)
+            left = _settle(plan, left)
+            delay = min(delay * 2, SETTLE_RETRY_MAX)
+        LOG.info("task %s settled after the outage", plan.task_id)
+
+    # A daemon thread: if this process ends first, the next worker's start-up recovery does it.
+    threading.Thread(target=carrying_log_context(retry), name=f"settle-{plan.task_id}", daemon=True).start()
 
 
 _process_lock = threading.Lock()

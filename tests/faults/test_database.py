@@ -1,8 +1,9 @@
-"""PostgreSQL stopped in the middle of an upload, then started again (same data, same port).
+"""PostgreSQL stopped in the middle of an upload or an import, then started again (same data, same port).
 
 While it is down the API answers 503 "The database is unavailable." in Glance's shape; once it is
 back the same glancelite processes (never restarted) serve everything again, the interrupted
-image is ``queued`` again with nothing of its data kept, and the audit is clean.
+image is ``queued`` again (its import task failed, its lock released) with nothing of its data
+kept, and the audit is clean.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 import requests
 
 from tests.faults.conftest import assert_audit_clean
+from tests.functional._import_support import create_image, get_image, image_tasks, payload, start_import, wait_task
 from tests.support import postgres
 from tests.support.server import Server, write_config
 
@@ -142,6 +144,50 @@ def test_postgres_stopped_mid_upload_then_back(tmp_path, http, cluster):
         done = http.get(f"{service.url}/v2/images/{image_id}").json()
         assert (done["status"], done["os_hash_value"]) == ("active", hashlib.sha512(data).hexdigest())
         assert http.delete(f"{service.url}/v2/images/{before}").status_code == 204
+        assert service.proc.poll() is None
+        assert_audit_clean(config, stores=STORES)
+    finally:
+        service.stop()
+
+
+def test_postgres_stopped_mid_import_then_back(tmp_path, http, cluster, web):
+    config = write_config(
+        tmp_path, {"import_filtering_opts": web.filtering_opts}, database=cluster.cluster.create_database()
+    )
+    service = Server(config).start()
+    try:
+        image_id = create_image(service, http)
+        gate = f"outage-{image_id}"
+        uri = web.url(f"/gated/{4 * MIB}?gate={gate}")
+        assert start_import(service, http, image_id, {"name": "web-download", "uri": uri}).status_code == 202
+        assert web.wait_started(gate)  # the first MiB is on its way; the rest waits for the gate
+        cluster.stop()
+        web.open_gate(gate)  # the download ends, and the import meets the database gone
+        time.sleep(2)
+        assert http.get(f"{service.url}/v2/images/{image_id}").status_code == 503
+
+        cluster.start()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                (task,) = image_tasks(service, http, image_id)
+                image = get_image(service, http, image_id)
+            except AssertionError:  # a 503 while the pools reconnect
+                task, image = {}, {}
+            if task.get("status") == "failure" and "os_glance_import_task" not in image:
+                break
+            assert time.monotonic() < deadline, f"import not settled a minute after the database returned: {task}"
+            time.sleep(0.5)
+        assert task["message"] == "The database is unavailable.", task
+        assert (image["status"], image["size"], image["os_glance_failed_import"]) == ("queued", None, "fast")
+        for store in ("fast", "slow", "staging", "tasks"):
+            assert os.listdir(tmp_path / store) == [], store
+        # The image imports again, on the same glancelite processes.
+        data = payload(MIB, seed=5)
+        uri = web.url(f"/data/{len(data)}?seed=5")
+        assert start_import(service, http, image_id, {"name": "web-download", "uri": uri}).status_code == 202
+        assert wait_task(service, http, image_id, count=2)["status"] == "success"
+        assert http.get(f"{service.url}/v2/images/{image_id}/file").content == data
         assert service.proc.poll() is None
         assert_audit_clean(config, stores=STORES)
     finally:

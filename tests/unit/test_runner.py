@@ -190,3 +190,42 @@ def test_steps_log_under_the_context_of_the_request_that_submitted_them(runner):
     later = ContextFlows()
     runner.submit(plan("t2"), later).result(10)
     assert [rid for _thread, rid in later.seen] == [None, None]
+
+
+class FlowsDuringOutage(Flows):
+    """Recording the failure meets the database gone ``outage`` times, then works."""
+
+    def __init__(self, outage: int):
+        super().__init__(fail_at="b")
+        self.outage = outage
+
+    def failed(self, plan, exc):
+        if self.outage:
+            self.outage -= 1
+            self.log.append("failed: database away")
+            raise errors.Unavailable("The database is unavailable.")
+        super().failed(plan, exc)
+
+
+def test_bookkeeping_is_retried_until_the_database_answers(runner, monkeypatch):
+    """A task whose failure cannot be recorded is not left processing with its image locked."""
+    monkeypatch.setattr(runner_mod, "SETTLE_RETRY_FIRST", 0.01)
+    flows = FlowsDuringOutage(outage=2)
+    runner.submit(plan(), flows).result(10)
+    assert flows.done.wait(10)
+    settling = [entry for entry in flows.log[5:] if not entry.startswith("ended:")]
+    assert settling == ["failed: database away", "failed: database away", "failed: b failed", "finished"]
+    assert [entry for entry in flows.log if entry.startswith("ended:")] == ["ended: reverted"]  # counted once
+
+
+def test_drain_process_runner_lets_running_imports_finish():
+    """gunicorn's worker_exit hook: running imports finish while executors still take work."""
+    process_runner = runner_mod.for_process(max_workers=1, engine_mode="parallel", stop_file=None)
+    gate = threading.Event()
+    flows = Flows(gate=gate)
+    process_runner.submit(plan(), flows)
+    threading.Timer(0.2, gate.set).start()
+    runner_mod.drain_process_runner()
+    assert flows.log[-2:] == ["finished", "ended: succeeded"]
+    with pytest.raises(errors.Unavailable):
+        process_runner.submit(plan("late"), Flows())
