@@ -17,6 +17,7 @@ import pytest
 from glancelite.db import engine as db_engine
 from glancelite.db import images as images_db
 from glancelite.db import locations as locations_db
+from glancelite.settings import DatabaseSettings
 from glancelite.store.registry import driver_for
 from tests.backends.factories import rbd_options, s3_options, settings, swift_options
 from tests.support.server import manage, write_config
@@ -53,7 +54,7 @@ def remote(request, tmp_path):
     manage(conf, "db", "sync")
     store = settings("remote", type_name, **options)
     driver = driver_for(store)(store)
-    engine = db_engine.create_engine(f"sqlite:///{tmp_path / 'glance.sqlite'}")
+    engine = db_engine.create_engine(DatabaseSettings(connection=f"sqlite:///{tmp_path / 'glance.sqlite'}"))
     yield conf, driver, engine, size
     engine.dispose()
     driver.close()
