@@ -65,25 +65,25 @@ class CacheWriter:
         except FileNotFoundError:
             return False
 
-    def commit(self) -> None:
+    def _close(self) -> str | None:
+        """Close once; the incomplete file's path while it is still ours, else None."""
         if self.done:
-            return
+            return None
         self.done = True
         incomplete = self._cache.path(self.image_id, "incomplete")
         ours = self._still_ours(incomplete)
         self._fh.close()
-        if ours:
+        return incomplete if ours else None
+
+    def commit(self) -> None:
+        incomplete = self._close()
+        if incomplete is not None:
             os.replace(incomplete, self._cache.path(self.image_id))
             self._cache.delete_queued(self.image_id)
 
     def abort(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        incomplete = self._cache.path(self.image_id, "incomplete")
-        ours = self._still_ours(incomplete)
-        self._fh.close()
-        if ours:
+        incomplete = self._close()
+        if incomplete is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(incomplete)
 
