@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.functional._import_support import WebSource
 from tests.support import inprocess
+from tests.support.imports import WebSource
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.conftest import ADMIN, identity
-from tests.functional._import_support import MIB, create_image, get_image, image_tasks, payload
+from tests.support.imports import MIB, create_image, get_image, image_tasks, payload
 from tests.support.inprocess import serve
 
 JSON = {"Accept": "application/json"}

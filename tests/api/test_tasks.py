@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from tests.conftest import ADMIN, identity
-from tests.functional._import_support import create_image, stage, start_import, wait_task
+from tests.support.imports import create_image, stage, start_import, wait_task
 
 ALICE = identity("project-alice", "reader,member", "alice")
 BOB = identity("project-bob", "reader,member", "bob")
@@ -129,7 +129,7 @@ def task_service(tmp_path_factory, web):
 
 
 def test_legacy_import_task(task_service, http, web):
-    from tests.functional._import_support import payload
+    from tests.support.imports import payload
 
     service = task_service
     body = {

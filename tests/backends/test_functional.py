@@ -16,7 +16,7 @@ import pytest
 
 from tests.backends import servers
 from tests.backends.factories import rbd_options, s3_options, swift_options
-from tests.functional._import_support import (
+from tests.support.imports import (
     OCTET,
     create_image,
     get_image,

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from tests.backends.servers import unavailable
-from tests.functional._import_support import WebSource
+from tests.support.imports import WebSource
 from tests.support.server import free_port, manage
 
 ROOT = Path(__file__).resolve().parents[2]

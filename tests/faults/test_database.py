@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from tests.faults.conftest import assert_audit_clean
-from tests.functional._import_support import create_image, get_image, image_tasks, payload, start_import, wait_task
 from tests.support import postgres
+from tests.support.imports import create_image, get_image, image_tasks, payload, start_import, wait_task
 from tests.support.server import Server, write_config
 
 pytestmark = pytest.mark.postgres

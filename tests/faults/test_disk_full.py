@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ADMIN
 from tests.faults.conftest import assert_audit_clean, tmpfs
-from tests.functional._import_support import wait_task
+from tests.support.imports import wait_task
 from tests.support.server import Server, write_config
 
 MIB = 1 << 20

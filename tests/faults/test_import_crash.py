@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from tests.faults.conftest import assert_audit_clean
-from tests.functional._import_support import (
+from tests.support.imports import (
     MIB,
     create_image,
     get_image,

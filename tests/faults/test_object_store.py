@@ -19,7 +19,7 @@ import requests
 
 from tests.conftest import ADMIN
 from tests.faults.conftest import assert_audit_clean, bucket_contents
-from tests.functional._import_support import image_tasks, start_import, wait_task
+from tests.support.imports import image_tasks, start_import, wait_task
 from tests.support.server import Server, write_config
 
 MIB = 1 << 20

@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from tests.faults.conftest import assert_audit_clean
-from tests.functional._import_support import MIB, create_image, get_image, payload, start_import, wait_task
+from tests.support.imports import MIB, create_image, get_image, payload, start_import, wait_task
 from tests.support.server import Server, write_config
 
 SIZE = 4 * MIB

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.functional._import_support import WebSource
+from tests.support.imports import WebSource
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,8 @@ from glancelite.db import engine as db_engine
 from glancelite.db import tables
 from glancelite.settings import DatabaseSettings
 from tests.conftest import ADMIN, identity
-from tests.functional._import_support import start_import, wait_task
 from tests.support import postgres
+from tests.support.imports import start_import, wait_task
 from tests.support.server import BIN, Server, write_config
 
 DATA = b"delayed delete " * 100

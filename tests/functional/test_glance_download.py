@@ -22,7 +22,7 @@ import pytest
 from keystonemiddleware.auth_token import _request as ksm_request
 
 from tests.conftest import identity
-from tests.functional._import_support import (
+from tests.support.imports import (
     MIB,
     OCTET,
     create_image,

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from tests.conftest import ADMIN, identity
-from tests.functional._import_support import (
+from tests.support.imports import (
     MIB,
     create_image,
     digests,

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from tests.conftest import ADMIN
-from tests.functional._import_support import (
+from tests.support.imports import (
     MIB,
     create_image,
     digests,

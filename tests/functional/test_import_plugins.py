@@ -22,7 +22,7 @@ import zipfile
 import pytest
 
 from tests.conftest import ADMIN, identity
-from tests.functional._import_support import (
+from tests.support.imports import (
     create_image,
     get_image,
     stage,

@@ -21,7 +21,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ADMIN
-from tests.functional._import_support import (
+from tests.support.imports import (
     MIB,
     OCTET,
     create_image,

@@ -14,7 +14,8 @@ import time
 import pytest
 
 from tests.conftest import identity
-from tests.functional._import_support import (
+from tests.support import postgres
+from tests.support.imports import (
     MIB,
     create_image,
     digests,
@@ -26,7 +27,6 @@ from tests.functional._import_support import (
     store_files,
     wait_task,
 )
-from tests.support import postgres
 from tests.support.server import Server, free_port, write_config
 
 ALICE = identity("project-alice", "reader,member", "alice")

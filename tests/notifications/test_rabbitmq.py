@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tests.conftest import ADMIN, identity
-from tests.functional._import_support import OCTET, WebSource, create_image, image_tasks, payload, stage, start_import
+from tests.support.imports import OCTET, WebSource, create_image, image_tasks, payload, stage, start_import
 from tests.support.server import Server, free_port, write_config
 
 OWNER = identity("project-a", "reader,member", "user-a")

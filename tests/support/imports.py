@@ -1,4 +1,4 @@
-"""Helpers shared by the import, task and crash tests: a local web server and polling."""
+"""Helpers shared by every tier that imports: a local web server (web-download sources) and polling for tasks and images."""
 
 from __future__ import annotations
 
