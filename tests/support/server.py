@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import contextlib
 import os
 import random
 import signal
@@ -161,8 +162,17 @@ class Server:
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            return self.proc.wait(5)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                return self.proc.wait(2)
+            except subprocess.TimeoutExpired:
+                # A worker forked just before the master's SIGTERM reached it ignores that signal
+                # (gunicorn's worker has not installed its handlers yet) and the master would wait
+                # graceful_timeout for it: tell the workers again. A worker already stopping
+                # gracefully only hears what it knows.
+                for pid in self.worker_pids():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGTERM)
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        return self.proc.wait(5)
