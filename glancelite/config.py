@@ -517,6 +517,7 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
         glance_download_properties=tuple(conf.glance_download_properties.extra_properties),
         image_import_plugins=import_plugins(conf.image_import_opts.image_import_plugins),
         max_parallel_stores=conf.image_import_opts.max_parallel_stores,
+        import_progress_interval=conf.image_import_opts.import_progress_interval,
         inject_ignore_user_roles=tuple(conf.inject_metadata_properties.ignore_user_roles),
         inject_properties=dict(conf.inject_metadata_properties.inject or {}),
         image_conversion_output_format=conf.image_conversion.output_format,

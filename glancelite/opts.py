@@ -285,6 +285,16 @@ IMAGE_IMPORT_OPTS = [
         help="How many stores one import copies the staged data into at the same time; 1 copies into "
         "one store after the other.",
     ),
+    cfg.FloatOpt(
+        "import_progress_interval",
+        default=1.0,
+        min=0.0,
+        max=5.0,
+        help="Seconds between the writes of a running import's progress (bytes done and total per "
+        "store, in its task's result and message); a write also waits for 1% of the data to move. "
+        "0 writes whenever 1% moved. A store starting, finishing or failing is written at once, and "
+        "the task at least every 5 seconds while data moves (its heartbeat).",
+    ),
 ]
 
 INJECT_METADATA_OPTS = [

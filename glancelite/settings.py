@@ -155,6 +155,7 @@ class Settings:
     # stores one import writes at the same time.
     image_import_plugins: tuple[str, ...] = ()
     max_parallel_stores: int = 1
+    import_progress_interval: float = 1.0  # tasks/progress.py's time throttle
     # [inject_metadata_properties] and [image_conversion]: the plugins' own options.
     inject_ignore_user_roles: tuple[str, ...] = ("admin",)
     inject_properties: Mapping[str, str] = dataclasses.field(default_factory=dict)

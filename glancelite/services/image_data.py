@@ -260,7 +260,7 @@ class ImageDataService:
         failures: list[errors.GlanceliteError] = []
         for location in self._ordered(locations, prefer):
             try:
-                stream = self.stores.read(location, offset, length, context=context)
+                stream = self.stores.read(location, offset, length, context=context, image_id=image_id)
             except (base.StoreNotFound, base.StoreUnavailable) as exc:
                 LOG.warning("image %s: location unreadable, trying the next one: %s", image_id, exc.message)
                 failures.append(exc)
@@ -320,6 +320,6 @@ class ImageDataService:
         if not matching:
             raise errors.NotFound(f"Image {image_id} is not stored in store {store_id}.")
         for location in matching:
-            self.stores.delete_location(location, context=context)
+            self.stores.delete_location(location, context=context, image_id=image_id)
             if location.id is not None:
                 self.locations.remove_location(image_id, location.id)

@@ -346,7 +346,7 @@ class ImageService:
         failures = []
         for location in () if keep_stored else image.locations:
             try:
-                self.stores.delete_location(location, context=ctx)
+                self.stores.delete_location(location, context=ctx, image_id=image.id)
             except errors.NotFound:
                 LOG.info("image %s: data at %s already gone", image.id, location.store_id)
             except errors.GlanceliteError as exc:

@@ -183,7 +183,7 @@ class Scrubber:
             return False
         LOG.info("image %s: deleting the data of location %s in store %s", image_id, location.id, store_id)
         try:
-            if not self.stores.delete_location(location, context=self.context):
+            if not self.stores.delete_location(location, context=self.context, image_id=image_id):
                 LOG.info("image %s: location %s had no data to delete", image_id, location.id)
         except errors.GlanceliteError as exc:
             LOG.error(

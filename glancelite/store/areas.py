@@ -87,7 +87,7 @@ class StagingArea:
         return os.stat(target).st_size
 
     def open(self, image_id: str) -> DataStream:
-        return self.stores.read(Location(url=self.url(image_id), metadata={"store": self.store_id}))
+        return self.stores.read(Location(url=self.url(image_id), metadata={"store": self.store_id}), image_id=image_id)
 
     def delete(self, image_id: str) -> bool:
         try:

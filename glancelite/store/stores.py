@@ -23,7 +23,7 @@ from glancelite.context import RequestContext
 from glancelite.metrics import Metrics
 from glancelite.model import Location
 from glancelite.settings import Settings, StoreSettings
-from glancelite.store import base, registry
+from glancelite.store import base, datalog, registry
 from glancelite.store.capabilities import Capability, contains, names_of, presence
 from glancelite.store.streams import CountingReader, reporting_sent
 
@@ -323,13 +323,43 @@ class StoreSet:
         self.settings_of(store_id, internal=internal)
         self._checked(store_id, "add")
         in_flight = self.metrics.store_transfers.labels(store_id, "write")
-        counted = CountingReader(reader, self.metrics.store_written.labels(store_id).inc)
-        with in_flight.track_inprogress(), self._driver(store_id, context) as driver:
-            return driver.add(image_id, counted, size or None)
+        written_bytes = self.metrics.store_written.labels(store_id)
+        written = [0]
+
+        def count(n: int) -> None:
+            written_bytes.inc(n)
+            written[0] += n
+
+        operation = datalog.operation("stage" if store_id == self.staging_id else "upload")
+        started = time.monotonic()
+        try:
+            with in_flight.track_inprogress(), self._driver(store_id, context) as driver:
+                stored = driver.add(image_id, CountingReader(reader, count), size or None)
+        except BaseException as exc:
+            datalog.transfer(
+                operation,
+                image_id=image_id,
+                store=store_id,
+                nbytes=written[0],
+                seconds=time.monotonic() - started,
+                error=exc,
+            )
+            raise
+        datalog.transfer(
+            operation, image_id=image_id, store=store_id, nbytes=written[0], seconds=time.monotonic() - started
+        )
+        return stored
 
     def read(
-        self, location: Location, offset: int = 0, length: int | None = None, *, context: RequestContext | None = None
+        self,
+        location: Location,
+        offset: int = 0,
+        length: int | None = None,
+        *,
+        context: RequestContext | None = None,
+        image_id: str | None = None,
     ) -> base.DataStream:
+        """``image_id``, when the caller knows it, goes into the read's log line (store/datalog.py)."""
         store_id = self.store_of(location)
         self._checked(store_id, "get", offset=offset, length=length)
         entry = self._entries[store_id]
@@ -343,17 +373,23 @@ class StoreSet:
                 driver.close()
                 raise
             stream.also_on_close(driver.close)
-        return self._counted_read(store_id, stream)
+        return self._counted_read(store_id, stream, image_id)
 
-    def _counted_read(self, store_id: str, stream: base.DataStream) -> base.DataStream:
+    def _counted_read(self, store_id: str, stream: base.DataStream, image_id: str | None = None) -> base.DataStream:
         """The read is in flight until its stream (or the file the server sends from) is closed."""
         in_flight = self.metrics.store_transfers.labels(store_id, "read")
         read_bytes = self.metrics.store_read.labels(store_id)
+        # Named now: the stream may end on another thread's stack (the server closing its file).
+        operation = datalog.operation("read" if store_id in (self.staging_id, self.tasks_id) else "download")
+        started = time.monotonic()
         in_flight.inc()
 
         def ended(sent: int) -> None:
             read_bytes.inc(sent)
             in_flight.dec()
+            datalog.transfer(
+                operation, image_id=image_id, store=store_id, nbytes=sent, seconds=time.monotonic() - started
+            )
 
         return reporting_sent(stream, ended)
 
@@ -363,12 +399,14 @@ class StoreSet:
         with self._driver(store_id, context) as driver:
             return driver.get_size(location.url)
 
-    def delete(self, location: Location, *, context: RequestContext | None = None) -> None:
+    def delete(self, location: Location, *, context: RequestContext | None = None, image_id: str | None = None) -> None:
         """Remove a location's data; raises StoreNotFound, InUse, StoreDeleteNotSupported..."""
         store_id = self.store_of(location)
         self._checked(store_id, "delete")
+        started = time.monotonic()
         with self._driver(store_id, context) as driver:
             driver.delete(location.url)
+        datalog.transfer("delete", image_id=image_id, store=store_id, nbytes=None, seconds=time.monotonic() - started)
 
     def keeps_acls(self, location: Location) -> bool:
         """Whether the location's store keeps per-image read ACLs (multi-tenant swift)."""
@@ -386,14 +424,16 @@ class StoreSet:
         with self._driver(store_id, context) as driver:
             driver.set_acls(location.url, public=public, read_projects=list(read_projects))
 
-    def delete_location(self, location: Location, *, context: RequestContext | None = None) -> bool:
+    def delete_location(
+        self, location: Location, *, context: RequestContext | None = None, image_id: str | None = None
+    ) -> bool:
         """Delete a location's data as image deletion does (Glance's safe_delete_from_backend).
 
         Data already gone, or a store that cannot delete (http), is not an error:
         returns False. InUse (409), Forbidden and Unavailable propagate.
         """
         try:
-            self.delete(location, context=context)
+            self.delete(location, context=context, image_id=image_id)
         except (base.StoreNotFound, base.StoreDeleteNotSupported) as exc:
             LOG.info("location of %s not deleted: %s", location.url.split("://", 1)[0], exc.message)
             return False

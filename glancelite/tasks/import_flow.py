@@ -17,6 +17,7 @@ from taskflow.patterns import linear_flow, unordered_flow
 
 from glancelite import errors
 from glancelite.tasks import glance_download, methods, plugins, steps
+from glancelite.tasks import progress as import_progress
 from glancelite.tasks.bookkeeping import split_list, update_bookkeeping
 from glancelite.tasks.plan import IMPORTING_PROPERTY, LOCK_PROPERTY, ImportPlan, Method
 from glancelite.tasks.steps import ImportEnv
@@ -120,6 +121,12 @@ class ImportFlows(TaskFlows):
     def ended(self, plan: ImportPlan, outcome: str, seconds: float) -> None:
         self.env.metrics.import_finished(str(plan.method), plan.stores, outcome, seconds)
 
+    def finished(self, plan: ImportPlan) -> None:
+        try:
+            super().finished(plan)
+        finally:
+            import_progress.forget(plan.task_id)
+
     def failed(self, plan: ImportPlan, exc: BaseException) -> None:
         super().failed(plan, exc)
         # Reverts already removed staged data; a failure before the flow started did not run them.
@@ -132,6 +139,7 @@ class ImportFlows(TaskFlows):
             still = [s for s in split_list(image.properties.get(IMPORTING_PROPERTY)) if s in plan.stores]
             if still:
                 update_bookkeeping(self.env, plan.image_id, done=still, failed=still)
+        import_progress.record_failure(self.env, plan)
         if not plan.is_copy:
             steps.back_to_queued(self.env, plan.image_id, (steps.S.UPLOADING, steps.S.IMPORTING))
         self.env.staging.delete(plan.image_id)

@@ -19,8 +19,9 @@ from taskflow import task as tf_task
 
 from glancelite import errors, uri_filter
 from glancelite.store import base
+from glancelite.tasks import progress as import_progress
 from glancelite.tasks.plan import ImportPlan, Method
-from glancelite.tasks.steps import COPY_CHUNK, ImportEnv, Progress
+from glancelite.tasks.steps import COPY_CHUNK, ImportEnv
 
 
 class AcquireData(tf_task.Task):
@@ -59,7 +60,7 @@ class AcquireData(tf_task.Task):
 
     def _copy_from_store(self, work_file: str) -> None:
         image = self.env.images.get_image(self.plan.image_id)
-        progress = Progress(self.env, self.plan, "Copied")
+        progress = import_progress.acquiring(self.env, self.plan, "Copied", image.size)
         locations = self.env.stores.sort_locations(loc for loc in image.locations if loc.status == "active")
         if not locations:
             raise errors.Conflict(f"Image {image.id} has no data to copy")
@@ -104,11 +105,11 @@ def download(
     or when the connection breaks off mid-body.
     """
     cap = env.settings.image_size_cap
-    progress = Progress(env, plan, "Downloaded")
     resp = uri_filter.open_checked(uri, env.settings.import_filter, headers=headers)
     try:
         declared = resp.getheader("Content-Length")
         declared_size = int(declared) if declared and declared.isdigit() else None
+        progress = import_progress.acquiring(env, plan, "Downloaded", declared_size)
         if declared_size is not None and declared_size > cap:
             raise errors.TooLarge(f"The image at {uri} is {declared_size} bytes; the image size cap is {cap} bytes.")
         if declared_size is not None and resp.will_close:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import time
 
 from taskflow import task as tf_task
 
@@ -25,6 +24,7 @@ from glancelite.store import base, inspection
 from glancelite.store.areas import StagingArea, WorkArea
 from glancelite.store.stores import StoreSet
 from glancelite.store.streams import HashingReader
+from glancelite.tasks import progress as import_progress
 from glancelite.tasks.bookkeeping import image_writes, split_list, update_bookkeeping
 from glancelite.tasks.events import ImportEvents, NoEvents
 from glancelite.tasks.plan import (
@@ -38,7 +38,6 @@ from glancelite.tasks.plan import (
 LOG = logging.getLogger(__name__)
 S = model.ImageStatus
 MIB = 1 << 20
-PROGRESS_EVERY = 5.0  # seconds between "Copied N MiB" updates (also the task's heartbeat)
 COPY_CHUNK = 1 << 20
 
 
@@ -69,34 +68,8 @@ class ImportEnv:
     metrics: Metrics = dataclasses.field(default_factory=Metrics)  # the process's (app.build_services)
 
 
-class Progress:
-    """Writes "Copied N MiB" to the task now and then; aborts when the task is no longer ours."""
-
-    def __init__(self, env: ImportEnv, plan: ImportPlan, what: str):
-        self.env, self.plan, self.what = env, plan, what
-        self.copied = 0
-        self._last = time.monotonic()
-
-    def add(self, n: int) -> None:
-        self.copied += n
-        now = time.monotonic()
-        if now - self._last >= PROGRESS_EVERY:
-            self._last = now
-            self.report()
-
-    def report(self) -> None:
-        try:
-            self.env.tasks.update_task(
-                self.plan.task_id,
-                expected_status="processing",
-                message=f"{self.what} {self.copied // MIB} MiB",
-            )
-        except errors.Conflict as exc:
-            raise ImportAborted(f"Import task {self.plan.task_id} is no longer processing; stopped.") from exc
-
-
 class _ProgressReader:
-    def __init__(self, source, progress: Progress):
+    def __init__(self, source, progress: import_progress.Meter):
         self.source, self.progress = source, progress
 
     def read(self, size: int = -1) -> bytes:
@@ -234,7 +207,6 @@ class ImportToStore(tf_task.Task):
 
     def _import(self, staged_size: int):
         env, image_id = self.env, self.plan.image_id
-        progress = Progress(env, self.plan, "Copied")
         stored = None
         # Glance's set_data for each store: image.prepare (naming the store), then image.upload
         # and, for the store that makes it active, image.activate.
@@ -242,6 +214,7 @@ class ImportToStore(tf_task.Task):
             "image.prepare", env.images.get_image(image_id), backend=self.store_id if env.settings.multi_store else None
         )
         with (
+            import_progress.to_store(env, self.plan, self.store_id, staged_size) as progress,
             env.staging.open(image_id) as staged,
             HashingReader(
                 _ProgressReader(staged, progress),
@@ -376,7 +349,7 @@ class CompleteTask(tf_task.Task):
             self.plan.task_id,
             status="success",
             expected_status="processing",
-            result={"image_id": image.id},
+            result={"image_id": image.id, **import_progress.final_result(self.plan.task_id)},
             message="",
             ttl_hours=self.env.settings.task_time_to_live_hours,
         )

@@ -335,7 +335,7 @@ def test_two_scrubbers_in_parallel_delete_each_location_once(engine, tmp_path):
     lock = threading.Lock()
 
     class CountingStores(StoreSet):
-        def delete_location(self, location, *, context=None):
+        def delete_location(self, location, *, context=None, image_id=None):
             with lock:
                 deleted.append(location.url)
             return super().delete_location(location, context=context)
