@@ -109,11 +109,15 @@ class ImportProgress:
         *,
         interval: float,
         clock: Callable[[], float] = time.monotonic,
+        later: Callable[[float, Callable[[], None]], Any] | None = None,
     ):
-        """``write(message, result)`` records both on the task; ``interval`` is the time throttle."""
+        """``write(message, result)`` records both on the task; ``interval`` is the time throttle;
+        ``later(delay, fn)`` runs ``fn`` after ``delay`` seconds on another thread (a daemon Timer)."""
         self._write = write
         self.interval = min(max(interval, 0.0), HEARTBEAT_SECONDS)
         self._clock = clock
+        self._later = later or _timer
+        self._trailing = None  # the pending trailing write, if any
         self.source: Meter | None = None
         self.source_verb = "Downloaded"
         self.stores: dict[str, Meter] = {store_id: Meter(self, None) for store_id in stores}
@@ -157,6 +161,10 @@ class ImportProgress:
         """``meter`` moved: write when both throttles allow, or when the heartbeat is due."""
         since = self._clock() - self._last_write
         if since < HEARTBEAT_SECONDS and not (since >= self.interval and meter.step_reached()):
+            if meter.step_reached() and self._trailing is None:
+                # Held back by the clock only: write it when the interval is up, so a transfer
+                # that stalls (a source pausing) does not leave the task showing older numbers.
+                self._trailing = self._later(self.interval - since, self._write_trailing)
             return
         # Another thread (a parallel store) writing right now has just recorded this meter too.
         if self._lock.acquire(blocking=False):
@@ -164,6 +172,21 @@ class ImportProgress:
                 self._write_locked()
             finally:
                 self._lock.release()
+
+    def _write_trailing(self) -> None:
+        self._trailing = None
+        with self._lock:
+            try:
+                self._write_locked()
+            except errors.Conflict:  # the task ended or was taken over: the import's own writes say so
+                pass
+            except Exception:  # a database hiccup: the next write or the heartbeat tries again
+                LOG.warning("could not write the progress of an import", exc_info=True)
+
+    def cancel(self) -> None:
+        trailing, self._trailing = self._trailing, None
+        if trailing is not None:
+            trailing.cancel()
 
     def write_now(self, *, lost_is_fatal: bool = True) -> None:
         with self._lock:
@@ -218,6 +241,13 @@ class ImportProgress:
         return "; ".join(parts)
 
 
+def _timer(delay: float, fn: Callable[[], None]) -> threading.Timer:
+    timer = threading.Timer(delay, fn)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 def _mib(meter: Meter) -> str:
     if meter.total is None:
         return f"{meter.done // MIB} MiB"
@@ -244,7 +274,9 @@ def for_import(env: ImportEnv, plan: ImportPlan) -> ImportProgress:
 
 def forget(task_id: str) -> None:
     with _running_lock:
-        _running.pop(task_id, None)
+        progress = _running.pop(task_id, None)
+    if progress is not None:
+        progress.cancel()
 
 
 def _task_writer(env: ImportEnv, plan: ImportPlan) -> Callable[[str, dict[str, Any]], None]:

@@ -18,11 +18,34 @@ class Clock:
         return self.now
 
 
-def tracker(stores=("fast",), interval=1.0):
+class Later:
+    """Trailing writes the tracker asked for: (delay, fn), run by the test when it wants."""
+
+    def __init__(self):
+        self.pending: list[tuple[float, object]] = []
+
+    def __call__(self, delay, fn):
+        self.pending.append((delay, fn))
+        return self
+
+    def cancel(self):
+        self.pending.clear()
+
+    def run(self):
+        pending, self.pending = self.pending, []
+        for _delay, fn in pending:
+            fn()
+
+
+def tracker(stores=("fast",), interval=1.0, later=None):
     clock = Clock()
     writes: list[tuple[str, dict]] = []
     progress = ImportProgress(
-        lambda message, result: writes.append((message, result)), stores, interval=interval, clock=clock
+        lambda message, result: writes.append((message, result)),
+        stores,
+        interval=interval,
+        clock=clock,
+        later=later or Later(),
     )
     return progress, clock, writes
 
@@ -162,3 +185,19 @@ def test_a_lost_task_stops_the_copy_but_not_the_end_of_a_store():
     with pytest.raises(errors.Conflict):
         progress.store_started("fast", MIB)
     progress.store_ended("fast", ok=False)  # does not hide the store's own error
+
+
+def test_bytes_held_back_by_the_clock_are_written_when_the_interval_is_up():
+    """A source that sends a burst and then stalls: the burst still reaches the task."""
+    later = Later()
+    progress, clock, writes = tracker(interval=1.0, later=later)
+    meter = progress.source_meter("Downloaded", 4 * MIB)
+    clock.now += 0.3
+    meter.add(MIB)
+    meter.add(MIB)
+    assert writes[-1][0] == "Downloaded 0 of 4 MiB"
+    assert [round(delay, 3) for delay, _fn in later.pending] == [0.7]  # one trailing write, not one per chunk
+    later.run()
+    assert writes[-1][0] == "Downloaded 2 of 4 MiB"
+    meter.add(1)  # below the 1 % step: nothing scheduled
+    assert later.pending == []
