@@ -2,7 +2,7 @@
 
 Each test takes the values before and after what it does and checks the difference, so the
 order of tests does not matter. Stores: fast, slow, spare (broken on purpose for a failing
-import) and ro, a 1 MiB tmpfs that a test remounts read-only (root only).
+import) and ro, a 4 MiB tmpfs that tests remount read-only (root only).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import glob
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -28,6 +29,7 @@ from tests.support.imports import (
     payload,
     stage,
     start_import,
+    store_files,
     wait_task,
 )
 from tests.support.server import Server, free_port, write_config
@@ -36,10 +38,10 @@ EXPORTER_DIRS = os.path.join(tempfile.gettempdir(), "glancelite-metrics-*")
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
+def service(tmp_path_factory, web):
     root = tmp_path_factory.mktemp("metrics")
     (root / "ro").mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(root / "ro")], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(root / "ro")], capture_output=True)
     metrics_port = free_port()
     config = write_config(
         root,
@@ -51,6 +53,7 @@ def service(tmp_path_factory):
             "spare": {"filesystem_store_datadir": str(root / "spare"), "weight": "50"},
             "ro": {"filesystem_store_datadir": str(root / "ro"), "weight": "10"},
             "metrics": {"enabled": "true", "bind_host": "127.0.0.1", "bind_port": str(metrics_port)},
+            "import_filtering_opts": web.filtering_opts,
         },
     )
     before = set(glob.glob(EXPORTER_DIRS))
@@ -398,3 +401,128 @@ def test_database_pool_in_use_returns_to_zero(service):
     samples = scrape(service)
     assert ("glancelite_db_pool_connections_in_use", frozenset()) in samples
     assert value(samples, "glancelite_db_pool_connections_in_use") == 0
+
+
+def test_store_going_read_only_during_an_import(service, web):
+    """A web-download into ro; ro turns read-only while the source is held: the copy is refused,
+    the import reverted, and every gauge the import moved comes back."""
+    if not service.tmpfs:
+        pytest.skip(f"cannot mount a tmpfs ({service.tmpfs_error}); needs root/CAP_SYS_ADMIN")
+    size = MIB + MIB // 2
+    labels = {"method": "web-download", "store": "ro"}
+    before = scrape(service)
+    image_id = create_image(service, requests)
+    gate = f"ro-{image_id}"
+    resp = start_import(
+        service,
+        requests,
+        image_id,
+        {"name": "web-download", "uri": web.url(f"/gated/{size}?gate={gate}")},
+        stores=["ro"],
+    )
+    assert resp.status_code == 202, resp.text
+    try:
+        assert web.wait_started(gate)
+        during = eventually(
+            service,
+            lambda s: (
+                value(s, "glancelite_image_imports_started_total", **labels)
+                > value(before, "glancelite_image_imports_started_total", **labels)
+            ),
+        )
+        assert (
+            value(during, "glancelite_image_imports_started_total", **labels)
+            - value(before, "glancelite_image_imports_started_total", **labels)
+            == 1
+        )
+        remounted = subprocess.run(["mount", "-o", "remount,ro", str(service.root / "ro")], capture_output=True)
+        assert remounted.returncode == 0, remounted.stderr
+        web.open_gate(gate)
+        task = wait_task(service, requests, image_id)
+    finally:
+        web.open_gate(gate)
+        subprocess.run(["mount", "-o", "remount,rw", str(service.root / "ro")], capture_output=True)
+    assert task["status"] == "failure", task
+    assert "read-only" in task["message"] or "WRITE_ACCESS" in task["message"], task["message"]
+    after = eventually(
+        service,
+        lambda s: (
+            value(s, "glancelite_image_imports_finished_total", **labels, outcome="reverted")
+            > value(before, "glancelite_image_imports_finished_total", **labels, outcome="reverted")
+        ),
+    )
+
+    def moved(name, **lbl):
+        return value(after, name, **lbl) - value(before, name, **lbl)
+
+    assert moved("glancelite_image_imports_finished_total", **labels, outcome="reverted") == 1
+    assert moved("glancelite_image_imports_finished_total", **labels, outcome="succeeded") == 0
+    assert moved("glancelite_image_import_duration_seconds_count", method="web-download", outcome="reverted") == 1
+    # The live probe in the copy saw the write access go (and nothing reached the store).
+    assert value(after, "glancelite_store_capability", store="ro", capability="write_access") == 0
+    assert moved("glancelite_store_written_bytes_total", store="ro") == 0
+    for store in ("ro", "os_glance_staging_store", "os_glance_tasks_store"):
+        for direction in ("read", "write"):
+            assert value(after, "glancelite_store_transfers_in_flight", store=store, direction=direction) == 0
+    assert value(after, "glancelite_reserved_store_used_bytes", store="os_glance_staging_store") == value(
+        before, "glancelite_reserved_store_used_bytes", store="os_glance_staging_store"
+    )
+    # Writable again: the next probe brings the capability back.
+    _image_id, resp = upload(service, b"accepted", "ro")
+    assert resp.status_code == 204, resp.text
+    assert value(scrape(service), "glancelite_store_capability", store="ro", capability="write_access") == 1
+
+
+def test_refused_upload_to_a_read_only_store_is_counted_by_status(service):
+    if not service.tmpfs:
+        pytest.skip(f"cannot mount a tmpfs ({service.tmpfs_error}); needs root/CAP_SYS_ADMIN")
+    route = {"method": "PUT", "route": "/v2/images/{image_id}/file"}
+    before = scrape(service)
+    remounted = subprocess.run(["mount", "-o", "remount,ro", str(service.root / "ro")], capture_output=True)
+    assert remounted.returncode == 0, remounted.stderr
+    try:
+        _image_id, resp = upload(service, b"refused", "ro")
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(service.root / "ro")], capture_output=True)
+    assert resp.status_code == 410, resp.text
+    after = scrape(service)
+
+    def moved(name, **lbl):
+        return value(after, name, **lbl) - value(before, name, **lbl)
+
+    assert moved("glancelite_http_requests_total", **route, status="410") == 1
+    assert moved("glancelite_http_requests_total", **route, status="204") == 0
+    assert moved("glancelite_store_written_bytes_total", store="ro") == 0
+    assert value(after, "glancelite_store_transfers_in_flight", store="ro", direction="write") == 0
+
+
+def test_failed_upload_mid_stream_counts_its_bytes_and_ends_its_transfer(service):
+    """The client announces more than it sends: 400, the bytes that went in counted, nothing in flight."""
+    before = scrape(service)
+    image_id = create_image(service, requests)
+    with socket.create_connection(("127.0.0.1", service.port), timeout=30) as conn:
+        conn.sendall(
+            (
+                f"PUT /v2/images/{image_id}/file HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                f"X-Image-Meta-Store: slow\r\nContent-Length: {2 * MIB}\r\n\r\n"
+            ).encode()
+            + b"z" * MIB
+        )
+        conn.shutdown(socket.SHUT_WR)  # the body ends half-way
+        answer = conn.recv(65536).decode(errors="replace")
+    after = eventually(
+        service,
+        lambda s: (
+            value(s, "glancelite_store_written_bytes_total", store="slow")
+            - value(before, "glancelite_store_written_bytes_total", store="slow")
+            >= MIB
+            and value(s, "glancelite_store_transfers_in_flight", store="slow", direction="write") == 0
+        ),
+    )
+    assert requests.get(f"{service.url}/v2/images/{image_id}", timeout=10).json()["status"] == "queued", answer
+    written = value(after, "glancelite_store_written_bytes_total", store="slow") - value(
+        before, "glancelite_store_written_bytes_total", store="slow"
+    )
+    assert written == MIB  # counted as they went in, though the upload failed
+    assert value(after, "glancelite_store_transfers_in_flight", store="slow", direction="write") == 0
+    assert store_files(service.root, "slow", image_id) == []  # the driver removed the partial object
