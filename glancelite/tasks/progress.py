@@ -3,7 +3,7 @@
 Where a client sees it (and why there):
 
 * ``GET /v2/tasks/{id}`` and ``GET /v2/images/{id}/tasks``: the task's ``result`` gets an
-  ``import_progress`` object while the import runs, and keeps it when it ends::
+  ``import_progress`` object while the import runs::
 
       {"import_progress": {
           "source": {"bytes_done": 7340032, "bytes_total": 10485760},   # web-download, copy-image,
@@ -16,8 +16,10 @@ Where a client sees it (and why there):
   as Glance's "Copied N MiB" does. Glance's task schema declares ``result`` as
   ``["null", "object"]`` with no fixed keys and ``message`` as a string, so python-glanceclient
   (warlock validates the task against /v2/schemas/task), openstacksdk (``Task.result`` is a dict)
-  and tempest (which checks status and ids, not the result's keys) read it unchanged. On success
-  the result still holds Glance's ``image_id`` next to it.
+  and tempest (which waits on the status and checks ids, not the result's keys) read it unchanged.
+  A failed import keeps its last progress, with the stores its reverts undid marked failed; a
+  successful one ends with exactly Glance's result, ``{"image_id": ...}``, and message "" (the
+  image is active in every store by then, and scripts compare that result as Glance writes it).
 * The image's ``os_glance_importing_to_stores`` / ``os_glance_failed_import`` (Glance's
   bookkeeping, tasks/bookkeeping.py) keep saying which stores are pending and which failed.
 
@@ -317,13 +319,6 @@ def to_store(env: ImportEnv, plan: ImportPlan, store_id: str, total: int | None)
     finally:
         datalog.OPERATION.reset(token)
     progress.store_ended(store_id, ok=True)
-
-
-def final_result(task_id: str) -> dict[str, Any]:
-    """What the task's result keeps when the import succeeds (merged with Glance's image_id)."""
-    with _running_lock:
-        progress = _running.get(task_id)
-    return progress.result() if progress is not None else {}
 
 
 def record_failure(env: ImportEnv, plan: ImportPlan) -> None:

@@ -349,7 +349,7 @@ class CompleteTask(tf_task.Task):
             self.plan.task_id,
             status="success",
             expected_status="processing",
-            result={"image_id": image.id, **import_progress.final_result(self.plan.task_id)},
+            result={"image_id": image.id},
             message="",
             ttl_hours=self.env.settings.task_time_to_live_hours,
         )

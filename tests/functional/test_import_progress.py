@@ -181,13 +181,13 @@ def test_web_download_from_a_slow_source_shows_growing_progress(service, source)
     assert_grows(listed, "downloaded bytes in the image's task list")
     assert len({d for d in listed if 0 < d < SLOW_SIZE}) >= 2, listed
 
-    end = progress_of(final)
-    assert final["result"]["image_id"] == image_id  # Glance's result key stays
-    assert end["source"] == {"bytes_done": SLOW_SIZE, "bytes_total": SLOW_SIZE}
-    for store in ("fast", "slow"):
-        assert end["stores"][store] == {"status": "done", "bytes_done": SLOW_SIZE, "bytes_total": SLOW_SIZE}
+    # Every value stays within the total; the import ends with Glance's own result, and the image
+    # holds all of it.
+    assert max(done) <= SLOW_SIZE
+    assert final["result"] == {"image_id": image_id} and final["message"] == ""
     image = get_image(service, requests, image_id)
     assert image["status"] == "active" and image["os_glance_importing_to_stores"] == ""
+    assert image["size"] == SLOW_SIZE
 
 
 def test_large_staged_image_into_two_stores_reaches_the_total_in_order(service):
@@ -200,53 +200,62 @@ def test_large_staged_image_into_two_stores_reaches_the_total_in_order(service):
         final = wait_task(service, requests, image_id, timeout=120)
     assert final["status"] == "success", final
     rank = {"pending": 0, "importing": 1, "done": 2}
-    views = [progress_of(s["task"]) for s in poller.seen if progress_of(s["task"])] + [progress_of(final)]
+    views = [progress_of(s["task"]) for s in poller.seen if progress_of(s["task"])]
     for store in ("fast", "slow"):
         per_store = [v["stores"][store] for v in views]
         assert_grows([p["bytes_done"] for p in per_store], f"bytes copied into {store}")
         assert_grows([rank[p["status"]] for p in per_store], f"status of {store}")
-        assert per_store[-1] == {"status": "done", "bytes_done": STAGED_SIZE, "bytes_total": STAGED_SIZE}
+        assert all(p["bytes_done"] <= STAGED_SIZE for p in per_store)
+    # The first store reached the total while the second still copied (written as it ended, and
+    # the second copy takes far longer than a poll); the second's end is the task's success.
+    assert {"status": "done", "bytes_done": STAGED_SIZE, "bytes_total": STAGED_SIZE} in [
+        v["stores"]["fast"] for v in views
+    ]
+    assert any(v["stores"]["slow"]["status"] == "importing" for v in views)
     # One store after the other: slow never started before fast was done.
     for v in views:
+        assert "source" not in v  # glance-direct acquires nothing
         if v["stores"]["slow"]["status"] != "pending":
             assert v["stores"]["fast"]["status"] == "done", v
-    assert "source" not in progress_of(final)  # glance-direct acquires nothing
-    # The image's own bookkeeping agrees while the import runs: stores leave "importing" once done.
-    for s in poller.seen:
-        importing = [x for x in s["image"].get("os_glance_importing_to_stores", "").split(",") if x]
-        progress = progress_of(s["task"])
-        if progress and s["task"]["status"] == "processing":
-            for store in importing:
-                assert progress["stores"][store]["status"] in ("pending", "importing", "done"), progress
+    assert final["result"] == {"image_id": image_id}
+    assert get_image(service, requests, image_id)["size"] == STAGED_SIZE
 
 
-def test_a_failed_store_is_failed_in_the_result_and_on_the_image(service):
+def test_a_failed_store_is_failed_in_the_progress_and_on_the_image(service):
+    """Partial success allowed: spare fails first, and the task says so while fast still copies."""
     spare = service.root / "spare"
-    spare.mkdir(exist_ok=True)
     spare.rmdir()
     spare.write_text("not a directory")  # the spare store cannot write
     try:
         image_id = create_image(service, requests)
-        assert stage(service, requests, image_id, payload(2 * MIB, seed=6)).status_code == 204
-        resp = start_import(
-            service,
-            requests,
-            image_id,
-            {"name": "glance-direct"},
-            stores=["fast", "spare"],
-            all_stores_must_succeed=False,
-        )
-        assert resp.status_code == 202, resp.text
-        final = wait_task(service, requests, image_id, timeout=60)
+        assert stage(service, requests, image_id, payload(STAGED_SIZE, seed=6)).status_code == 204
+        with Poller(service, image_id) as poller:
+            resp = start_import(
+                service,
+                requests,
+                image_id,
+                {"name": "glance-direct"},
+                stores=["spare", "fast"],
+                all_stores_must_succeed=False,
+            )
+            assert resp.status_code == 202, resp.text
+            final = wait_task(service, requests, image_id, timeout=120)
     finally:
         spare.unlink()
         spare.mkdir()
     assert final["status"] == "success", final  # partial success allowed
-    stores = progress_of(final)["stores"]
-    assert stores["fast"] == {"status": "done", "bytes_done": 2 * MIB, "bytes_total": 2 * MIB}
-    assert stores["spare"]["status"] == "failed"
+    copying = [
+        s["task"]
+        for s in poller.seen
+        if s["task"]["status"] == "processing" and progress_of(s["task"])["stores"]["fast"]["status"] == "importing"
+    ]
+    assert copying, poller.seen[-3:]
+    for task in copying:
+        assert progress_of(task)["stores"]["spare"]["status"] == "failed"
+        assert task["message"].startswith("Copied ") and task["message"].endswith("0 of 2 stores done; failed: spare")
     image = get_image(service, requests, image_id)
     assert image["os_glance_failed_import"] == "spare" and image["os_glance_importing_to_stores"] == ""
+    assert image["status"] == "active"
 
 
 def test_a_failed_import_keeps_its_progress_with_the_failed_stores(service):
@@ -341,8 +350,6 @@ def test_glanceclient_and_openstacksdk_read_the_task_and_image_mid_import(servic
     as_alice.headers.update(ALICE)
     final = wait_task(service, as_alice, image_id, timeout=60)
     assert final["status"] == "success", final
-    gc_task = glance_admin.tasks.get(final["id"])
-    assert gc_task.result["image_id"] == image_id
-    assert gc_task.result["import_progress"]["stores"]["fast"]["bytes_done"] == 4 * MIB
-    assert sdk_admin.image.get_task(final["id"]).result["import_progress"]["source"]["bytes_done"] == 4 * MIB
+    assert glance_admin.tasks.get(final["id"]).result == {"image_id": image_id}
+    assert sdk_admin.image.get_task(final["id"]).result == {"image_id": image_id}
     assert glance.images.get(image_id).status == "active"
