@@ -247,7 +247,9 @@ def test_a_failed_store_is_failed_in_the_progress_and_on_the_image(service):
     copying = [
         s["task"]
         for s in poller.seen
-        if s["task"]["status"] == "processing" and progress_of(s["task"])["stores"]["fast"]["status"] == "importing"
+        if s["task"]["status"] == "processing"
+        and progress_of(s["task"])  # processing starts a moment before the first progress write
+        and progress_of(s["task"])["stores"]["fast"]["status"] == "importing"
     ]
     assert copying, poller.seen[-3:]
     for task in copying:
