@@ -119,12 +119,8 @@ class Ingest:
         expected_size: int | None = None,
         quota_remaining: int | None = None,
         hashing_algorithm: str | None = None,
-        progress: Progress | None = None,
-        progress_every: int = PROGRESS_EVERY_BYTES,
     ) -> HashingReader:
         """The one HashingReader set-up: the size cap always, the quota and declared size when given."""
-        if progress is not None:
-            source = CountingReader(source, _Every(progress, progress_every))
         return HashingReader(
             source,
             hashing_algorithm=hashing_algorithm or self.settings.hashing_algorithm,
@@ -159,9 +155,7 @@ class Ingest:
         data_inspection = inspection.for_image(*formats, self.format_policy) if formats else None
         if data_inspection is not None:
             source = inspection.InspectingReader(source, data_inspection)
-        counter = _Every(progress, PROGRESS_EVERY_BYTES) if progress is not None else None
-        if counter is not None:
-            source = CountingReader(source, counter)
+        source, counter = _counted(source, progress, PROGRESS_EVERY_BYTES)
         stored: base.StoredObject | None = None
         try:
             with self.reader(source, expected_size=size, quota_remaining=self.quota_remaining(owner)) as reader:
@@ -244,12 +238,20 @@ class Ingest:
         context: RequestContext | None = None,
     ) -> Digests:
         """Hash a location's data as it is read, under the size cap; nothing is written (the location API)."""
-        with (
-            self.stores.read(location, context=context) as stream,
-            self.reader(
-                stream, hashing_algorithm=hashing_algorithm, progress=progress, progress_every=progress_every
-            ) as reader,
-        ):
-            while reader.read(READ_CHUNK):
-                pass
-            return reader.digests()
+        with self.stores.read(location, context=context) as stream:
+            source, counter = _counted(stream, progress, progress_every)
+            with self.reader(source, hashing_algorithm=hashing_algorithm) as reader:
+                while reader.read(READ_CHUNK):
+                    pass
+                digests = reader.digests()
+        if counter is not None:
+            counter.finish()
+        return digests
+
+
+def _counted(source: base.Readable, progress: Progress | None, every: int) -> tuple[base.Readable, _Every | None]:
+    """``source`` counted for ``progress`` (unchanged without one), and the counter to ``finish``."""
+    if progress is None:
+        return source, None
+    counter = _Every(progress, every)
+    return CountingReader(source, counter), counter
