@@ -26,6 +26,7 @@ from glancelite.services.quotas import Quotas
 from glancelite.settings import Settings
 from glancelite.store import base
 from glancelite.store.stores import StoreSet
+from glancelite.tasks.events import failure_reason
 from glancelite.tasks.ingest import Ingest, Progress
 
 LOG = logging.getLogger(__name__)
@@ -51,13 +52,6 @@ class Download:
     image: model.Image
     stream: base.DataStream
     byte_range: ByteRange | None  # None: the whole image
-
-
-def _reason(exc: Exception) -> str:
-    """What an image.upload error notification says: our own message, never a driver's text."""
-    if isinstance(exc, errors.GlanceliteError):
-        return exc.message
-    return f"internal error ({type(exc).__name__})"
 
 
 class ImageDataService:
@@ -146,7 +140,7 @@ class ImageDataService:
         except BaseException as exc:
             self._back_to_queued(image_id, exc)
             if isinstance(exc, Exception):
-                self.notifier.upload_failed(image_id, _reason(exc))
+                self.notifier.upload_failed(image_id, failure_reason(exc))
             raise
         for event_type in ("image.upload", "image.activate", "image.update"):
             self.notifier.image(event_type, uploaded)

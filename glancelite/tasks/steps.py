@@ -24,7 +24,7 @@ from glancelite.store import inspection
 from glancelite.store.areas import StagingArea, WorkArea
 from glancelite.store.stores import StoreSet
 from glancelite.tasks.bookkeeping import image_writes, split_list, update_bookkeeping
-from glancelite.tasks.events import ImportEvents, NoEvents
+from glancelite.tasks.events import ImportEvents, NoEvents, failure_reason
 from glancelite.tasks.ingest import Ingest, Ingested
 from glancelite.tasks.plan import (
     IMPORTING_PROPERTY,
@@ -39,13 +39,6 @@ S = model.ImageStatus
 MIB = 1 << 20
 PROGRESS_EVERY = 5.0  # seconds between "Copied N MiB" updates (also the task's heartbeat)
 COPY_CHUNK = 1 << 20
-
-
-def _reason(exc: Exception) -> str:
-    """What an image.upload error notification says: our own message, never a driver's text."""
-    if isinstance(exc, errors.GlanceliteError):
-        return exc.message
-    return f"internal error ({type(exc).__name__})"
 
 
 class ImportAborted(errors.Conflict):
@@ -227,7 +220,7 @@ class ImportToStore(tf_task.Task):
         except ImportAborted:
             raise
         except Exception as exc:
-            self.env.events.upload_failed(self.plan.image_id, _reason(exc))
+            self.env.events.upload_failed(self.plan.image_id, failure_reason(exc))
             if self.plan.all_stores_must_succeed:
                 raise
             LOG.warning("image %s: import into store %s failed: %s", self.plan.image_id, self.store_id, exc)
