@@ -45,6 +45,7 @@ from glancelite.settings import Settings
 from glancelite.store.areas import StagingArea, WorkArea
 from glancelite.store.stores import StoreSet
 from glancelite.tasks import runner as task_runner
+from glancelite.tasks.ingest import Ingest
 from glancelite.tasks.steps import ImportEnv
 
 LOG = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ def build_services(settings: Settings, conf=None) -> Services:
     access = ImageAccess(policy, images, members)  # who may see / target which image, for every service
     quotas = Quotas(settings, UsageRepository(engine))  # keystone unified limits (no-op unless use_keystone_limits)
     cache = image_cache.build(settings, images, access, policy, stores)
+    # The one path every byte takes into a store: upload, stage, each import's store writes, location hashing.
+    ingest = Ingest(settings, stores=stores, images=images, locations=locations, members=members)
     image_data = ImageDataService(
         settings,
         images=images,
@@ -79,6 +82,7 @@ def build_services(settings: Settings, conf=None) -> Services:
         quotas=quotas,
         cache=cache.download_cache,
         notifier=notifier,
+        ingest=ingest,
     )
     # One import runner per process (the taskflow stop-file spec-lite).
     runner = task_runner.for_process(
@@ -95,6 +99,7 @@ def build_services(settings: Settings, conf=None) -> Services:
         stores=stores,
         staging=StagingArea(stores, settings.staging_store),
         work=WorkArea(stores, settings.tasks_store),
+        ingest=ingest,
         events=notifier,
         metrics=metrics,
     )

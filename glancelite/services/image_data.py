@@ -1,7 +1,7 @@
 """Image data use cases: upload (PUT /file), download (GET /file), delete from one store.
 
-Every byte goes through the one hashing reader (store/streams.py) and the one
-capability check (store/stores.py). An upload that fails for any reason,
+Every byte goes in through the one ingest path (tasks/ingest.py: hashing reader,
+limits, capability check, record, clean-up). An upload that fails for any reason,
 the client going away included, leaves the image ``queued`` and no data in
 any store.
 """
@@ -24,10 +24,10 @@ from glancelite.services.notifier import Notifier
 from glancelite.services.policy import Policy
 from glancelite.services.quotas import Quotas
 from glancelite.settings import Settings
-from glancelite.store import acls as store_acls
-from glancelite.store import base, inspection
+from glancelite.store import base
 from glancelite.store.stores import StoreSet
-from glancelite.store.streams import HashingReader
+from glancelite.tasks.events import failure_reason
+from glancelite.tasks.ingest import Ingest, Progress
 
 LOG = logging.getLogger(__name__)
 
@@ -54,13 +54,6 @@ class Download:
     byte_range: ByteRange | None  # None: the whole image
 
 
-def _reason(exc: Exception) -> str:
-    """What an image.upload error notification says: our own message, never a driver's text."""
-    if isinstance(exc, errors.GlanceliteError):
-        return exc.message
-    return f"internal error ({type(exc).__name__})"
-
-
 class ImageDataService:
     def __init__(
         self,
@@ -75,8 +68,10 @@ class ImageDataService:
         quotas: Quotas,
         cache: ImageCache | None,
         notifier: Notifier,
+        ingest: Ingest,
     ):
         self.settings = settings
+        self.ingest = ingest  # the one path into a store: hash, limits, write, record, clean up
         self.images = images
         self.locations = locations
         self.members = members  # who may read the data in stores keeping ACLs
@@ -100,8 +95,11 @@ class ImageDataService:
         *,
         size: int | None,
         store_id: str | None = None,
+        progress: Progress | None = None,
     ) -> model.Image:
-        """Stream ``body`` into a store and make the image active; ``size`` None means unknown."""
+        """Stream ``body`` into a store and make the image active; ``size`` None means unknown.
+
+        ``progress``: called with the running byte count now and then (tasks/ingest.py)."""
         self.quotas.check_size_total(context)
         # COMPAT: Glance resolves the store before looking at the image; single-store ignores the header.
         target = self.stores.validate_target(store_id if self.settings.multi_store else None)
@@ -111,7 +109,6 @@ class ImageDataService:
             raise errors.Conflict(f"Image status transition from {image.status} to saving is not allowed")
         if not image.disk_format or not image.container_format:
             raise errors.Invalid("Properties disk_format, container_format must be set prior to saving data.")
-        quota_remaining = self._quota_remaining(image.owner)
         self.quotas.check_uploading(context)
         # The uploading process is recorded so a worker that starts after it was killed can
         # return the image to queued (recover_dead_uploads); hidden from the API.
@@ -126,55 +123,28 @@ class ImageDataService:
         self.notifier.image("image.update", saving)
         self.notifier.image("image.prepare", saving, backend=target if self.settings.multi_store else None)
 
-        stored: base.StoredObject | None = None
-        data_inspection = inspection.for_image(
-            image.disk_format, image.container_format, inspection.FormatPolicy.from_settings(self.settings)
-        )
         try:
-            with HashingReader(
-                body if data_inspection is None else inspection.InspectingReader(body, data_inspection),
-                hashing_algorithm=self.settings.hashing_algorithm,
-                size_cap=self.settings.image_size_cap,
-                quota_remaining=quota_remaining,
-                expected_size=size,
-            ) as reader:
-                stored = self.stores.write(target, image_id, reader, size, context=context)
-                digests = reader.digests()
-            verdict = data_inspection.finish() if data_inspection is not None else None
-            uploaded = self.locations.finish_upload(
+            uploaded = self.ingest.write(
+                target,
                 image_id,
-                url=stored.url,
-                metadata=self.stores.location_metadata(target, stored),
-                size=digests.size,
-                checksum=digests.checksum,
-                os_hash_algo=digests.os_hash_algo,
-                os_hash_value=digests.os_hash_value,
-                virtual_size=verdict.virtual_size if verdict is not None else None,
-                properties_removed=(UPLOAD_OWNER,),
+                body,
+                size=size,
+                owner=image.owner,
+                formats=(image.disk_format, image.container_format),
+                context=context,
+                progress=progress,
+                record=lambda ingested: self.ingest.record_data(
+                    image_id, ingested, expected_status=S.SAVING, properties_removed=(UPLOAD_OWNER,)
+                ),
             )
         except BaseException as exc:
-            if stored is not None:
-                self._discard(target, stored, context)
             self._back_to_queued(image_id, exc)
             if isinstance(exc, Exception):
-                self.notifier.upload_failed(image_id, _reason(exc))
+                self.notifier.upload_failed(image_id, failure_reason(exc))
             raise
-        store_acls.sync(self.stores, self.members, context, uploaded)
         for event_type in ("image.upload", "image.activate", "image.update"):
             self.notifier.image(event_type, uploaded)
         return uploaded
-
-    def _quota_remaining(self, owner: str | None) -> int | None:
-        if self.settings.user_storage_quota <= 0 or owner is None:
-            return None
-        return self.settings.user_storage_quota - self.locations.storage_used(owner)
-
-    def _discard(self, store_id: str, stored: base.StoredObject, context: RequestContext | None) -> None:
-        location = model.Location(url=stored.url, metadata={"store": store_id})
-        try:
-            self.stores.delete(location, context=context)
-        except Exception:
-            LOG.exception("could not remove data of a failed upload from store %s", store_id)
 
     def _back_to_queued(self, image_id: str, cause: BaseException) -> None:
         LOG.info("upload of image %s failed (%s); back to queued", image_id, type(cause).__name__)

@@ -22,9 +22,8 @@ from glancelite.services.quotas import Quotas
 from glancelite.services.stage_hosts import StageHosts
 from glancelite.settings import Settings
 from glancelite.store import base
-from glancelite.store.streams import HashingReader
-from glancelite.tasks.bookkeeping import update_bookkeeping
 from glancelite.tasks.import_flow import ImportFlows
+from glancelite.tasks.ingest import Progress
 from glancelite.tasks.plan import LOCK_PROPERTY, STAGE_HOST_PROPERTY, TASK_TYPE, ImportPlan, Method, RemoteImage
 from glancelite.tasks.runner import Runner
 from glancelite.tasks.steps import ImportEnv
@@ -75,8 +74,8 @@ class ImportService:
         """Image deletion's hook: staged data goes with the image (Glance does the same)."""
         try:
             self.env.staging.delete(image.id)
-        except OSError as exc:
-            raise errors.Unavailable(f"Cannot remove the staged data of image {image.id}: {exc.strerror}") from exc
+        except errors.Forbidden as exc:  # the file store's answer to an OS error other than "not there"
+            raise errors.Unavailable(f"Cannot remove the staged data of image {image.id}.") from exc
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -84,7 +83,15 @@ class ImportService:
 
     # -- PUT /v2/images/{id}/stage ---------------------------------------------------
 
-    def stage(self, context: RequestContext, image_id: str, body: base.Readable, *, size: int | None) -> model.Image:
+    def stage(
+        self,
+        context: RequestContext,
+        image_id: str,
+        body: base.Readable,
+        *,
+        size: int | None,
+        progress: Progress | None = None,
+    ) -> model.Image:
         if Method.GLANCE_DIRECT not in self.methods:
             raise errors.NotFound("The 'glance-direct' import method is not enabled.")
         self.quotas.check_stage_total(context)
@@ -97,34 +104,29 @@ class ImportService:
             raise errors.Conflict(f"The image {image_id} has data on staging")
         # The data is staged before the status changes: a stage that fails or dies
         # midway leaves only the store's hidden partial file and a queued image.
-        staged = False
         try:
-            with HashingReader(
-                body,
-                hashing_algorithm=self.settings.hashing_algorithm,
-                size_cap=self.settings.image_size_cap,
-                expected_size=size,
-            ) as reader:
-                stored = self.env.staging.write(image_id, reader, size)
-                staged = True
-            props = {}
-            self_url = self.settings.worker_self_reference_url or self.settings.public_endpoint
-            if self_url:
-                props[STAGE_HOST_PROPERTY] = self_url
-            uploading = self.images.update_image(
+            uploading = self.env.ingest.write(
+                self.env.staging.store_id,
                 image_id,
-                expected_status=S.QUEUED,
-                values={"status": S.UPLOADING, "size": stored.size},
-                properties_set=props,
+                body,
+                size=size,
+                internal=True,
+                progress=progress,
+                record=lambda ingested: self._staged(image_id, ingested.stored.size),
             )
-            self.notifier.image("image.update", uploading)
-            return uploading
         except base.Duplicate as exc:
             raise errors.Conflict(f"The image {image_id} has data on staging") from exc
-        except BaseException:
-            if staged:
-                self.env.staging.delete(image_id)
-            raise
+        self.notifier.image("image.update", uploading)
+        return uploading
+
+    def _staged(self, image_id: str, size: int) -> model.Image:
+        props = {}
+        self_url = self.settings.worker_self_reference_url or self.settings.public_endpoint
+        if self_url:
+            props[STAGE_HOST_PROPERTY] = self_url
+        return self.images.update_image(
+            image_id, expected_status=S.QUEUED, values={"status": S.UPLOADING, "size": size}, properties_set=props
+        )
 
     # -- POST /v2/images/{id}/import -------------------------------------------------
 
@@ -328,31 +330,27 @@ class ImportService:
             },
             plan.task_input(body) if task_type == TASK_TYPE else body,
         )
-        self.env.work.claim(plan.task_id)
         try:
             self.images.acquire_property_lock(plan.image_id, LOCK_PROPERTY, plan.task_id)
         except errors.Conflict as exc:
-            self._abandon(plan, "Another import of this image started first.")
+            self._abandon(plan)
             raise errors.Conflict(
                 f"New operation on image '{plan.image_id}' is not permitted as prior operation is still in progress"
             ) from exc
-        # Bookkeeping starts with the request, not when a worker picks the job up, so a
-        # client polling os_glance_importing_to_stores never sees a finished-looking image.
-        update_bookkeeping(self.env, plan.image_id, importing=plan.stores, unfail=plan.stores)
-        # Glance reports the task when it is added, then task.run as it is handed to the executor.
-        self.notifier.task("task.create", task)
-        self.notifier.task("task.run", task)  # before submitting: the flow's own events follow it
         try:
+            # The flow owns the task's working state from here: work area and bookkeeping.
+            self.flows.accepted(plan)
+            # Glance reports the task when it is added, then task.run as it is handed to the executor.
+            self.notifier.task("task.create", task)
+            self.notifier.task("task.run", task)  # before submitting: the flow's own events follow it
             self.runner.submit(plan, self.flows)
-        except BaseException as exc:
-            update_bookkeeping(self.env, plan.image_id, done=plan.stores)
-            self.images.release_property_lock(plan.image_id, LOCK_PROPERTY, plan.task_id)
-            self._abandon(plan, getattr(exc, "message", None) or str(exc))
+        except BaseException:
+            self.flows.refused(plan)
+            self._abandon(plan)
             raise
         return plan.task_id
 
-    def _abandon(self, plan: ImportPlan, reason: str) -> None:
+    def _abandon(self, plan: ImportPlan) -> None:
         """The import never started: its task row goes, as if the request had been refused up front."""
         with contextlib.suppress(errors.GlanceliteError):
             self.tasks.delete_task(plan.task_id)
-        self.env.work.release(plan.task_id)

@@ -170,9 +170,10 @@ class LocationService:
                 f"New operation on image '{plan.image_id}' is not permitted as prior operation is still in progress"
             ) from exc
         try:
+            self.flows.accepted(plan)  # the flow owns the task's working state from here
             self.runner.submit(plan, self.flows)
         except BaseException:
-            self.images.release_property_lock(plan.image_id, LOCK_PROPERTY, plan.task_id)
+            self.flows.refused(plan)
             self._abandon(plan)
             raise
         return plan.task_id

@@ -1,9 +1,10 @@
 """The two reserved file stores an import works in, and who owns a running task.
 
 - StagingArea: ``os_glance_staging_store`` (or ``node_staging_uri``); an
-  image's staged data is the file ``<dir>/<image_id>``, as in Glance. Written
-  through the file driver, so a half-written stage is only ever a hidden
-  ``.partial-*`` file and a staged file is always complete.
+  image's staged data is the file ``<dir>/<image_id>``, as in Glance. Written,
+  sized, linked in and deleted only through the StoreSet and the file driver, so a
+  half-written stage is only ever a hidden ``.partial-*`` file and a staged file
+  is always complete.
 - WorkArea: ``os_glance_tasks_store`` (or ``[task] work_dir``): downloads in
   progress (``<task_id>.download``), an import plugin's output while it is
   written (``<task_id>.scratch``) and one owner marker per task
@@ -17,7 +18,6 @@ Home: the store layer; both areas are reserved file stores reached through the S
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import time
@@ -25,7 +25,7 @@ import time
 from glancelite.model import Location
 from glancelite.processes import current_owner, owner_alive  # noqa: F401  (re-exported for tasks)
 from glancelite.settings import StoreSettings
-from glancelite.store.base import DataStream, Readable, StoredObject
+from glancelite.store.base import DataStream, Readable, StoredObject, StoreNotFound
 from glancelite.store.stores import StoreSet
 
 
@@ -34,22 +34,30 @@ def _datadir(store: StoreSettings) -> str:
 
 
 class StagingArea:
+    """The staging store seen by image id. Every write, size, link and delete goes through the
+    StoreSet (its capability check, its metrics) to the file driver: a staging store is just a store."""
+
     def __init__(self, stores: StoreSet, store_id: str):
         self.stores = stores
         self.store_id = store_id
         self.dir = _datadir(stores.settings_of(store_id, internal=True))
 
     def path(self, image_id: str) -> str:
+        """The staged file, for tools that read a path (the image conversion plugin's qemu-img)."""
         return os.path.join(self.dir, image_id)
 
-    def url(self, image_id: str) -> str:
-        return f"file://{self.path(image_id)}"
+    def location(self, image_id: str) -> Location:
+        """Where the image's data is (or would be) staged."""
+        return Location(url=f"file://{self.path(image_id)}", metadata={"store": self.store_id})
 
     def size(self, image_id: str) -> int | None:
         """Bytes staged for the image, None when nothing is."""
+        location = self.stores.locate(self.store_id, image_id, internal=True)
+        if location is None:
+            return None
         try:
-            return os.stat(self.path(image_id)).st_size
-        except FileNotFoundError:
+            return self.stores.get_size(location)
+        except StoreNotFound:
             return None
 
     def write(self, image_id: str, reader: Readable, size: int | None) -> StoredObject:
@@ -57,42 +65,21 @@ class StagingArea:
         return self.stores.write(self.store_id, image_id, reader, size, internal=True)
 
     def adopt(self, image_id: str, work_file: str) -> int:
-        """Move a finished work file into staging atomically (never replacing); returns its size."""
-        target = self.path(image_id)
-        try:
-            os.link(work_file, target)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            # Different file systems: copy through the driver (partial file, then link).
-            with open(work_file, "rb") as fh:
-                self.write(image_id, fh, os.fstat(fh.fileno()).st_size)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(work_file)
-        return os.stat(target).st_size
+        """Move a finished work file into staging (never replacing); returns its size."""
+        return self.stores.adopt(self.store_id, image_id, work_file, internal=True).size
 
     def replace(self, image_id: str, work_file: str) -> int:
         """Put a finished work file in place of the image's staged data; returns its size."""
-        target = self.path(image_id)
-        try:
-            os.replace(work_file, target)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            # Different file systems: the staged file goes, the work file is written in its place.
-            self.delete(image_id)
-            with open(work_file, "rb") as fh:
-                self.write(image_id, fh, os.fstat(fh.fileno()).st_size)
-            os.unlink(work_file)
-        return os.stat(target).st_size
+        return self.stores.replace(self.location(image_id), image_id, work_file).size
 
     def open(self, image_id: str) -> DataStream:
-        return self.stores.read(Location(url=self.url(image_id), metadata={"store": self.store_id}), image_id=image_id)
+        return self.stores.read(self.location(image_id), image_id=image_id)
 
     def delete(self, image_id: str) -> bool:
+        """Remove the staged data; False when there was none."""
         try:
-            os.unlink(self.path(image_id))
-        except FileNotFoundError:
+            self.stores.delete(self.location(image_id), image_id=image_id)
+        except StoreNotFound:
             return False
         return True
 

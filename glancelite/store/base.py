@@ -30,6 +30,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
+import os
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO, ClassVar, Protocol
@@ -280,6 +281,35 @@ class Driver(abc.ABC):
         StoreUnavailable; whatever the reader raises (size cap, mismatch,
         client gone) propagates unchanged after the partial data is removed.
         """
+
+    def adopt(self, image_id: str, path: str) -> StoredObject:
+        """Take the complete local file at ``path`` as the image's data and remove ``path``.
+
+        Never replaces existing data (Duplicate). This default copies the file through ``add``;
+        a store that can take the file itself (the file store links it) overrides it.
+        """
+        with open(path, "rb") as fh:
+            stored = self.add(image_id, fh, os.fstat(fh.fileno()).st_size)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return stored
+
+    def replace(self, url: str, image_id: str, path: str) -> StoredObject:
+        """Put the complete local file at ``path`` in place of the data at ``url`` and remove ``path``.
+
+        This default deletes, then adopts (not atomic); the file store renames over instead.
+        """
+        with contextlib.suppress(StoreNotFound):
+            self.delete(url)
+        return self.adopt(image_id, path)
+
+    def locate(self, image_id: str) -> str | None:
+        """The URL of the data stored under ``image_id`` (by ``add``/``adopt``), None when there is none.
+
+        Only stores that name objects by image id alone can answer (the file store: the reserved
+        staging and tasks stores are file stores); others say so.
+        """
+        raise ListingNotSupported(f"Store {self.store.id} ({self.TYPE}) cannot find data by image id.")
 
     @abc.abstractmethod
     def get(self, url: str, offset: int = 0, length: int | None = None) -> DataStream:

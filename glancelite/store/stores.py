@@ -350,6 +350,27 @@ class StoreSet:
         )
         return stored
 
+    def adopt(self, store_id: str, image_id: str, path: str, *, internal: bool = False) -> base.StoredObject:
+        """Take a finished local file (an import's work file) as the image's data; see Driver.adopt."""
+        self.settings_of(store_id, internal=internal)
+        self._checked(store_id, "add")
+        with self._driver(store_id) as driver:
+            return driver.adopt(image_id, path)
+
+    def replace(self, location: Location, image_id: str, path: str) -> base.StoredObject:
+        """Put a finished local file (an import plugin's output) in place of a location's data."""
+        store_id = self.store_of(location)
+        self._checked(store_id, "add")
+        with self._driver(store_id) as driver:
+            return driver.replace(location.url, image_id, path)
+
+    def locate(self, store_id: str, image_id: str, *, internal: bool = False) -> Location | None:
+        """Where the store keeps the data written under ``image_id``, None when it has none; see Driver.locate."""
+        self.settings_of(store_id, internal=internal)
+        with self._driver(store_id) as driver:
+            url = driver.locate(image_id)
+        return None if url is None else Location(url=url, metadata={"store": store_id})
+
     def read(
         self,
         location: Location,

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from glancelite import model
+from glancelite import errors, model
+
+
+def failure_reason(exc: Exception) -> str:
+    """What an image.upload error notification says: our own message, never a driver's text."""
+    if isinstance(exc, errors.GlanceliteError):
+        return exc.message
+    return f"internal error ({type(exc).__name__})"
 
 
 class ImportEvents(Protocol):

@@ -5,7 +5,10 @@ verify -> import plugins ([image_import_opts]; not for copy-image) -> verify for
 import into each store -> complete -> delete staged data.
 taskflow reverts every step that ran, newest first, when one fails;
 ``ImportFlows.failed`` then records the reason in the task and ``finished``
-drops the lock and the task's working files whatever happened.
+drops the lock and the task's working files whatever happened. The flow
+factory is the one owner of an import's working state: it claims the work
+area and starts the bookkeeping once the service holds the image lock
+(``accepted``), and releases both (``finished``, or ``refused``).
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from taskflow.patterns import linear_flow, unordered_flow
 from glancelite import errors
 from glancelite.tasks import glance_download, methods, plugins, steps
 from glancelite.tasks import progress as import_progress
-from glancelite.tasks.bookkeeping import split_list, update_bookkeeping
-from glancelite.tasks.plan import IMPORTING_PROPERTY, LOCK_PROPERTY, ImportPlan, Method
+from glancelite.tasks.bookkeeping import update_bookkeeping
+from glancelite.tasks.plan import LOCK_PROPERTY, ImportPlan, Method
 from glancelite.tasks.steps import ImportEnv
 
 LOG = logging.getLogger(__name__)
@@ -79,14 +82,25 @@ def failure_message(exc: BaseException) -> str:
 
 
 class TaskFlows:
-    """What the runner's FlowFactory does for every task kind: claim the task's work area,
-    record a failure on the task, and release the image lock and the work area at the end."""
+    """What the runner's FlowFactory does for every task kind, and the one owner of a task's
+    working state: ``accepted`` claims the task's work area when the service has taken the
+    image lock, ``failed`` records a failure on the task, and ``finished`` (or ``refused``,
+    when the runner never took the job) releases the image lock and the work area."""
 
     def __init__(self, env: ImportEnv):
         self.env = env
 
-    def started(self, plan) -> None:
+    def accepted(self, plan) -> None:
+        """The service holds the image lock for the task: the task is this process's from now on,
+        so a worker that dies before the job even starts is recognised (import_recovery.is_dead)."""
         self.env.work.claim(plan.task_id)
+
+    def refused(self, plan) -> None:
+        """The runner did not take the accepted job (draining, shutting down): undo ``accepted``."""
+        self.finished(plan)
+
+    def started(self, plan) -> None:
+        """Only imports are counted (ImportFlows)."""
 
     def failed(self, plan, exc: BaseException) -> None:
         with contextlib.suppress(errors.Conflict, errors.NotFound):
@@ -114,9 +128,18 @@ class ImportFlows(TaskFlows):
     def build(self, plan: ImportPlan):
         return build(self.env, plan)
 
+    def accepted(self, plan: ImportPlan) -> None:
+        super().accepted(plan)
+        # Bookkeeping starts with the request, not when a worker picks the job up, so a
+        # client polling os_glance_importing_to_stores never sees a finished-looking image.
+        update_bookkeeping(self.env, plan.image_id, importing=plan.stores, unfail=plan.stores)
+
+    def refused(self, plan: ImportPlan) -> None:
+        update_bookkeeping(self.env, plan.image_id, done=plan.stores)
+        super().refused(plan)
+
     def started(self, plan: ImportPlan) -> None:
         self.env.metrics.import_started(str(plan.method), plan.stores)
-        super().started(plan)
 
     def ended(self, plan: ImportPlan, outcome: str, seconds: float) -> None:
         self.env.metrics.import_finished(str(plan.method), plan.stores, outcome, seconds)
@@ -129,17 +152,10 @@ class ImportFlows(TaskFlows):
 
     def failed(self, plan: ImportPlan, exc: BaseException) -> None:
         super().failed(plan, exc)
-        # Reverts already removed staged data; a failure before the flow started did not run them.
-        if not steps.owns_lock(self.env, plan):
-            return
-        # The stores still marked importing failed: what the first step's revert records,
-        # unless the database was away when it ran.
-        with contextlib.suppress(errors.NotFound):
-            image = self.env.images.get_image(plan.image_id)
-            still = [s for s in split_list(image.properties.get(IMPORTING_PROPERTY)) if s in plan.stores]
-            if still:
-                update_bookkeeping(self.env, plan.image_id, done=still, failed=still)
-        import_progress.record_failure(self.env, plan)
-        if not plan.is_copy:
-            steps.back_to_queued(self.env, plan.image_id, (steps.S.UPLOADING, steps.S.IMPORTING))
-        self.env.staging.delete(plan.image_id)
+        # What the first step's revert does, again: a failure before the flow started ran no
+        # revert, and the database may have been away when it ran. Then staged data goes
+        # (reverts already removed it otherwise).
+        settled = steps.settle_failure(self.env, plan)
+        import_progress.record_failure(self.env, plan)  # after the failed stores are recorded
+        if settled:
+            self.env.staging.delete(plan.image_id)

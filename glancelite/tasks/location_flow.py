@@ -8,8 +8,8 @@ The order follows Glance's location_import flow:
   image is usable while its hash is computed; a read failure then only logs);
 * no hash: add location -> (validation_data copied onto the image) -> ``active``.
 
-Hashing streams the location's data through the store's reader and the
-hashing reader, never holding it whole. While it reads, it looks at the
+Hashing streams the location's data through the one ingest path's reader
+(tasks/ingest.py: the store's reader and the hashing reader), never holding it whole. While it reads, it looks at the
 database every second: the image deleted (by any worker), the lock taken
 over or the task no longer processing cancels it. A failure reverts the
 image to ``queued`` without hashes.
@@ -28,7 +28,6 @@ from taskflow.patterns import linear_flow
 
 from glancelite import errors, model
 from glancelite.store import base
-from glancelite.store.streams import HashingReader
 from glancelite.tasks.import_flow import TaskFlows
 from glancelite.tasks.plan import LOCK_PROPERTY
 from glancelite.tasks.steps import ImportEnv
@@ -180,18 +179,18 @@ class CalculateHash(_Step):
 
     def _hash_once(self):
         next_check = time.monotonic() + CANCEL_POLL_SECONDS
-        with self.env.stores.read(self.plan.location) as stream:
-            with HashingReader(
-                stream,
-                hashing_algorithm=self.plan.hashing_algorithm,
-                size_cap=self.env.settings.image_size_cap,
-            ) as reader:
-                while reader.read(READ_CHUNK):
-                    if time.monotonic() >= next_check:
-                        self._check_not_canceled()
-                        next_check = time.monotonic() + CANCEL_POLL_SECONDS
+
+        def poll(_total: int) -> None:
+            nonlocal next_check
+            if time.monotonic() >= next_check:
                 self._check_not_canceled()
-                return reader.digests()
+                next_check = time.monotonic() + CANCEL_POLL_SECONDS
+
+        digests = self.env.ingest.digest(
+            self.plan.location, hashing_algorithm=self.plan.hashing_algorithm, progress=poll, progress_every=READ_CHUNK
+        )
+        self._check_not_canceled()
+        return digests
 
     def _check_not_canceled(self) -> None:
         canceled = f"Hash calculation for image {self.plan.image_id} has been canceled"

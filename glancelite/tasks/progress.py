@@ -86,7 +86,11 @@ class Meter:
         self.total = total
 
     def add(self, n: int) -> None:
-        self.done += n
+        self.at(self.done + n)
+
+    def at(self, done: int) -> None:
+        """The running byte count (tasks/ingest.py's progress callback)."""
+        self.done = done
         self._progress.tick(self)
 
     def step_reached(self) -> bool:

@@ -19,14 +19,13 @@ from glancelite import errors, model
 from glancelite.db.repositories import ImageRepository, LocationRepository, MemberRepository, TaskRepository
 from glancelite.metrics import Metrics
 from glancelite.settings import Settings
-from glancelite.store import acls as store_acls
-from glancelite.store import base, inspection
+from glancelite.store import inspection
 from glancelite.store.areas import StagingArea, WorkArea
 from glancelite.store.stores import StoreSet
-from glancelite.store.streams import HashingReader
 from glancelite.tasks import progress as import_progress
 from glancelite.tasks.bookkeeping import image_writes, split_list, update_bookkeeping
-from glancelite.tasks.events import ImportEvents, NoEvents
+from glancelite.tasks.events import ImportEvents, NoEvents, failure_reason
+from glancelite.tasks.ingest import Ingest, Ingested
 from glancelite.tasks.plan import (
     IMPORTING_PROPERTY,
     LOCK_PROPERTY,
@@ -37,15 +36,7 @@ from glancelite.tasks.plan import (
 
 LOG = logging.getLogger(__name__)
 S = model.ImageStatus
-MIB = 1 << 20
 COPY_CHUNK = 1 << 20
-
-
-def _reason(exc: Exception) -> str:
-    """What an image.upload error notification says: our own message, never a driver's text."""
-    if isinstance(exc, errors.GlanceliteError):
-        return exc.message
-    return f"internal error ({type(exc).__name__})"
 
 
 class ImportAborted(errors.Conflict):
@@ -64,18 +55,11 @@ class ImportEnv:
     stores: StoreSet
     staging: StagingArea
     work: WorkArea
+    ingest: Ingest  # the one path into a store (tasks/ingest.py)
     events: ImportEvents = dataclasses.field(default_factory=NoEvents)  # Glance's notifications
     metrics: Metrics = dataclasses.field(default_factory=Metrics)  # the process's (app.build_services)
 
 
-class _ProgressReader:
-    def __init__(self, source, progress: import_progress.Meter):
-        self.source, self.progress = source, progress
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.source.read(size if size and size > 0 else COPY_CHUNK)
-        self.progress.add(len(data))
-        return data
 
 
 class LockImage(tf_task.Task):
@@ -104,18 +88,26 @@ class LockImage(tf_task.Task):
                 properties_removed=[STAGE_HOST_PROPERTY],
             )
             self.env.events.image("image.update", importing)
-        update_bookkeeping(self.env, image.id, importing=self.plan.stores, unfail=self.plan.stores)
+        # The target stores were marked importing when the import was accepted (ImportFlows.accepted).
 
     def revert(self, *args, **kwargs):
-        image_id = self.plan.image_id
-        if not owns_lock(self.env, self.plan):
-            return  # another task holds the image now; its state is not ours to undo
-        with contextlib.suppress(errors.NotFound):
-            image = self.env.images.get_image(image_id)
-            still = [s for s in split_list(image.properties.get(IMPORTING_PROPERTY)) if s in self.plan.stores]
-            update_bookkeeping(self.env, image_id, done=still, failed=still)
-        if not self.plan.is_copy:
-            back_to_queued(self.env, image_id, (S.IMPORTING, S.UPLOADING))
+        settle_failure(self.env, self.plan)
+
+
+def settle_failure(env: ImportEnv, plan: ImportPlan) -> bool:
+    """What a failed import leaves: the stores still marked importing are marked failed and the
+    image is back in ``queued`` (never for copy-image). False, and nothing done, when another
+    task holds the image now: its state is not ours to undo."""
+    if not owns_lock(env, plan):
+        return False
+    with contextlib.suppress(errors.NotFound):
+        image = env.images.get_image(plan.image_id)
+        still = [s for s in split_list(image.properties.get(IMPORTING_PROPERTY)) if s in plan.stores]
+        if still:
+            update_bookkeeping(env, plan.image_id, done=still, failed=still)
+    if not plan.is_copy:
+        back_to_queued(env, plan.image_id, (S.IMPORTING, S.UPLOADING))
+    return True
 
 
 def owns_lock(env: ImportEnv, plan: ImportPlan) -> bool:
@@ -198,7 +190,7 @@ class ImportToStore(tf_task.Task):
         except ImportAborted:
             raise
         except Exception as exc:
-            self.env.events.upload_failed(self.plan.image_id, _reason(exc))
+            self.env.events.upload_failed(self.plan.image_id, failure_reason(exc))
             if self.plan.all_stores_must_succeed:
                 raise
             LOG.warning("image %s: import into store %s failed: %s", self.plan.image_id, self.store_id, exc)
@@ -207,7 +199,6 @@ class ImportToStore(tf_task.Task):
 
     def _import(self, staged_size: int):
         env, image_id = self.env, self.plan.image_id
-        stored = None
         # Glance's set_data for each store: image.prepare (naming the store), then image.upload
         # and, for the store that makes it active, image.activate.
         env.events.image(
@@ -216,66 +207,42 @@ class ImportToStore(tf_task.Task):
         with (
             import_progress.to_store(env, self.plan, self.store_id, staged_size) as progress,
             env.staging.open(image_id) as staged,
-            HashingReader(
-                _ProgressReader(staged, progress),
-                hashing_algorithm=env.settings.hashing_algorithm,
-                size_cap=env.settings.image_size_cap,
-                quota_remaining=self._quota_remaining(),
-                expected_size=staged_size,
-            ) as reader,
         ):
-            stored = env.stores.write(self.store_id, image_id, reader, staged_size, context=self.plan.caller)
-            try:
-                digests = reader.digests()
-                location_id, activated = self._record(stored, digests)
-            except BaseException:
-                self._discard(stored)
-                raise
+            # user_storage_quota counts every copy, so each store import is checked.
+            ingested, location_id, activated = env.ingest.write(
+                self.store_id,
+                image_id,
+                staged,
+                size=staged_size,
+                owner=self.plan.owner,
+                context=self.plan.caller,
+                progress=progress.at,
+                record=self._record,
+            )
         update_bookkeeping(env, image_id, done=[self.store_id])
         with contextlib.suppress(errors.NotFound):  # deleted meanwhile: nothing to report
             image = env.images.get_image(image_id)
             env.events.image("image.upload", image)
             if activated:
                 env.events.image("image.activate", image)
-        if env.stores.keeps_acls(model.Location(url=stored.url, metadata={"store": self.store_id})):
-            with contextlib.suppress(errors.NotFound):
-                store_acls.sync(env.stores, env.members, self.plan.caller, env.images.get_image(image_id))
-        return {"url": stored.url, "location_id": location_id}
+        return {"url": ingested.stored.url, "location_id": location_id}
 
-    def _quota_remaining(self) -> int | None:
-        """[DEFAULT] user_storage_quota counts every copy, so each store import is checked."""
-        quota = self.env.settings.user_storage_quota
-        if quota <= 0 or self.plan.owner is None:
-            return None
-        return quota - self.env.locations.storage_used(self.plan.owner)
-
-    def _record(self, stored: base.StoredObject, digests) -> tuple[int, bool]:
-        """The new location's id, and whether this store made the image active."""
+    def _record(self, ingested: Ingested) -> tuple[Ingested, int, bool]:
+        """What was written, the new location's id, and whether this store made the image active."""
         with image_writes(self.plan.image_id):
-            return self._record_locked(stored, digests)
+            return (ingested, *self._record_locked(ingested))
 
-    def _record_locked(self, stored: base.StoredObject, digests) -> tuple[int, bool]:
-        env, image_id = self.env, self.plan.image_id
-        metadata = env.stores.location_metadata(self.store_id, stored)
+    def _record_locked(self, ingested: Ingested) -> tuple[int, bool]:
+        env, image_id, digests = self.env, self.plan.image_id, ingested.digests
         image = env.images.get_image(image_id)
         if image.os_hash_value and image.os_hash_value != digests.os_hash_value:
             raise errors.Invalid(
                 f"Data copied to store {self.store_id} does not match the checksum of image {image_id}"
             )
         if self.activate and image.status == S.IMPORTING:
-            env.locations.finish_upload(
-                image_id,
-                url=stored.url,
-                metadata=metadata,
-                size=digests.size,
-                checksum=digests.checksum,
-                os_hash_algo=digests.os_hash_algo,
-                os_hash_value=digests.os_hash_value,
-                expected_status=S.IMPORTING,
-                target_status=S.ACTIVE,
-            )
+            env.ingest.record_data(image_id, ingested, expected_status=S.IMPORTING)
             image = env.images.get_image(image_id)
-            return next(loc.id for loc in image.locations if loc.url == stored.url), True
+            return next(loc.id for loc in image.locations if loc.url == ingested.stored.url), True
         if not image.checksum:
             env.images.update_image(
                 image_id,
@@ -287,21 +254,13 @@ class ImportToStore(tf_task.Task):
                     "os_hash_value": digests.os_hash_value,
                 },
             )
-        return env.locations.add_location(image_id, stored.url, metadata), False
-
-    def _discard(self, stored: base.StoredObject) -> None:
-        try:
-            self.env.stores.delete(
-                model.Location(url=stored.url, metadata={"store": self.store_id}), context=self.plan.caller
-            )
-        except Exception:
-            LOG.exception("could not remove the copy of image %s in store %s", self.plan.image_id, self.store_id)
+        return env.locations.add_location(image_id, ingested.stored.url, env.ingest.location_metadata(ingested)), False
 
     def revert(self, result=None, *args, **kwargs):
         env, image_id = self.env, self.plan.image_id
         if isinstance(result, dict):
             env.locations.remove_location(image_id, result["location_id"])
-            self._discard(base.StoredObject(url=result["url"], size=0))
+            env.ingest.discard(self.store_id, result["url"], self.plan.caller)
             with image_writes(image_id), contextlib.suppress(errors.NotFound):
                 image = env.images.get_image(image_id)
                 if not image.locations and image.status == S.IMPORTING:
@@ -367,5 +326,5 @@ class DeleteStaged(tf_task.Task):
     def execute(self):
         try:
             self.env.staging.delete(self.plan.image_id)
-        except OSError as exc:
-            LOG.warning("staged data of image %s not removed: %s", self.plan.image_id, exc)
+        except errors.GlanceliteError as exc:
+            LOG.warning("staged data of image %s not removed: %s", self.plan.image_id, exc.message)

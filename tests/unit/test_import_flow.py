@@ -20,6 +20,7 @@ def build(method=Method.GLANCE_DIRECT, stores=("a",), must_succeed=True, **setti
         stores=None,
         staging=None,
         work=None,
+        ingest=None,
     )
     plan = ImportPlan(
         task_id="t", image_id="i", method=method, stores=tuple(stores), all_stores_must_succeed=must_succeed
