@@ -60,8 +60,6 @@ class ImportEnv:
     metrics: Metrics = dataclasses.field(default_factory=Metrics)  # the process's (app.build_services)
 
 
-
-
 class LockImage(tf_task.Task):
     """Check the task owns the image lock and move the image into ``importing``.
 
