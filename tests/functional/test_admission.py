@@ -81,7 +81,7 @@ def test_past_the_limit_a_transfer_is_refused_at_once_and_metadata_still_answers
     payloads = [os.urandom(300_000) for _ in range(LIMIT)]
     ids = [new_image(limited, http, headers=ADMIN) for _ in payloads]
     # LIMIT uploads in flight, each sent only in part: they hold every transfer slot.
-    uploads = [SlowUpload(limited.url, f"/v2/images/{i}/file", p, ADMIN) for i, p in zip(ids, payloads)]
+    uploads = [SlowUpload(limited.url, f"/v2/images/{i}/file", p, ADMIN) for i, p in zip(ids, payloads, strict=True)]
     try:
         for upload in uploads:
             upload.send(50_000)
@@ -108,7 +108,7 @@ def test_past_the_limit_a_transfer_is_refused_at_once_and_metadata_still_answers
     finally:
         for upload in uploads:
             upload.close()
-    for image_id, payload in zip(ids, payloads):
+    for image_id, payload in zip(ids, payloads, strict=True):
         image = http.get(f"{limited.url}/v2/images/{image_id}", headers=ADMIN).json()
         assert image["status"] == "active"
         assert image["checksum"] == hashlib.md5(payload).hexdigest()
