@@ -24,15 +24,16 @@ SLOW_READ_SECONDS = 1.0
 
 
 class PacedBody:
-    def __init__(self, stream):
+    def __init__(self, stream, clock=time.monotonic):
         self._stream = stream
+        self._clock = clock
         self._block = SMALLEST_BLOCK
 
     def read(self, size: int = -1) -> bytes:
         want = self._block if size is None or size < 0 else min(size, self._block)
-        started = time.monotonic()
+        started = self._clock()
         data = self._stream.read(want)
-        elapsed = time.monotonic() - started
+        elapsed = self._clock() - started
         if len(data) == want and elapsed < FAST_READ_SECONDS:
             self._block = min(self._block * 2, LARGEST_BLOCK)
         elif elapsed > SLOW_READ_SECONDS:
