@@ -160,7 +160,7 @@ class HashingReader:
         self._check_limits(self.bytes_read)
         self._pending.append(data)
         self._pending_bytes += len(data)
-        if self._pending_bytes >= HASH_BATCH_BYTES or len(data) < SOURCE_READ_BYTES:
+        if self._pending_bytes >= HASH_BATCH_BYTES:
             self._dispatch()
         self._ahead, self._ahead_pos = data, 0
 
