@@ -225,7 +225,12 @@ def hold_load(args, root: pathlib.Path) -> bool:
                 status = upload.finish()
                 image = http.get(f"{server.url}/v2/images/{upload.image_id}", headers=ADMIN, timeout=30).json()
                 if status != 204 or image.get("checksum") != hashlib.md5(upload.data).hexdigest():
-                    print(f"  FAIL: upload {upload.image_id}: {status}, {image.get('status')}")
+                    print(
+                        f"  FAIL: upload {upload.image_id}: {status} {upload.response_body[:300]!r}, {image.get('status')}"
+                    )
+                    for line in server.log.read_text().splitlines():
+                        if upload.image_id in line:
+                            print("    server log:", line[:300])
                     ok = False
         print(f"  {len(uploads)} uploads finished, checksums checked")
 

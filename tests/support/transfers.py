@@ -85,7 +85,7 @@ class SlowUpload:
         """Send the rest and return the response status."""
         self.send(len(self.data))
         status, headers, first = read_response_head(self.sock)
-        read_body(self.sock, headers, first)
+        self.response_body = read_body(self.sock, headers, first)
         self.close()
         return status
 
