@@ -203,7 +203,7 @@ def create_app(settings: Settings, services: Services) -> falcon.App:
                 settings.auth_flavor, services.policy.is_admin, anonymous=settings.allow_anonymous_access
             ),
             # After identity: an unauthenticated transfer is refused with 401 and takes no slot.
-            TransferAdmission(settings.max_transfers_per_worker),
+            TransferAdmission(settings.max_transfers_per_worker, settings.client_socket_timeout),
         ],
         cors_enable=False,
     )

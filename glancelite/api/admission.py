@@ -105,8 +105,9 @@ class _ReleasingIterable:
 class TransferAdmission:
     """Falcon middleware: counts the transfers in flight in this worker and refuses those past ``limit``."""
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, client_socket_timeout: int = 0):
         self.limit = limit
+        self.client_socket_timeout = client_socket_timeout
         self._slots = threading.BoundedSemaphore(limit)
 
     def process_resource(self, req, resp, resource, params):
@@ -117,6 +118,15 @@ class TransferAdmission:
                 _stop_reading(req.env.get("gunicorn.socket"))
             raise TransferLimitReached(headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         req.context.transfer_slot = _Slot(self._slots)
+        if req.method == "GET" and self.client_socket_timeout:
+            # A reader that stops reading is cut after client_socket_timeout seconds without
+            # progress (sendfile and writes wait that long at most), so it cannot keep its slot
+            # for ever. Uploads set the same limit around their body reads. gunicorn makes the
+            # socket blocking again before the connection's next request.
+            sock = req.env.get("gunicorn.socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.settimeout(self.client_socket_timeout)
 
     def process_response(self, req, resp, resource, req_succeeded):
         slot = getattr(req.context, "transfer_slot", None)
