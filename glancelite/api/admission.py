@@ -134,7 +134,8 @@ class TransferAdmission:
             return
         req.context.transfer_slot = None
         body = resp.stream
-        if body is None:
+        if body is None or resp.text is not None or resp.data is not None:
+            # No stream goes out (falcon sends text or data before a stream): nothing will close it.
             slot.release()
         elif hasattr(body, "read"):
             resp.stream = _ReleasingFile(body, slot)
