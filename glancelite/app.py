@@ -9,6 +9,7 @@ import falcon
 from glancelite import config, errors
 from glancelite.api import errors as api_errors
 from glancelite.api import routes
+from glancelite.api.admission import TransferAdmission
 from glancelite.api.middleware import RequestContextMiddleware, RequestMetrics
 from glancelite.db import engine as db_engine
 from glancelite.db.repositories import (
@@ -206,6 +207,8 @@ def create_app(settings: Settings, services: Services) -> falcon.App:
             RequestContextMiddleware(
                 settings.auth_flavor, services.policy.is_admin, anonymous=settings.allow_anonymous_access
             ),
+            # After identity: an unauthenticated transfer is refused with 401 and takes no slot.
+            TransferAdmission(settings.max_transfers_per_worker, settings.client_socket_timeout),
         ],
         cors_enable=False,
     )
