@@ -9,6 +9,7 @@ from glancelite import errors
 from glancelite.settings import StoreSettings
 from glancelite.store import base
 from glancelite.store.capabilities import Capability
+from glancelite.store.cleanup import PendingRemovals
 from glancelite.store.drivers.swift.client import MiB, Tuning, quiet_swiftclient_logger
 from glancelite.store.drivers.swift.options import OPTIONS
 
@@ -40,6 +41,8 @@ class SwiftBase(base.Driver):
             insecure=self.option("swift_store_auth_insecure"),
             cacert=self.option("swift_store_cacert"),
         )
+        # Partial uploads Swift could not delete when they failed, retried until it answers.
+        self.pending_removals = PendingRemovals(store.id)
 
     @property
     def expire_soon(self) -> float:

@@ -135,7 +135,13 @@ class CallerView(base.Driver):
     def client(self, storage_url: str) -> SwiftClient:
         """Requests to the account at ``storage_url`` with the caller's token."""
         credentials = CallerToken(self.driver.store.id, self.token, storage_url)
-        return SwiftClient(self.driver.store.id, credentials, self.driver.tuning, callers_token=True)
+        return SwiftClient(
+            self.driver.store.id,
+            credentials,
+            self.driver.tuning,
+            callers_token=True,
+            pending_removals=self.driver.pending_removals,
+        )
 
     def _at(self, url: str) -> tuple[SwiftClient, str, str]:
         """(client of the location's account, container, object)."""

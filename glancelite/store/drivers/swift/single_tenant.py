@@ -44,7 +44,7 @@ class SwiftDriver(SwiftBase):
             raise ValueError(f"store {store.id} is multi-tenant: build it with registry.driver_for(store)")
         super().__init__(store)
         self.credentials = self._credentials()
-        self.client = SwiftClient(store.id, self.credentials, self.tuning)
+        self.client = SwiftClient(store.id, self.credentials, self.tuning, pending_removals=self.pending_removals)
 
     def _credentials(self) -> Credentials:
         conn_opts = {
