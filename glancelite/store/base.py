@@ -187,6 +187,11 @@ class StoreAddDisabled(errors.Gone):
 class StoreUnavailable(errors.Unavailable):
     default_message = "The image store is unavailable."
 
+    @property
+    def public_message(self) -> str:
+        # The message names the backend's endpoint and its client library's error: log only.
+        return self.default_message
+
 
 class StoreGetNotSupported(errors.Invalid):
     default_message = "Getting images from this store is not supported."
