@@ -13,13 +13,17 @@ For every configured store, reserved ones included:
   lock held, as copy-image holds it); any other file there is a **leftover**.
 - the tasks store (``os_glance_tasks_store``) holds working files of tasks still
   ``pending`` or ``processing``; any other file there is a **leftover**.
+- an unfinished upload an ordinary store's backend keeps (an S3 multipart upload never
+  completed nor aborted: parts that take space and are no object) is a **leftover** unless
+  its image is being written (``saving``, ``uploading``, ``importing``, or its import lock
+  held, as copy-image holds it); removing it aborts the upload.
 
 What looks wrong is checked a second time before it is reported (the database read
 again; a missing object looked up directly), so an upload or a delete that ran while
 the store was listed is not reported. ``remove_older_than`` removes orphans and
-leftovers last changed longer ago than that many seconds, and nothing a location of the
-second database read refers to; an object whose time the backend does not report is
-never removed.
+leftovers last changed (unfinished uploads: begun) longer ago than that many seconds,
+and nothing a location of the second database read refers to; an object whose time the
+backend does not report is never removed.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from glancelite.services.store_comparison import (
     missing,
     staging_leftovers,
     staging_verdict,
+    unfinished_leftovers,
+    upload_verdict,
     work_leftovers,
     wrong_size,
 )
@@ -169,6 +175,9 @@ class StoreAudit:
                 keyed, unreadable = self._keyed(store_id, refs)
                 found, objects, referenced = compare(store_id, listed, keyed, now)
                 found += unreadable
+                found += unfinished_leftovers(
+                    store_id, self.stores.iter_unfinished_uploads(store_id), self._live_images, now
+                )
         except base.ListingNotSupported as exc:
             if self.stores.per_caller(store_id):
                 return dataclasses.replace(outcome, skipped=exc.message), []
@@ -240,7 +249,7 @@ class StoreAudit:
                 referenced_keys.add((store_id, self.stores.object_key(store_id, ref.location)))
             except errors.GlanceliteError:
                 continue
-        staged = {f.image_id for f in findings if f.kind is Kind.LEFTOVER and f.image_id}
+        staged = {f.image_id for f in findings if f.kind is Kind.LEFTOVER and f.image_id}  # and uploading
         live_images = self._live_images(staged) if staged else {}
         kept = []
         for finding in findings:
@@ -252,7 +261,8 @@ class StoreAudit:
                 if (finding.image_id, finding.url) not in referenced_urls or self._looks_fine(finding):
                     continue
             elif finding.kind is Kind.LEFTOVER and finding.image_id:
-                if not staging_verdict(live_images.get(finding.image_id)):
+                verdict = upload_verdict if finding.upload_id else staging_verdict
+                if not verdict(live_images.get(finding.image_id)):
                     continue
             kept.append(finding)
         return kept
@@ -279,7 +289,10 @@ class StoreAudit:
             if finding.kind not in REMOVABLE or finding.age is None or finding.age <= older_than:
                 continue
             try:
-                self.stores.delete(_location(finding))
+                if finding.upload_id:
+                    self.stores.abort_upload(finding.store_id, finding.url, finding.upload_id)
+                else:
+                    self.stores.delete(_location(finding))
             except base.StoreNotFound:
                 continue  # gone by itself meanwhile
             except errors.GlanceliteError as exc:

@@ -152,6 +152,21 @@ class ListedObject:
 
 
 @dataclasses.dataclass(frozen=True)
+class UnfinishedUpload:
+    """An upload the backend began and never completed nor aborted (an S3 multipart upload).
+
+    Not an object (no listing shows it, no location can name it), yet the backend keeps its
+    parts and their space until it is aborted. ``key`` is the object it was to become,
+    ``url`` that object's location URL, ``started`` seconds since the epoch.
+    """
+
+    key: str
+    upload_id: str
+    url: str
+    started: float
+
+
+@dataclasses.dataclass(frozen=True)
 class Probe:
     """A driver's live state: its capabilities now, and why bits are missing.
 
@@ -309,6 +324,14 @@ class Driver(abc.ABC):
     def object_key(self, url: str) -> str:
         """The backend's name of a location's object, as ``iter_objects`` keys it (BadStoreUri if not ours)."""
         return url
+
+    def iter_unfinished_uploads(self) -> Iterator[UnfinishedUpload]:
+        """Uploads begun and never completed nor aborted (the store audit); none for most backends."""
+        return iter(())
+
+    def abort_upload(self, url: str, upload_id: str) -> None:
+        """Abort an unfinished upload of the object at ``url``, freeing its parts; StoreNotFound if gone."""
+        raise StoreDeleteNotSupported(f"Store {self.store.id} ({self.TYPE}) keeps no unfinished uploads.")
 
     def for_context(self, context: RequestContext | None) -> Driver:
         """The driver acting for ``context``'s caller (None: no caller, e.g. background work).

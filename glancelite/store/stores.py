@@ -445,6 +445,16 @@ class StoreSet:
         with self._driver(store_id) as driver:
             yield from driver.iter_objects()
 
+    def iter_unfinished_uploads(self, store_id: str) -> Iterator[base.UnfinishedUpload]:
+        """Uploads the store's backend began and never completed nor aborted (S3 multipart uploads)."""
+        with self._driver(store_id) as driver:
+            yield from driver.iter_unfinished_uploads()
+
+    def abort_upload(self, store_id: str, url: str, upload_id: str) -> None:
+        """Abort one of ``iter_unfinished_uploads``; StoreNotFound when it is gone already."""
+        with self._driver(store_id) as driver:
+            driver.abort_upload(url, upload_id)
+
     def per_caller(self, store_id: str) -> bool:
         """Whether the store acts with each caller's credentials (multi-tenant swift): nothing to do without one."""
         return self._entries[store_id].driver.per_caller
