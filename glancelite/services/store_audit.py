@@ -6,8 +6,10 @@ For every configured store, reserved ones included:
   with every location the database holds for it (db/store_references.py): an object no
   location refers to is an **orphan**; a location whose object is absent is **missing**,
   one whose object's size differs from the image's is **wrong-size**. A store that cannot
-  list (http) has each location checked with ``get_size`` instead; one that acts only
-  for its callers (multi-tenant swift) is skipped, with the reason.
+  list (http) has each location checked with ``get_size`` instead. A multi-tenant swift
+  store is listed as its operator (a reseller admin, ``Driver.for_operator``) in every
+  account the database knows of (recorded locations, image owners: ``ListingScope``);
+  without operator credentials it is skipped, with the reason.
 - the staging store (``os_glance_staging_store``) holds an image's data only while the
   image is being staged or imported (status ``uploading`` or ``importing``, or its import
   lock held, as copy-image holds it); any other file there is a **leftover**.
@@ -166,7 +168,8 @@ class StoreAudit:
         outcome = StoreOutcome(store_id, settings.type, settings.reserved)
         now = self.clock()
         try:
-            listed = self._listing(store_id, progress)
+            scope = self._scope(refs) if self.stores.per_caller(store_id) else None
+            listed = self._listing(store_id, progress, scope)
             if store_id == self.stores.staging_id:
                 found, objects, referenced = staging_leftovers(store_id, listed, self._live_images, now)
             elif store_id == self.stores.tasks_id:
@@ -196,9 +199,17 @@ class StoreAudit:
                 unreadable.append(dataclasses.replace(missing(store_id, ref), reason=exc.message))
         return keyed, unreadable
 
-    def _listing(self, store_id: str, progress: Progress | None) -> Iterable[base.ListedObject]:
+    def _scope(self, refs: list[LocationReference]) -> base.ListingScope:
+        """Where a per-caller store's data may be: the accounts of recorded locations and image owners."""
+        hints = self.references.tenancy_hints()
+        urls = {ref.location.url for ref in refs} | set(hints.location_urls)
+        return base.ListingScope(urls=tuple(sorted(urls)), projects=hints.owners)
+
+    def _listing(
+        self, store_id: str, progress: Progress | None, scope: base.ListingScope | None = None
+    ) -> Iterable[base.ListedObject]:
         count = 0
-        for obj in self.stores.iter_objects(store_id):
+        for obj in self.stores.iter_objects(store_id, scope):
             count += 1
             if progress is not None:
                 progress(store_id, count)

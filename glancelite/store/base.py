@@ -152,6 +152,15 @@ class ListedObject:
 
 
 @dataclasses.dataclass(frozen=True)
+class ListingScope:
+    """What the database knows that a store keeping images in many accounts (multi-tenant swift)
+    needs to find them all: every location URL it ever recorded and every project that owns an image."""
+
+    urls: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class UnfinishedUpload:
     """An upload the backend began and never completed nor aborted (an S3 multipart upload).
 
@@ -313,11 +322,11 @@ class Driver(abc.ABC):
         """Remove the object; StoreNotFound if absent, InUse if the backend refuses."""
         raise StoreDeleteNotSupported(f"Store {self.store.id} does not support deleting images.")
 
-    def iter_objects(self) -> Iterator[ListedObject]:
+    def iter_objects(self, scope: ListingScope | None = None) -> Iterator[ListedObject]:
         """Every object the store holds, from the backend's own listing (the store audit).
 
-        Optional: a store that cannot list (http, or one whose objects live in its callers'
-        accounts) keeps this default and says why.
+        Optional: a store that cannot list (http) keeps this default and says why. ``scope``
+        matters only to a store whose objects live in many accounts (multi-tenant swift).
         """
         raise ListingNotSupported(f"Store {self.store.id} ({self.TYPE}) cannot list the objects it holds.")
 
@@ -332,6 +341,11 @@ class Driver(abc.ABC):
     def abort_upload(self, url: str, upload_id: str) -> None:
         """Abort an unfinished upload of the object at ``url``, freeing its parts; StoreNotFound if gone."""
         raise StoreDeleteNotSupported(f"Store {self.store.id} ({self.TYPE}) keeps no unfinished uploads.")
+
+    def for_operator(self) -> Driver:
+        """The driver acting with the store's own operator credentials, for ``glancelite-manage``
+        (the store audit); stores with credentials of their own return ``self``."""
+        return self
 
     def for_context(self, context: RequestContext | None) -> Driver:
         """The driver acting for ``context``'s caller (None: no caller, e.g. background work).

@@ -307,7 +307,7 @@ class RbdDriver(base.Driver):
             except rbd.ImageBusy as exc:
                 raise base.InUse(f"Image {name} is in use by the store (it has watchers).") from exc
 
-    def iter_objects(self) -> Iterator[base.ListedObject]:
+    def iter_objects(self, scope: base.ListingScope | None = None) -> Iterator[base.ListedObject]:
         """Every RBD image of the store's pool (the trash excluded), with its size and last change."""
         with self._ioctx() as (cluster, ioctx):
             fsid = cluster.get_fsid()

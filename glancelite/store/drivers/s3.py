@@ -367,7 +367,7 @@ class S3Driver(base.Driver):
         with self._translating(f"delete {bucket}/{key}", missing=True):
             self._client.delete_object(Bucket=bucket, Key=key)
 
-    def iter_objects(self) -> Iterator[base.ListedObject]:
+    def iter_objects(self, scope: base.ListingScope | None = None) -> Iterator[base.ListedObject]:
         """Every object of the store's bucket (list_objects_v2, page by page); none if it does not exist."""
         pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
         with self._translating(f"list bucket {self.bucket}"):
