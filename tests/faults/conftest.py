@@ -158,10 +158,6 @@ def bucket_contents(moto) -> list[str]:
 
 # -- Swift and Ceph (the servers of tests/backends/servers.py) -------------------------------
 
-# The faults tier needs Ceph's mon and OSD only: radosgw would lengthen the start for nothing.
-os.environ.setdefault("GLANCELITE_TEST_RGW", "0")
-
-
 class SwiftProxy:
     """The Swift all-in-one's tempauth proxy, killed and started again by PID (the rest keeps running).
 
@@ -234,8 +230,8 @@ def _answers(url: str) -> bool:
 def swift_proxy():
     from tests.backends import servers
 
-    env = servers.require("swift")
-    return SwiftProxy(env, Path(servers.BACKENDS["swift"].env["SWIFT_TEST_DIR"]))
+    env = servers.require("swift", alone=True)
+    return SwiftProxy(env, Path(env["SWIFT_TEST_DIR"]))
 
 
 class CephOsd:
@@ -283,6 +279,7 @@ def ceph_osd():
     from tests.backends import servers
 
     pytest.importorskip("rbd", reason="Debian's python3-rbd is not importable (tools/backends/install-backends.sh)")
-    osd = CephOsd(servers.require("ceph"))
+    # The cluster of its own that freezing an OSD may disturb (mon + memstore OSD, no radosgw).
+    osd = CephOsd(servers.require("ceph-outage", alone=True))
     yield osd
     osd.thaw()  # never leave it frozen for the next module

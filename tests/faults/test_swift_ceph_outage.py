@@ -41,6 +41,14 @@ def serve(root, cheap: dict[str, str], kind: str) -> Server:
     return Server(config).start()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _servers_starting():
+    """Swift and the Ceph cluster start side by side while the first case waits for Swift."""
+    from tests.backends import servers
+
+    servers.launch("swift", "ceph-outage")
+
+
 @pytest.fixture
 def swift_service(tmp_path, swift_proxy):
     container = f"faults-{uuid.uuid4().hex[:8]}"
