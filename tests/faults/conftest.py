@@ -158,6 +158,7 @@ def bucket_contents(moto) -> list[str]:
 
 # -- Swift and Ceph (the servers of tests/backends/servers.py) -------------------------------
 
+
 class SwiftProxy:
     """The Swift all-in-one's tempauth proxy, killed and started again by PID (the rest keeps running).
 
