@@ -188,9 +188,11 @@ def build_scrubber(settings: Settings) -> ScrubberServices:
 
 def build_store_audit(settings: Settings) -> StoreAuditServices:
     """``glancelite-manage store audit``'s collaborators. The stores are built as a configuration
-    check builds them (``prepare=False``): the audit creates nothing; it deletes only when asked."""
+    check builds them (``prepare=False``): the audit creates nothing; it deletes only when asked.
+    They act as their operator (``operator=True``): a multi-tenant swift store lists its tenants'
+    accounts with its reseller-admin login."""
     engine = db_engine.create_engine(settings.database)
-    stores = StoreSet(settings, prepare=False)
+    stores = StoreSet(settings, prepare=False, operator=True)
     audit = StoreAudit(
         stores=stores,
         references=StoreReferenceRepository(engine),
