@@ -9,6 +9,7 @@ import falcon
 from glancelite import config, errors
 from glancelite.api import errors as api_errors
 from glancelite.api import routes
+from glancelite.api.admission import TransferAdmission
 from glancelite.api.middleware import RequestContextMiddleware, RequestMetrics
 from glancelite.db import engine as db_engine
 from glancelite.db.repositories import (
@@ -187,9 +188,11 @@ def build_scrubber(settings: Settings) -> ScrubberServices:
 
 def build_store_audit(settings: Settings) -> StoreAuditServices:
     """``glancelite-manage store audit``'s collaborators. The stores are built as a configuration
-    check builds them (``prepare=False``): the audit creates nothing; it deletes only when asked."""
+    check builds them (``prepare=False``): the audit creates nothing; it deletes only when asked.
+    They act as their operator (``operator=True``): a multi-tenant swift store lists its tenants'
+    accounts with its reseller-admin login."""
     engine = db_engine.create_engine(settings.database)
-    stores = StoreSet(settings, prepare=False)
+    stores = StoreSet(settings, prepare=False, operator=True)
     audit = StoreAudit(
         stores=stores,
         references=StoreReferenceRepository(engine),
@@ -206,6 +209,8 @@ def create_app(settings: Settings, services: Services) -> falcon.App:
             RequestContextMiddleware(
                 settings.auth_flavor, services.policy.is_admin, anonymous=settings.allow_anonymous_access
             ),
+            # After identity: an unauthenticated transfer is refused with 401 and takes no slot.
+            TransferAdmission(settings.max_transfers_per_worker, settings.client_socket_timeout),
         ],
         cors_enable=False,
     )

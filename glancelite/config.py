@@ -524,6 +524,7 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
         auth_flavor=(conf.paste_deploy.flavor or None),
         allow_anonymous_access=conf.allow_anonymous_access,
         client_socket_timeout=conf.client_socket_timeout,
+        max_transfers_per_worker=conf.max_transfers_per_worker,
         keystone=KeystoneSettings(_raw_group(files, "keystone_authtoken")),
         healthcheck_disable_file=conf.healthcheck.disable_by_file_path,
         cors_allowed_origins=cors_origins(conf.cors.allowed_origin),

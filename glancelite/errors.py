@@ -20,6 +20,12 @@ class GlanceliteError(Exception):
         self.headers = dict(headers or {})
         super().__init__(self.message)
 
+    @property
+    def public_message(self) -> str:
+        """What a client is told. An error whose ``message`` carries a backend's own words (its
+        endpoint, its exception text) tells clients less; the full message goes to the log."""
+        return self.message
+
 
 class Invalid(GlanceliteError):
     default_message = "Invalid request."

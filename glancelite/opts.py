@@ -42,6 +42,16 @@ DEFAULT_OPTS = [
         help="Seconds an upload or stage may go without a byte from the client before it fails "
         "(the image goes back to queued); 0 waits for ever.",
     ),
+    cfg.IntOpt(
+        "max_transfers_per_worker",
+        default=256,
+        min=1,
+        help="Image data transfers (PUT /v2/images/{id}/file, PUT /v2/images/{id}/stage, GET "
+        "/v2/images/{id}/file) one API worker process serves at once. Each holds a server thread for "
+        "as long as its client sends or reads, so a worker runs this many threads plus a few kept for "
+        "metadata requests; past it a new transfer is refused at once with 503 and Retry-After while "
+        "metadata requests are still served. glancelite option (Glance has no such limit).",
+    ),
     cfg.BoolOpt(
         "allow_anonymous_access",
         default=False,

@@ -164,6 +164,7 @@ class Settings:
     auth_flavor: str | None = None
     allow_anonymous_access: bool = False
     client_socket_timeout: int = 900
+    max_transfers_per_worker: int = 256
     keystone: KeystoneSettings = KeystoneSettings({})
     healthcheck_disable_file: str | None = None
     # [cors] allowed_origin: empty leaves oslo.middleware's CORS out of the pipeline;

@@ -98,7 +98,10 @@ def _quality(accept: str, offer: str) -> float:
 
 
 def handle_glancelite_error(req, resp, exc: errors.GlanceliteError, _params) -> None:
-    render(req, resp, status_for(exc), exc.message, exc.headers)
+    public = exc.public_message
+    if public != exc.message:
+        LOG.warning("%s %s: %s", req.method, req.path, exc.message)
+    render(req, resp, status_for(exc), public, exc.headers)
 
 
 def handle_http_error(req, resp, exc: falcon.HTTPError, _params) -> None:

@@ -13,6 +13,7 @@ import falcon
 
 from glancelite import errors
 from glancelite.api import common
+from glancelite.api.paced_body import PacedBody
 from glancelite.services import Services
 from glancelite.services.image_data import ByteRange, Download
 
@@ -109,7 +110,7 @@ class ImageFileResource:
                 self.data.upload(
                     common.mutating_context(req),
                     image_id,
-                    req.stream,
+                    PacedBody(req.stream),
                     size=declared_size(req),
                     store_id=req.get_header("X-Image-Meta-Store"),
                 )

@@ -8,6 +8,7 @@ import os
 from gunicorn.app.base import BaseApplication
 
 from glancelite import wsgi
+from glancelite.api import admission
 from glancelite.cmd import common, metrics_exporter
 from glancelite.cmd.gunicorn_log import ACCESS_LOG_FORMAT, OsloLogger
 from glancelite.tasks import runner as task_runner
@@ -63,13 +64,19 @@ def _serve(files: list[str], loaded, metrics_directory: str | None) -> None:
     common.check_schema_or_exit(loaded)
     # Workers re-read the same files; the environment carries them to wsgi.application_from_env too.
     os.environ[wsgi.CONFIG_ENV] = ":".join(os.path.abspath(f) for f in files)
+    threads = admission.server_threads(settings.max_transfers_per_worker)
     options = {
         "bind": f"{settings.bind_host}:{settings.bind_port}",
         "workers": settings.workers,
-        # Threads serve slow uploads without blocking a whole worker; the worker
-        # heartbeat runs apart from requests, so long transfers are not killed.
+        # One thread per transfer in flight plus a reserve for metadata requests
+        # (api/admission.py keeps transfers to their share): a slow client only ever
+        # holds its own thread. The worker heartbeat runs apart from requests, so long
+        # transfers are not killed. README "Concurrency" has the measurements.
         "worker_class": "gthread",
-        "threads": 8,
+        "threads": threads,
+        # Connections a worker holds, kept-alive ones included; gunicorn's default
+        # unless the threads alone come near it.
+        "worker_connections": max(1000, 2 * threads),
         "timeout": 120,
         "graceful_timeout": 60,
         "keepalive": 5,

@@ -77,7 +77,10 @@ def render(report: AuditReport, out: TextIO) -> int:
         print(_finding_line(finding), file=out)
     for removal in report.removals:
         verdict = "removed" if removal.error is None else "not-removed"
-        line = f"{verdict:<11} {removal.finding.store_id} {redact(removal.finding.url)} ({removal.finding.kind}"
+        what = redact(removal.finding.url)
+        if removal.finding.upload_id:
+            what += f" upload={removal.finding.upload_id}"  # removed: the upload was aborted
+        line = f"{verdict:<11} {removal.finding.store_id} {what} ({removal.finding.kind}"
         line += f", age={_seconds(removal.finding.age)})" if removal.error is None else f": {removal.error})"
         print(line, file=out)
     print(summary(report), file=out)
@@ -102,6 +105,8 @@ def _finding_line(finding: Finding) -> str:
     parts = [f"{finding.kind:<11}", finding.store_id or "-", redact(finding.url)]
     if finding.image_id:
         parts.append(f"image={finding.image_id}")
+    if finding.upload_id:
+        parts.append(f"upload={finding.upload_id}")
     if finding.size is not None:
         parts.append(f"size={finding.size}")
     if finding.expected is not None and finding.kind is Kind.WRONG_SIZE:

@@ -270,3 +270,6 @@ class StoreReferenceRepository:
 
     def location_references(self) -> list[store_references.LocationReference]:
         return store_references.location_references(self.engine)
+
+    def tenancy_hints(self) -> store_references.TenancyHints:
+        return store_references.tenancy_hints(self.engine)

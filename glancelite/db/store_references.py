@@ -50,3 +50,22 @@ def location_references(engine: Engine) -> list[LocationReference]:
         ]
 
     return run_in_transaction(engine, work)
+
+
+@dataclasses.dataclass(frozen=True)
+class TenancyHints:
+    """Where a store keeping images in many accounts (multi-tenant swift) may hold data: every
+    location URL ever recorded (deleted ones too: their data may have outlived them) and every
+    project that owns, or owned, an image (an upload that died left data in its account)."""
+
+    location_urls: tuple[str, ...]
+    owners: tuple[str, ...]
+
+
+def tenancy_hints(engine: Engine) -> TenancyHints:
+    def work(conn: Connection) -> TenancyHints:
+        urls = conn.execute(sa.select(T_LOC.c.value).distinct()).scalars()
+        owners = conn.execute(sa.select(T_IMG.c.owner).where(T_IMG.c.owner.is_not(None)).distinct()).scalars()
+        return TenancyHints(location_urls=tuple(sorted(urls)), owners=tuple(sorted(owners)))
+
+    return run_in_transaction(engine, work)

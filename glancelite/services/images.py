@@ -351,7 +351,7 @@ class ImageService:
                 LOG.info("image %s: data at %s already gone", image.id, location.store_id)
             except errors.GlanceliteError as exc:
                 LOG.error("image %s: cannot delete data in store %s: %s", image.id, location.store_id, exc)
-                failures.append(f"{location.store_id or location.url}: {exc.message}")
+                failures.append(f"{location.store_id or location.url}: {exc.public_message}")
         # Staged data lives in the staging store, which the import service keeps.
         try:
             self.imports.delete_staged_data(image)

@@ -6,20 +6,26 @@ For every configured store, reserved ones included:
   with every location the database holds for it (db/store_references.py): an object no
   location refers to is an **orphan**; a location whose object is absent is **missing**,
   one whose object's size differs from the image's is **wrong-size**. A store that cannot
-  list (http) has each location checked with ``get_size`` instead; one that acts only
-  for its callers (multi-tenant swift) is skipped, with the reason.
+  list (http) has each location checked with ``get_size`` instead. A multi-tenant swift
+  store is listed as its operator (a reseller admin, ``Driver.for_operator``) in every
+  account the database knows of (recorded locations, image owners: ``ListingScope``);
+  without operator credentials it is skipped, with the reason.
 - the staging store (``os_glance_staging_store``) holds an image's data only while the
   image is being staged or imported (status ``uploading`` or ``importing``, or its import
   lock held, as copy-image holds it); any other file there is a **leftover**.
 - the tasks store (``os_glance_tasks_store``) holds working files of tasks still
   ``pending`` or ``processing``; any other file there is a **leftover**.
+- an unfinished upload an ordinary store's backend keeps (an S3 multipart upload never
+  completed nor aborted: parts that take space and are no object) is a **leftover** unless
+  its image is being written (``saving``, ``uploading``, ``importing``, or its import lock
+  held, as copy-image holds it); removing it aborts the upload.
 
 What looks wrong is checked a second time before it is reported (the database read
 again; a missing object looked up directly), so an upload or a delete that ran while
 the store was listed is not reported. ``remove_older_than`` removes orphans and
-leftovers last changed longer ago than that many seconds, and nothing a location of the
-second database read refers to; an object whose time the backend does not report is
-never removed.
+leftovers last changed (unfinished uploads: begun) longer ago than that many seconds,
+and nothing a location of the second database read refers to; an object whose time the
+backend does not report is never removed.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from glancelite.services.store_comparison import (
     missing,
     staging_leftovers,
     staging_verdict,
+    unfinished_leftovers,
+    upload_verdict,
     work_leftovers,
     wrong_size,
 )
@@ -160,7 +168,8 @@ class StoreAudit:
         outcome = StoreOutcome(store_id, settings.type, settings.reserved)
         now = self.clock()
         try:
-            listed = self._listing(store_id, progress)
+            scope = self._scope(refs) if self.stores.per_caller(store_id) else None
+            listed = self._listing(store_id, progress, scope)
             if store_id == self.stores.staging_id:
                 found, objects, referenced = staging_leftovers(store_id, listed, self._live_images, now)
             elif store_id == self.stores.tasks_id:
@@ -169,6 +178,9 @@ class StoreAudit:
                 keyed, unreadable = self._keyed(store_id, refs)
                 found, objects, referenced = compare(store_id, listed, keyed, now)
                 found += unreadable
+                found += unfinished_leftovers(
+                    store_id, self.stores.iter_unfinished_uploads(store_id), self._live_images, now
+                )
         except base.ListingNotSupported as exc:
             if self.stores.per_caller(store_id):
                 return dataclasses.replace(outcome, skipped=exc.message), []
@@ -187,9 +199,17 @@ class StoreAudit:
                 unreadable.append(dataclasses.replace(missing(store_id, ref), reason=exc.message))
         return keyed, unreadable
 
-    def _listing(self, store_id: str, progress: Progress | None) -> Iterable[base.ListedObject]:
+    def _scope(self, refs: list[LocationReference]) -> base.ListingScope:
+        """Where a per-caller store's data may be: the accounts of recorded locations and image owners."""
+        hints = self.references.tenancy_hints()
+        urls = {ref.location.url for ref in refs} | set(hints.location_urls)
+        return base.ListingScope(urls=tuple(sorted(urls)), projects=hints.owners)
+
+    def _listing(
+        self, store_id: str, progress: Progress | None, scope: base.ListingScope | None = None
+    ) -> Iterable[base.ListedObject]:
         count = 0
-        for obj in self.stores.iter_objects(store_id):
+        for obj in self.stores.iter_objects(store_id, scope):
             count += 1
             if progress is not None:
                 progress(store_id, count)
@@ -240,7 +260,7 @@ class StoreAudit:
                 referenced_keys.add((store_id, self.stores.object_key(store_id, ref.location)))
             except errors.GlanceliteError:
                 continue
-        staged = {f.image_id for f in findings if f.kind is Kind.LEFTOVER and f.image_id}
+        staged = {f.image_id for f in findings if f.kind is Kind.LEFTOVER and f.image_id}  # and uploading
         live_images = self._live_images(staged) if staged else {}
         kept = []
         for finding in findings:
@@ -252,7 +272,8 @@ class StoreAudit:
                 if (finding.image_id, finding.url) not in referenced_urls or self._looks_fine(finding):
                     continue
             elif finding.kind is Kind.LEFTOVER and finding.image_id:
-                if not staging_verdict(live_images.get(finding.image_id)):
+                verdict = upload_verdict if finding.upload_id else staging_verdict
+                if not verdict(live_images.get(finding.image_id)):
                     continue
             kept.append(finding)
         return kept
@@ -279,7 +300,10 @@ class StoreAudit:
             if finding.kind not in REMOVABLE or finding.age is None or finding.age <= older_than:
                 continue
             try:
-                self.stores.delete(_location(finding))
+                if finding.upload_id:
+                    self.stores.abort_upload(finding.store_id, finding.url, finding.upload_id)
+                else:
+                    self.stores.delete(_location(finding))
             except base.StoreNotFound:
                 continue  # gone by itself meanwhile
             except errors.GlanceliteError as exc:

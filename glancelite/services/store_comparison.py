@@ -16,6 +16,8 @@ from glancelite.store.drivers.file import PARTIAL_PREFIX
 from glancelite.tasks.plan import LOCK_PROPERTY
 
 STAGED_STATUSES = frozenset({ImageStatus.UPLOADING.value, ImageStatus.IMPORTING.value})
+# An unfinished upload into an ordinary store is live while its image is being written there.
+TRANSFER_STATUSES = STAGED_STATUSES | {ImageStatus.SAVING.value}
 LIVE_TASK_STATUSES = frozenset({TaskStatus.PENDING.value, TaskStatus.PROCESSING.value})
 # The working files of a task in the tasks store (store/areas.py WorkArea).
 TASK_FILE_SUFFIXES = ("owner", "owner.tmp", "download", "scratch")
@@ -42,6 +44,7 @@ class Finding:
     age: float | None = None  # seconds since the object last changed; None when the backend does not say
     image_id: str | None = None
     reason: str = ""
+    upload_id: str | None = None  # an unfinished upload (S3 multipart), not an object: removal aborts it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +128,44 @@ def work_leftovers(
             continue
         findings.append(Finding(Kind.LEFTOVER, store_id, obj.url, size=obj.size, age=_age(obj, now), reason=reason))
     return findings, len(objects), len(objects) - len(findings)
+
+
+def unfinished_leftovers(
+    store_id: str, uploads: Iterable[base.UnfinishedUpload], images: Callable[[Iterable[str]], dict], now: float
+) -> list[Finding]:
+    """Unfinished uploads whose image is not being written: what a dead upload left. ``images(ids)``: id -> Image."""
+    uploads = list(uploads)
+    live = images({_upload_image_id(u) for u in uploads})
+    findings = []
+    for upload in uploads:
+        image_id = _upload_image_id(upload)
+        reason = upload_verdict(live.get(image_id))
+        if reason:
+            findings.append(
+                Finding(
+                    Kind.LEFTOVER,
+                    store_id,
+                    upload.url,
+                    age=max(0.0, now - upload.started) if upload.started > 0 else None,
+                    image_id=image_id,
+                    reason=f"unfinished multipart upload: {reason}",
+                    upload_id=upload.upload_id,
+                )
+            )
+    return findings
+
+
+def upload_verdict(image) -> str:
+    """Why an unfinished upload is a leftover ("" while its image is being written or copied)."""
+    if image is None:
+        return "its image does not exist"
+    if image.status in TRANSFER_STATUSES or image.properties.get(LOCK_PROPERTY):
+        return ""
+    return f"its image is {image.status}"
+
+
+def _upload_image_id(upload: base.UnfinishedUpload) -> str:
+    return upload.key.rpartition("/")[2]
 
 
 def staging_verdict(image) -> str:

@@ -153,6 +153,30 @@ class ListedObject:
 
 
 @dataclasses.dataclass(frozen=True)
+class ListingScope:
+    """What the database knows that a store keeping images in many accounts (multi-tenant swift)
+    needs to find them all: every location URL it ever recorded and every project that owns an image."""
+
+    urls: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class UnfinishedUpload:
+    """An upload the backend began and never completed nor aborted (an S3 multipart upload).
+
+    Not an object (no listing shows it, no location can name it), yet the backend keeps its
+    parts and their space until it is aborted. ``key`` is the object it was to become,
+    ``url`` that object's location URL, ``started`` seconds since the epoch.
+    """
+
+    key: str
+    upload_id: str
+    url: str
+    started: float
+
+
+@dataclasses.dataclass(frozen=True)
 class Probe:
     """A driver's live state: its capabilities now, and why bits are missing.
 
@@ -187,6 +211,11 @@ class StoreAddDisabled(errors.Gone):
 
 class StoreUnavailable(errors.Unavailable):
     default_message = "The image store is unavailable."
+
+    @property
+    def public_message(self) -> str:
+        # The message names the backend's endpoint and its client library's error: log only.
+        return self.default_message
 
 
 class StoreGetNotSupported(errors.Invalid):
@@ -323,17 +352,30 @@ class Driver(abc.ABC):
         """Remove the object; StoreNotFound if absent, InUse if the backend refuses."""
         raise StoreDeleteNotSupported(f"Store {self.store.id} does not support deleting images.")
 
-    def iter_objects(self) -> Iterator[ListedObject]:
+    def iter_objects(self, scope: ListingScope | None = None) -> Iterator[ListedObject]:
         """Every object the store holds, from the backend's own listing (the store audit).
 
-        Optional: a store that cannot list (http, or one whose objects live in its callers'
-        accounts) keeps this default and says why.
+        Optional: a store that cannot list (http) keeps this default and says why. ``scope``
+        matters only to a store whose objects live in many accounts (multi-tenant swift).
         """
         raise ListingNotSupported(f"Store {self.store.id} ({self.TYPE}) cannot list the objects it holds.")
 
     def object_key(self, url: str) -> str:
         """The backend's name of a location's object, as ``iter_objects`` keys it (BadStoreUri if not ours)."""
         return url
+
+    def iter_unfinished_uploads(self) -> Iterator[UnfinishedUpload]:
+        """Uploads begun and never completed nor aborted (the store audit); none for most backends."""
+        return iter(())
+
+    def abort_upload(self, url: str, upload_id: str) -> None:
+        """Abort an unfinished upload of the object at ``url``, freeing its parts; StoreNotFound if gone."""
+        raise StoreDeleteNotSupported(f"Store {self.store.id} ({self.TYPE}) keeps no unfinished uploads.")
+
+    def for_operator(self) -> Driver:
+        """The driver acting with the store's own operator credentials, for ``glancelite-manage``
+        (the store audit); stores with credentials of their own return ``self``."""
+        return self
 
     def for_context(self, context: RequestContext | None) -> Driver:
         """The driver acting for ``context``'s caller (None: no caller, e.g. background work).

@@ -66,11 +66,15 @@ class StoreSet:
         clock: Callable[[], float] = time.monotonic,
         prepare: bool = True,
         metrics: Metrics | None = None,
+        operator: bool = False,
     ):
         """``prepare=False`` is a configuration check: every driver validates its options, but
         nothing is created (no ``Driver.prepare``) and no backend is probed. ``metrics``: the
-        process's (app.build_services); a StoreSet of its own otherwise records into a private one."""
+        process's (app.build_services); a StoreSet of its own otherwise records into a private one.
+        ``operator``: glancelite-manage's (the store audit): work done for no caller uses each
+        store's operator credentials (``Driver.for_operator``), so per-caller stores can be listed."""
         self.prepare = prepare
+        self.operator = operator
         self.metrics = metrics if metrics is not None else Metrics()
         self.multi_store = settings.multi_store
         self.default_id = settings.default_store
@@ -295,13 +299,18 @@ class StoreSet:
         """The shared instance when reusable, else a fresh one closed afterwards; as ``context``'s caller."""
         entry = self._entries[store_id]
         if entry.reusable:
-            yield entry.driver.for_context(context)
+            yield self._acting(entry.driver, context)
             return
         driver = entry.cls(entry.settings)
         try:
-            yield driver.for_context(context)
+            yield self._acting(driver, context)
         finally:
             driver.close()
+
+    def _acting(self, driver: base.Driver, context: RequestContext | None) -> base.Driver:
+        if context is None and self.operator:
+            return driver.for_operator()
+        return driver.for_context(context)
 
     # -- operations ------------------------------------------------------------------
 
@@ -501,10 +510,20 @@ class StoreSet:
         """Every store id, reserved ones included, in configuration order (the store audit)."""
         return list(self._entries)
 
-    def iter_objects(self, store_id: str) -> Iterator[base.ListedObject]:
+    def iter_objects(self, store_id: str, scope: base.ListingScope | None = None) -> Iterator[base.ListedObject]:
         """Everything the store holds, from its backend's listing; ListingNotSupported if it cannot list."""
         with self._driver(store_id) as driver:
-            yield from driver.iter_objects()
+            yield from driver.iter_objects(scope)
+
+    def iter_unfinished_uploads(self, store_id: str) -> Iterator[base.UnfinishedUpload]:
+        """Uploads the store's backend began and never completed nor aborted (S3 multipart uploads)."""
+        with self._driver(store_id) as driver:
+            yield from driver.iter_unfinished_uploads()
+
+    def abort_upload(self, store_id: str, url: str, upload_id: str) -> None:
+        """Abort one of ``iter_unfinished_uploads``; StoreNotFound when it is gone already."""
+        with self._driver(store_id) as driver:
+            driver.abort_upload(url, upload_id)
 
     def per_caller(self, store_id: str) -> bool:
         """Whether the store acts with each caller's credentials (multi-tenant swift): nothing to do without one."""

@@ -15,7 +15,7 @@ from glancelite import errors, model
 def failure_reason(exc: Exception) -> str:
     """What an image.upload error notification says: our own message, never a driver's text."""
     if isinstance(exc, errors.GlanceliteError):
-        return exc.message
+        return exc.public_message
     return f"internal error ({type(exc).__name__})"
 
 

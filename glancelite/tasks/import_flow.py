@@ -71,13 +71,13 @@ def _add_parallel_stores(flow, env: ImportEnv, plan: ImportPlan, parallel: int) 
 
 def failure_message(exc: BaseException) -> str:
     if isinstance(exc, errors.GlanceliteError):
-        return exc.message
+        return exc.public_message
     # taskflow wraps several failures; show the first real cause.
     causes = getattr(exc, "causes", None) or ()
     for cause in causes:
         inner = getattr(cause, "exception", None)
         if isinstance(inner, errors.GlanceliteError):
-            return inner.message
+            return inner.public_message
     return f"Task failed due to Internal Error: {exc}"
 
 

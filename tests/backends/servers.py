@@ -194,6 +194,7 @@ def _reap_orphans() -> None:
             ("s3-stop.sh", "S3_TEST_DIR", "s3"),
             ("swift-stop.sh", "SWIFT_TEST_DIR", "swift"),
             ("ceph-stop.sh", "CEPH_TEST_DIR", "ceph"),
+            ("ceph-stop.sh", "CEPH_TEST_DIR", "ceph-outage"),
         ):
             if (session / sub).is_dir():
                 subprocess.run(
@@ -206,7 +207,11 @@ def _reap_orphans() -> None:
         shutil.rmtree(session, ignore_errors=True)
 
 
-def _launch_all() -> None:
+_launched_all = False
+
+
+def _session() -> None:
+    """This session's directory and backends (none started yet)."""
     global _session_dir
     with _launch_lock:
         if _session_dir is not None:
@@ -215,14 +220,30 @@ def _launch_all() -> None:
         _session_dir = tempfile.mkdtemp(prefix=SESSION_PREFIX, dir="/tmp")
         Path(_session_dir, "owner").write_text(str(os.getpid()))
         BACKENDS.update(_build(_session_dir))
+
+
+def _launch_all() -> None:
+    global _launched_all
+    _session()
+    with _launch_lock:
+        if _launched_all:
+            return
+        _launched_all = True
         for name, backend in BACKENDS.items():
             if name not in ON_DEMAND:
                 backend.launch()
 
 
-def ensure(name: str) -> dict[str, str]:
-    """The env.sh values of a running backend (started on first use); BackendUnavailable otherwise."""
-    _launch_all()
+def ensure(name: str, *, alone: bool = False) -> dict[str, str]:
+    """The env.sh values of a running backend (started on first use); BackendUnavailable otherwise.
+
+    ``alone``: start only this one (the faults tier needs one backend per module; starting Ceph
+    and radosgw beside it would cost the 2-core machine for nothing).
+    """
+    if alone:
+        _session()
+    else:
+        _launch_all()
     return BACKENDS[name].wait()
 
 
@@ -248,10 +269,17 @@ def unavailable(name: str, reason: str):
     pytest.skip(message)
 
 
-def require(name: str) -> dict[str, str]:
+def launch(*names: str) -> None:
+    """Start these backends in the background now (``ensure(name, alone=True)`` waits for each later)."""
+    _session()
+    for name in names:
+        BACKENDS[name].launch()
+
+
+def require(name: str, *, alone: bool = False) -> dict[str, str]:
     """``ensure`` for tests: the backend's env values, or skip/fail via ``unavailable``."""
     try:
-        return ensure(name)
+        return ensure(name, alone=alone)
     except BackendUnavailable as exc:
         unavailable(name, str(exc))
         raise  # not reached: unavailable always raises

@@ -154,3 +154,133 @@ def bucket_contents(moto) -> list[str]:
     except client.exceptions.NoSuchBucket:
         return []
     return sorted([o["Key"] for o in objects] + [f"multipart:{u['Key']}" for u in uploads])
+
+
+# -- Swift and Ceph (the servers of tests/backends/servers.py) -------------------------------
+
+
+class SwiftProxy:
+    """The Swift all-in-one's tempauth proxy, killed and started again by PID (the rest keeps running).
+
+    Swift keeps its data on disk in the object servers, so what was written before the kill is
+    still there after: exactly what a dead upload's cleanup must find and remove.
+    """
+
+    def __init__(self, env: dict[str, str], test_dir: Path):
+        self.env, self.pidfile = env, test_dir / "pids" / "proxy"
+        self.auth_url, self.user, self.key = env["SWIFT_AUTH_URL"], env["SWIFT_USER"], env["SWIFT_KEY"]
+        self.base = self.auth_url.rsplit("/auth/", 1)[0]
+        self.log = test_dir / "log" / "proxy.log"
+        self.cmdline = Path(f"/proc/{self.pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+
+    @property
+    def pid(self) -> int:
+        return int(self.pidfile.read_text().strip())
+
+    def kill(self) -> None:
+        os.kill(self.pid, signal.SIGKILL)
+        end = time.monotonic() + 10
+        while _answers(f"{self.base}/healthcheck"):
+            assert time.monotonic() < end, "the Swift proxy still answers after SIGKILL"
+            time.sleep(0.05)
+
+    def start(self) -> None:
+        """The same command line again; its PID recorded where swift-stop.sh finds it."""
+        proc = subprocess.Popen(self.cmdline, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        self.pidfile.write_text(str(proc.pid))
+        end = time.monotonic() + 30
+        while not _answers(f"{self.base}/healthcheck"):
+            assert proc.poll() is None and time.monotonic() < end, f"the Swift proxy did not come back: {self.log}"
+            time.sleep(0.1)
+
+    def store_options(self, container: str) -> dict[str, str]:
+        """A single-tenant swift store in ``container``, segmented (DLO) from 1 MiB in 1 MiB segments."""
+        return {
+            "swift_store_auth_address": self.auth_url,
+            "swift_store_user": self.user,
+            "swift_store_key": self.key,
+            "swift_store_auth_version": "1",
+            "swift_store_container": container,
+            "swift_store_create_container_on_put": "true",
+            "swift_store_large_object_size": "1",
+            "swift_store_large_object_chunk_size": "1",
+        }
+
+    def listing(self, container: str) -> list[str]:
+        """Object names of ``container``, asked of Swift directly ([] when it does not exist)."""
+        import swiftclient.client as sc
+        from swiftclient.exceptions import ClientException
+
+        url, token = sc.get_auth(self.auth_url, self.user, self.key)
+        try:
+            return sorted(o["name"] for o in sc.get_container(url, token, container, full_listing=True)[1])
+        except ClientException as exc:
+            if exc.http_status == 404:
+                return []
+            raise
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture(scope="module")
+def swift_proxy():
+    from tests.backends import servers
+
+    env = servers.require("swift", alone=True)
+    return SwiftProxy(env, Path(env["SWIFT_TEST_DIR"]))
+
+
+class CephOsd:
+    """The single memstore OSD of the Ceph test cluster, frozen (SIGSTOP) and thawed by PID.
+
+    Killing it would lose the memstore and the pools with it; frozen, it holds every write in
+    flight exactly as a hung or partitioned OSD does, and librados times out (rados_connect_timeout).
+    """
+
+    def __init__(self, env: dict[str, str]):
+        self.env, self.pid, self.pool = env, int(env["CEPH_OSD_PID"]), env["CEPH_RBD_POOL"]
+
+    def freeze(self) -> None:
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+
+    def store_options(self) -> dict[str, str]:
+        """An rbd store in 1 MiB objects; every mon/osd operation bounded to 3 s."""
+        return {
+            "rbd_store_pool": self.pool,
+            "rbd_store_user": self.env["CEPH_GLANCE_USER"],
+            "rbd_store_ceph_conf": self.env["CEPH_CONF"],
+            "rbd_store_chunk_size": "1",
+            "rados_connect_timeout": "3",
+        }
+
+    def images(self) -> list[str]:
+        """RBD images in the pool, asked of Ceph directly with the admin key."""
+        import rados
+        import rbd
+
+        cluster = rados.Rados(conffile=self.env["CEPH_CONF"], conf={"keyring": self.env["CEPH_ADMIN_KEYRING"]})
+        cluster.connect(timeout=30)
+        try:
+            with cluster.open_ioctx(self.pool) as ioctx:
+                return sorted(rbd.RBD().list(ioctx))
+        finally:
+            cluster.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ceph_osd():
+    from tests.backends import servers
+
+    pytest.importorskip("rbd", reason="Debian's python3-rbd is not importable (tools/backends/install-backends.sh)")
+    # The cluster of its own that freezing an OSD may disturb (mon + memstore OSD, no radosgw).
+    osd = CephOsd(servers.require("ceph-outage", alone=True))
+    yield osd
+    osd.thaw()  # never leave it frozen for the next module

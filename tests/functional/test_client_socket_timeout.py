@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import ADMIN
 from tests.functional._images import new_image
 from tests.support.server import Server, write_config
+from tests.support.transfers import SlowDownload
 
 TIMEOUT = 2
 
@@ -88,3 +89,28 @@ def test_a_slow_but_steady_client_is_not_cut_off(impatient, http):
     )
     assert resp.status_code == 204, resp.text
     assert http.get(f"{impatient.url}/v2/images/{image_id}", headers=ADMIN).json()["size"] == 4000
+
+
+def test_a_download_reader_that_stops_reading_is_cut_and_frees_its_slot(impatient, http):
+    """Downloads too: a compute node that stops reading must not hold a transfer slot for ever."""
+    image_id = new_image(impatient, http, headers=ADMIN)
+    size = 16 * 1024 * 1024  # far more than the socket buffers of both ends hold
+    resp = http.put(
+        f"{impatient.url}/v2/images/{image_id}/file",
+        data=os.urandom(size),
+        headers={"Content-Type": "application/octet-stream", **ADMIN},
+    )
+    assert resp.status_code == 204
+    stalled = SlowDownload(impatient.url, f"/v2/images/{image_id}/file", ADMIN, keep_body=False)
+    try:
+        assert stalled.status == 200
+        time.sleep(TIMEOUT * 3)  # read nothing meanwhile
+        started = time.monotonic()
+        with pytest.raises(ConnectionError):
+            while stalled.read(1 << 20):
+                pass
+        # Cut by the server (the rest never came), not by reading it all.
+        assert stalled.received < size
+        assert time.monotonic() - started < 20
+    finally:
+        stalled.close()

@@ -330,3 +330,26 @@ def test_printed_locations_never_carry_keys():
     assert cli.redact("file:///var/lib/glance/images/img") == "file:///var/lib/glance/images/img"
     line = cli._finding_line(Finding(Kind.MISSING, "s", "swift+https://u:k@auth.example.com/v3/c/img", image_id="i"))
     assert "u:k" not in line and "swift+https://auth.example.com/v3/c/img" in line
+
+
+def test_unfinished_uploads_are_leftovers_unless_their_image_is_being_written():
+    import types
+
+    from glancelite.services.store_comparison import unfinished_leftovers
+    from glancelite.store.base import UnfinishedUpload
+    from glancelite.tasks.plan import LOCK_PROPERTY
+
+    def image(status, **properties):
+        return types.SimpleNamespace(status=status, properties=properties)
+
+    live = {
+        "saving": image("saving"),
+        "copying": image("active", **{LOCK_PROPERTY: "task-1"}),  # copy-image into the store
+        "dead": image("active"),
+    }
+    uploads = [UnfinishedUpload(key, f"u-{key}", f"s3://h/b/{key}", 1000.0) for key in (*live, "gone")]
+    found = unfinished_leftovers("cheap", uploads, lambda ids: {i: live[i] for i in ids if i in live}, 1060.0)
+    assert [(f.kind, f.image_id, f.upload_id, f.age, f.reason) for f in found] == [
+        ("leftover", "dead", "u-dead", 60.0, "unfinished multipart upload: its image is active"),
+        ("leftover", "gone", "u-gone", 60.0, "unfinished multipart upload: its image does not exist"),
+    ]

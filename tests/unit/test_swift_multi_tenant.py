@@ -177,3 +177,57 @@ def test_bad_multi_tenant_options_name_the_option(options, option):
     with pytest.raises(errors.ConfigError) as info:
         _driver(**options)
     assert (info.value.group, info.value.option) == ("tenant", option)
+
+
+# -- the operator's view (glancelite-manage store audit) ------------------------------------
+
+
+class _AdminLogin:
+    """Credentials whose login is already done: a reseller admin's token on its own account."""
+
+    refreshable = True
+
+    def get(self, expire_soon: float = 0, force: bool = False) -> tuple[str, str]:
+        return "http://admin.example.test:8080/v1/AUTH_admin", "admin-token"
+
+    def invalidate(self) -> None:
+        return None
+
+
+def test_operator_needs_a_login_else_listing_is_skipped_with_the_reason():
+    from glancelite.store import base
+
+    view = _driver().for_operator()
+    with pytest.raises(base.ListingNotSupported, match="reseller admin"):
+        list(view.iter_objects())
+    login = {"swift_store_auth_address": "http://a/auth/v1.0", "swift_store_user": "admin:admin"}
+    assert type(_driver(**login, swift_store_key="k").for_operator()).__name__ == "OperatorView"
+
+
+def test_operator_accounts_from_locations_owners_and_the_pinned_endpoint():
+    from glancelite.store import base
+    from glancelite.store.drivers.swift.multi_tenant import OperatorView
+
+    driver = _driver(swift_store_endpoint="http://pinned.example.test:8080/v1/AUTH_pinned")
+    view = OperatorView(driver, _AdminLogin())
+    scope = base.ListingScope(
+        urls=(
+            f"swift+https://swift.example.test:8080/v1/AUTH_p1/glance_{IMAGE}/{IMAGE}",
+            f"swift+https://other.example.test/v1/AUTH_p1/glance_{IMAGE}/{IMAGE}",  # same account, other host
+            "swift+https://swift.example.test:8080/v1/AUTH_p9/somebody-else/x",  # not this store's container
+            "file:///var/lib/glance/images/x",
+        ),
+        projects=("p1", "p2"),
+    )
+    assert view.accounts(scope) == {
+        "AUTH_pinned": "http://pinned.example.test:8080/v1/AUTH_pinned",
+        "AUTH_p1": "https://swift.example.test:8080/v1/AUTH_p1",
+        "AUTH_p2": "http://admin.example.test:8080/v1/AUTH_p2",
+    }
+
+
+def test_object_key_names_the_account_not_the_host():
+    driver = _driver()
+    a = driver.object_key(f"swift+https://swift.example.test:8080/v1/AUTH_p1/glance_{IMAGE}/{IMAGE}")
+    b = driver.object_key(f"swift+http://10.0.0.1/v1/AUTH_p1/glance_{IMAGE}/{IMAGE}")
+    assert a == b == f"AUTH_p1/glance_{IMAGE}/{IMAGE}"

@@ -13,7 +13,7 @@
 #     catalog is the caller's too: http://127.0.0.1:$SWIFT_KEYSTONE_PROXY_PORT/v1/AUTH_$(project_id)s.
 # tempauth keeps tokens in memcache: without memcached every request is 401.
 # Idempotent: everything recorded alive and answering -> print env, exit 0; otherwise wipe and restart.
-# Output: $SWIFT_TEST_DIR/env.sh (SWIFT_AUTH_URL, SWIFT_USER, SWIFT_KEY, SWIFT_SHORT_AUTH_URL...;
+# Output: $SWIFT_TEST_DIR/env.sh (SWIFT_AUTH_URL, SWIFT_USER, SWIFT_KEY, SWIFT_ADMIN_USER/KEY (reseller admin), SWIFT_SHORT_AUTH_URL...;
 #   in keystone mode also SWIFT_KEYSTONE_PROXY_URL and SWIFT_KEYSTONE_AUTH_URL).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/../.." && pwd)
@@ -250,6 +250,8 @@ export SWIFT_TEST_DIR=$D
 export SWIFT_AUTH_URL=$AUTH_URL
 export SWIFT_USER=test:tester
 export SWIFT_KEY=testing
+export SWIFT_ADMIN_USER=admin:admin
+export SWIFT_ADMIN_KEY=admin
 export SWIFT_STORAGE_URL=http://127.0.0.1:$PROXY_PORT/v1/AUTH_test
 export SWIFT_PROXY_PID=$(cat "$D/pids/proxy")
 export SWIFT_SHORT_AUTH_URL=http://127.0.0.1:$SHORT_PORT/auth/v1.0

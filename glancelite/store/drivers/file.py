@@ -361,7 +361,7 @@ class FileDriver(base.Driver):
         except OSError as exc:
             raise errors.Forbidden(f"Cannot delete image file {path}: {exc.strerror}") from exc
 
-    def iter_objects(self) -> Iterator[base.ListedObject]:
+    def iter_objects(self, scope: base.ListingScope | None = None) -> Iterator[base.ListedObject]:
         """Every regular file in the data directories (partial files of uploads included)."""
         for _, datadir in self.datadirs:
             try:

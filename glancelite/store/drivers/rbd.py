@@ -7,6 +7,9 @@ MiB, and a protected snapshot ``snap``; the location is
 doubling steps (from one chunk up to 8 GiB per step) and is trimmed to the
 exact size at the end, never resized per chunk.
 
+A partial image an add could not remove (the cluster stopped answering mid-write) is
+removed by ``pending_removals`` once it answers again (store/cleanup.py).
+
 Deleting an image that still has clones answers InUse (409) before anything
 is touched: the snapshot stays protected and the data intact (glance_store
 LP #1954883 could leave such an image without its snapshot).
@@ -35,6 +38,7 @@ from glancelite import errors
 from glancelite.settings import StoreSettings
 from glancelite.store import base
 from glancelite.store.capabilities import Capability
+from glancelite.store.cleanup import PendingRemovals
 from glancelite.store.drivers.rbd_options import OPTIONS
 
 LOG = logging.getLogger(__name__)
@@ -71,6 +75,8 @@ class RbdDriver(base.Driver):
         # when the driver is collected or the process exits, whichever comes first.
         self._handles: list[rados.Rados] = []
         weakref.finalize(self, _shutdown_all, self._handles)
+        # Partial images the cluster could not remove when their add failed, retried until it answers.
+        self.pending_removals = PendingRemovals(store.id)
 
     # -- connection ------------------------------------------------------------------
 
@@ -190,6 +196,7 @@ class RbdDriver(base.Driver):
 
     def add(self, image_id: str, reader: base.Readable, size: int | None) -> base.StoredObject:
         name = image_id
+        self.pending_removals.settle(name)
         with self._ioctx() as (cluster, ioctx):
             fsid = cluster.get_fsid()
             with self._translating(f"create image {name}"):
@@ -199,7 +206,7 @@ class RbdDriver(base.Driver):
                     )
                 except rbd.ImageExists:
                     raise base.Duplicate(f"Image {image_id} already exists in store {self.store.id}.") from None
-            with base.removing_on_failure(lambda: self._remove_image(ioctx, name)):
+            with base.removing_on_failure(lambda: self._remove_partial(ioctx, name)):
                 with self._translating(f"write image {name}"), rbd.Image(ioctx, name) as image:
                     written = self._write(image, reader, size)
                     image.create_snap(SNAPSHOT)
@@ -233,19 +240,20 @@ class RbdDriver(base.Driver):
         image.flush()
         return offset
 
-    def _remove_image(self, ioctx, name: str) -> None:
-        """Undo a failed add: our own fresh image, snapshot included (errors are logged)."""
+    def _remove_partial(self, ioctx, name: str) -> None:
+        """Undo a failed add: our own fresh image, snapshot included. When the cluster cannot do it
+        now (the failure was the cluster going away), ``pending_removals`` retries it on a new
+        connection until it answers; until the dead connection's watch lapses, Ceph says busy."""
         try:
-            with rbd.Image(ioctx, name) as image:
-                if any(s["name"] == SNAPSHOT for s in image.list_snaps()):
-                    if image.is_protected_snap(SNAPSHOT):
-                        image.unprotect_snap(SNAPSHOT)
-                    image.remove_snap(SNAPSHOT)
-            rbd.RBD().remove(ioctx, name)
-        except rbd.ImageNotFound:
-            pass
+            _remove_image(ioctx, name)
         except Exception as exc:  # noqa: BLE001 - the add's own error is what the caller sees
-            LOG.warning("store %s: could not remove partial rbd image %s/%s: %s", self.store.id, self.pool, name, exc)
+            LOG.info("store %s: partial rbd image %s/%s not removed yet: %s", self.store.id, self.pool, name, exc)
+
+            def retry() -> None:
+                with self._ioctx() as (_, fresh), self._translating(f"remove partial image {name}"):
+                    _remove_image(fresh, name)
+
+            self.pending_removals.defer(name, f"partial rbd image {self.pool}/{name}", retry)
 
     def get(self, url: str, offset: int = 0, length: int | None = None) -> base.DataStream:
         pool, name, snap = self.parse(url)
@@ -299,7 +307,7 @@ class RbdDriver(base.Driver):
             except rbd.ImageBusy as exc:
                 raise base.InUse(f"Image {name} is in use by the store (it has watchers).") from exc
 
-    def iter_objects(self) -> Iterator[base.ListedObject]:
+    def iter_objects(self, scope: base.ListingScope | None = None) -> Iterator[base.ListedObject]:
         """Every RBD image of the store's pool (the trash excluded), with its size and last change."""
         with self._ioctx() as (cluster, ioctx):
             fsid = cluster.get_fsid()
@@ -341,6 +349,19 @@ class RbdDriver(base.Driver):
 
     def _translating(self, what: str, missing: bool = False):
         return _Translate(self.store.id, what, missing)
+
+
+def _remove_image(ioctx, name: str) -> None:
+    """Remove an image the driver just made, its snapshot first; absent is done."""
+    try:
+        with rbd.Image(ioctx, name) as image:
+            if any(s["name"] == SNAPSHOT for s in image.list_snaps()):
+                if image.is_protected_snap(SNAPSHOT):
+                    image.unprotect_snap(SNAPSHOT)
+                image.remove_snap(SNAPSHOT)
+        rbd.RBD().remove(ioctx, name)
+    except rbd.ImageNotFound:
+        pass
 
 
 def _shutdown_all(handles: list) -> None:

@@ -9,7 +9,9 @@ Unlike glance_store, nothing is buffered whole: a small image is streamed in
 one PUT (payload signing off, the length is known), a large or unknown-size
 one goes up as a multipart upload with at most ``s3_store_thread_pools`` parts
 in memory at once; any failure aborts the multipart upload so no incomplete
-upload is left behind.
+upload is left behind (an abort the endpoint does not answer is retried by
+``pending_removals`` until it does, store/cleanup.py; ``iter_unfinished_uploads``
+shows the store audit what is left anyway).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from glancelite import errors
 from glancelite.settings import StoreSettings
 from glancelite.store import base
 from glancelite.store.capabilities import Capability
+from glancelite.store.cleanup import PendingRemovals
 from glancelite.store.drivers.s3_options import OPTIONS
 
 LOG = logging.getLogger(__name__)
@@ -60,6 +63,8 @@ class S3Driver(base.Driver):
 
     def __init__(self, store: StoreSettings):
         super().__init__(store)
+        # Multipart uploads the endpoint did not let us abort when they failed, retried until it does.
+        self.pending_removals = PendingRemovals(store.id)
         host = self._required("s3_store_host")
         self.access_key = self._required("s3_store_access_key")
         self.secret_key = self._required("s3_store_secret_key")
@@ -180,6 +185,7 @@ class S3Driver(base.Driver):
     # -- operations ------------------------------------------------------------------
 
     def add(self, image_id: str, reader: base.Readable, size: int | None) -> base.StoredObject:
+        self.pending_removals.settle(image_id)
         self._ensure_bucket()
         key = image_id
         if self._exists(key):
@@ -314,7 +320,15 @@ class S3Driver(base.Driver):
         try:
             self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
         except Exception as exc:  # noqa: BLE001 - the original error matters more; this one is logged
-            LOG.warning("store %s: could not abort multipart upload of %s/%s: %s", self.store.id, self.bucket, key, exc)
+            LOG.info("store %s: multipart upload of %s/%s not aborted yet: %s", self.store.id, self.bucket, key, exc)
+
+            def retry() -> None:
+                try:
+                    self.abort_upload(self.url_of(key), upload_id)
+                except base.StoreNotFound:
+                    pass  # gone with the endpoint's memory, or aborted by someone else
+
+            self.pending_removals.defer(key, f"multipart upload {upload_id} of s3 {self.bucket}/{key}", retry)
 
     def _delete_quietly(self, key: str) -> None:
         try:
@@ -353,7 +367,7 @@ class S3Driver(base.Driver):
         with self._translating(f"delete {bucket}/{key}", missing=True):
             self._client.delete_object(Bucket=bucket, Key=key)
 
-    def iter_objects(self) -> Iterator[base.ListedObject]:
+    def iter_objects(self, scope: base.ListingScope | None = None) -> Iterator[base.ListedObject]:
         """Every object of the store's bucket (list_objects_v2, page by page); none if it does not exist."""
         pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
         with self._translating(f"list bucket {self.bucket}"):
@@ -372,6 +386,29 @@ class S3Driver(base.Driver):
 
     def object_key(self, url: str) -> str:
         return self.parse(url)[1]
+
+    def iter_unfinished_uploads(self) -> Iterator[base.UnfinishedUpload]:
+        """The bucket's multipart uploads never completed nor aborted (a process that died mid-upload,
+        an abort the endpoint did not answer): their parts take space and no listing shows them."""
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket)
+        with self._translating(f"list multipart uploads of bucket {self.bucket}"):
+            try:
+                for page in pages:
+                    for item in page.get("Uploads", ()):
+                        yield base.UnfinishedUpload(
+                            key=item["Key"],
+                            upload_id=item["UploadId"],
+                            url=self.url_of(item["Key"]),
+                            started=item["Initiated"].timestamp(),
+                        )
+            except botocore.exceptions.ClientError as exc:
+                if _code(exc) != "NoSuchBucket":
+                    raise
+
+    def abort_upload(self, url: str, upload_id: str) -> None:
+        bucket, key = self.parse(url)
+        with self._translating(f"abort multipart upload {upload_id} of {bucket}/{key}", missing=True):
+            self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
 
     def close(self) -> None:
         for client in (self._client, self._probe_client):

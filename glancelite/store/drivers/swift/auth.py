@@ -125,6 +125,22 @@ class CallerToken:
         return None
 
 
+class InAccount:
+    """``credentials``' token used on another account, ``storage_url``: a reseller admin's view of it
+    (the multi-tenant store's operator, glancelite-manage store audit)."""
+
+    refreshable = True
+
+    def __init__(self, credentials: Credentials, storage_url: str):
+        self.credentials, self.storage_url = credentials, storage_url
+
+    def get(self, expire_soon: float, force: bool = False) -> tuple[str, str]:
+        return self.storage_url, self.credentials.get(expire_soon, force)[1]
+
+    def invalidate(self) -> None:
+        self.credentials.invalidate()
+
+
 def storage_url_from_catalog(catalog, *, service_type: str, region: str | None, endpoint_type: str) -> str | None:
     """The ``endpoint_type`` URL (publicURL, internalURL, adminURL) of ``service_type`` in ``region``.
 

@@ -7,7 +7,8 @@ writes them: below ``swift_store_large_object_size`` one streamed PUT; at or abo
 it (and at unknown size) segments ``<obj>-00001``, ``<obj>-00002``... in the same
 container, then a manifest ``<obj>`` with ``X-Object-Manifest: <container>/<obj>-``
 (a DLO, readable by Glance). Each segment is streamed, never held whole; a failed
-upload deletes the segments it wrote.
+upload deletes the segments it wrote; those Swift cannot delete then (it went away mid-upload)
+are deleted by ``pending_removals`` once it answers again (store/cleanup.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from swiftclient.exceptions import ClientException
 
 from glancelite import errors
 from glancelite.store import base
+from glancelite.store.cleanup import PendingRemovals
 from glancelite.store.drivers.swift.auth import CallerToken, Credentials
 
 LOG = logging.getLogger(__name__)
@@ -77,11 +79,13 @@ class SwiftClient:
         tuning: Tuning,
         *,
         callers_token: bool = False,
+        pending_removals: PendingRemovals | None = None,
     ):
         self.store_id = store_id
         self.credentials = credentials
         self.tuning = tuning
         self.callers_token = callers_token
+        self.pending_removals = pending_removals
 
     # -- plumbing --------------------------------------------------------------------
 
@@ -113,6 +117,7 @@ class SwiftClient:
 
     def put_image(self, container: str, obj: str, reader: base.Readable, size: int | None) -> int:
         """Write the image as ``container/obj`` (segmented when large); the bytes written."""
+        self.settle(obj)
         conn = self.conn()
         self._ensure_container(conn, container)
         try:
@@ -142,7 +147,7 @@ class SwiftClient:
 
     def _put_single(self, conn, container: str, obj: str, reader: base.Readable, size: int) -> int:
         body = _SegmentReader(reader, size, exact=True)
-        with base.removing_on_failure(lambda: self.delete_objects(container, [obj])):
+        with base.removing_on_failure(lambda: self._remove_partial(container, obj, [obj])):
             self._put(conn, container, obj, body, size)
             _expect_eof(reader, size)
         return size
@@ -151,7 +156,7 @@ class SwiftClient:
         written: list[str] = []
         total = 0
         segment_size = self.tuning.segment_size
-        with base.removing_on_failure(lambda: self.delete_objects(container, [*written, obj])):
+        with base.removing_on_failure(lambda: self._remove_partial(container, obj, [*written, obj])):
             number = 0
             while True:
                 remaining = None if size is None else size - total
@@ -204,11 +209,34 @@ class SwiftClient:
             raise
         body.raise_if_failed()
 
-    def delete_objects(self, container: str, names: list[str]) -> None:
-        """Best effort: a failed upload must not leave segments behind (failures are logged)."""
+    def _remove_partial(self, container: str, obj: str, names: list[str]) -> None:
+        """A failed upload must not leave segments behind: what Swift cannot delete now (it went away
+        mid-upload) is left to ``pending_removals``, retried until Swift answers again."""
+        left = self.delete_objects(container, names)
+        if not left:
+            return
+        if self.pending_removals is None:
+            LOG.warning("store %s: could not delete %s of %s/%s", self.store_id, left, container, obj)
+            return
+
+        def retry() -> None:
+            left[:] = self.delete_objects(container, left)
+            if left:
+                raise base.StoreUnavailable(f"{len(left)} objects of {container}/{obj} not deleted yet.")
+
+        self.pending_removals.defer(obj, f"{len(left)} partial objects of swift {container}/{obj}", retry)
+
+    def settle(self, obj: str) -> None:
+        """Before a new upload of ``obj``: the removal an earlier failed one left pending, done now if possible."""
+        if self.pending_removals is not None:
+            self.pending_removals.settle(obj)
+
+    def delete_objects(self, container: str, names: list[str]) -> list[str]:
+        """Delete ``names`` (absent ones count as deleted); those that could not be deleted (logged)."""
         conn = None
         with contextlib.suppress(errors.GlanceliteError):
             conn = self.conn()
+        left = []
         for name in names:
             try:
                 self.call(f"delete {name}", sc.delete_object, container, name, conn=conn, missing=True)
@@ -216,6 +244,8 @@ class SwiftClient:
                 pass
             except errors.GlanceliteError as exc:
                 LOG.warning("store %s: could not delete %s/%s: %s", self.store_id, container, name, exc.message)
+                left.append(name)
+        return left
 
     # -- reading ---------------------------------------------------------------------
 

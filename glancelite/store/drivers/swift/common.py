@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import re
 import urllib.parse
 from typing import Any
 
@@ -9,6 +11,7 @@ from glancelite import errors
 from glancelite.settings import StoreSettings
 from glancelite.store import base
 from glancelite.store.capabilities import Capability
+from glancelite.store.cleanup import PendingRemovals
 from glancelite.store.drivers.swift.client import MiB, Tuning, quiet_swiftclient_logger
 from glancelite.store.drivers.swift.options import OPTIONS
 
@@ -40,6 +43,8 @@ class SwiftBase(base.Driver):
             insecure=self.option("swift_store_auth_insecure"),
             cacert=self.option("swift_store_cacert"),
         )
+        # Partial uploads Swift could not delete when they failed, retried until it answers.
+        self.pending_removals = PendingRemovals(store.id)
 
     @property
     def expire_soon(self) -> float:
@@ -67,3 +72,31 @@ class SwiftBase(base.Driver):
 def redact(url: str) -> str:
     split = urllib.parse.urlsplit(url)
     return split._replace(netloc=split.netloc.rpartition("@")[2]).geturl()
+
+
+_SEGMENT = re.compile(r"^(?P<manifest>.+)-(?P<number>\d{5})$")
+
+
+def fold_segments(listing: list[dict]) -> list[tuple[str, int, float]]:
+    """(name, size, modified) per object of a container listing, segments folded into their manifest.
+
+    The driver writes a large image as segments ``<obj>-00001``... beside a zero-byte manifest
+    ``<obj>``: a segment whose manifest is listed adds its bytes (and its time, when newer) to
+    the manifest's; one whose manifest is gone stays an object of its own (an orphan).
+    """
+    objects = {item["name"]: [int(item.get("bytes") or 0), _timestamp(item.get("last_modified"))] for item in listing}
+    for name in list(objects):
+        match = _SEGMENT.match(name)
+        if match and match["manifest"] in objects:
+            size, modified = objects.pop(name)
+            manifest = objects[match["manifest"]]
+            manifest[0] += size
+            manifest[1] = max(manifest[1], modified)
+    return [(name, size, modified) for name, (size, modified) in objects.items()]
+
+
+def _timestamp(value: str | None) -> float:
+    """Swift's listing time (ISO 8601, UTC, no zone) as seconds since the epoch; 0 when absent."""
+    if not value:
+        return 0.0
+    return datetime.datetime.fromisoformat(value).replace(tzinfo=datetime.UTC).timestamp()

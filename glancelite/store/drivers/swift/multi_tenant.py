@@ -11,6 +11,15 @@ carries the storage URL and no credentials:
 The driver holds the store's settings only; ``for_context(context)`` returns a
 ``CallerView`` bound to one caller, which does the work. The driver's own
 operations act for no caller (background work) and fail as glance_store does.
+
+``for_operator()`` (glancelite-manage store audit) is an ``OperatorView``: it logs in with
+``swift_store_auth_address`` / ``swift_store_user`` / ``swift_store_key`` (unused otherwise
+in this mode), a reseller admin who may act on every account (tempauth ``.reseller_admin``,
+keystone's ``ResellerAdmin`` role). Swift cannot list its accounts, so the view lists those
+the database knows of (``ListingScope``): every account a recorded location names, and the
+account of every project that owns an image (the admin's storage URL with its account
+replaced by ``<reseller prefix><project>``, Swift's own naming, e.g. ``AUTH_<project id>``),
+plus ``swift_store_endpoint``'s when set. In each, the containers ``<container>_*``.
 """
 
 from __future__ import annotations
@@ -25,9 +34,9 @@ from glancelite import errors
 from glancelite.context import RequestContext
 from glancelite.settings import StoreSettings
 from glancelite.store import base
-from glancelite.store.drivers.swift.auth import CallerToken, storage_url_from_catalog
+from glancelite.store.drivers.swift.auth import CallerToken, Credentials, InAccount, storage_url_from_catalog
 from glancelite.store.drivers.swift.client import SwiftClient
-from glancelite.store.drivers.swift.common import SwiftBase, redact
+from glancelite.store.drivers.swift.common import SwiftBase, fold_segments, redact
 
 ENDPOINT_TYPES = ("publicURL", "internalURL", "adminURL")
 
@@ -53,6 +62,23 @@ class MultiTenantSwiftDriver(SwiftBase):
     def for_context(self, context: RequestContext | None) -> CallerView:
         """The store acting for ``context``'s caller: its token, its catalog, its account."""
         return CallerView(self, context)
+
+    def for_operator(self) -> CallerView:
+        """The store as its operator (a reseller admin) sees it; as no caller when no login is configured."""
+        auth, user, key = (self.option(o) for o in ("swift_store_auth_address", "swift_store_user", "swift_store_key"))
+        if not (auth and user and key):
+            return CallerView(self, None)
+        version = self.option("swift_store_auth_version")
+        if version not in ("1", "2", "3"):
+            raise errors.ConfigError(self.store.id, "swift_store_auth_version", "must be 1, 2 or 3")
+        options = {"insecure": self.tuning.insecure, "cacert": self.tuning.cacert, "region": self.region}
+        auth = auth if "://" in auth else "https://" + auth
+        return OperatorView(self, Credentials(self.store.id, auth, user, key, version, options))
+
+    def object_key(self, url: str) -> str:
+        """``<account>/<container>/<object>``: the same object whatever host the location names."""
+        container, obj = self.parse(url)
+        return f"{multi_tenant_storage_url(url).rsplit('/', 1)[-1]}/{container}/{obj}"
 
     # -- locations -------------------------------------------------------------------
 
@@ -95,8 +121,8 @@ class MultiTenantSwiftDriver(SwiftBase):
     def set_acls(self, url: str, *, public: bool, read_projects: Sequence[str]) -> None:
         self.for_context(None).set_acls(url, public=public, read_projects=read_projects)
 
-    def iter_objects(self):
-        return self.for_context(None).iter_objects()
+    def iter_objects(self, scope: base.ListingScope | None = None):
+        return self.for_context(None).iter_objects(scope)
 
 
 class CallerView(base.Driver):
@@ -135,7 +161,13 @@ class CallerView(base.Driver):
     def client(self, storage_url: str) -> SwiftClient:
         """Requests to the account at ``storage_url`` with the caller's token."""
         credentials = CallerToken(self.driver.store.id, self.token, storage_url)
-        return SwiftClient(self.driver.store.id, credentials, self.driver.tuning, callers_token=True)
+        return SwiftClient(
+            self.driver.store.id,
+            credentials,
+            self.driver.tuning,
+            callers_token=True,
+            pending_removals=self.driver.pending_removals,
+        )
 
     def _at(self, url: str) -> tuple[SwiftClient, str, str]:
         """(client of the location's account, container, object)."""
@@ -175,14 +207,86 @@ class CallerView(base.Driver):
         headers = {"X-Container-Read": read, "X-Container-Write": write}
         client.call(f"set the ACLs of {container}", sc.post_container, container, headers, missing=True)
 
-    def iter_objects(self):
+    def iter_objects(self, scope: base.ListingScope | None = None):
         raise base.ListingNotSupported(
-            f"Store {self.driver.store.id} is multi-tenant: each image lives in its owner's Swift account, "
-            "and the store has no account of its own to list."
+            f"Store {self.driver.store.id} is multi-tenant: each image lives in its owner's Swift account; "
+            "set swift_store_auth_address, swift_store_user and swift_store_key to a reseller admin "
+            "to audit them."
         )
 
     def owns(self, url: str) -> bool:
         return self.driver.owns(url)
+
+    def object_key(self, url: str) -> str:
+        return self.driver.object_key(url)
+
+
+class OperatorView(CallerView):
+    """The multi-tenant store acting as its operator: a reseller admin's token on every account."""
+
+    def __init__(self, driver: MultiTenantSwiftDriver, credentials: Credentials):
+        super().__init__(driver, None)
+        self.credentials = credentials
+
+    def client(self, storage_url: str) -> SwiftClient:
+        return SwiftClient(self.driver.store.id, InAccount(self.credentials, storage_url), self.driver.tuning)
+
+    def add(self, image_id: str, reader: base.Readable, size: int | None) -> base.StoredObject:
+        raise base.StoreWriteDenied(f"Store {self.driver.store.id}: an operator writes no image.")
+
+    def delete(self, url: str) -> None:
+        client, container, obj = self._at(url)
+        client.delete(container, obj)
+        # The image's own container goes with its last object (a Conflict: others are still in it).
+        with contextlib.suppress(base.StoreNotFound, base.Duplicate):
+            client.call(f"delete container {container}", sc.delete_container, container, missing=True)
+
+    def accounts(self, scope: base.ListingScope | None) -> dict[str, str]:
+        """Account name -> storage URL of every account the store may hold data in."""
+        driver = self.driver
+        admin_url = self.credentials.get(driver.tuning.expire_soon)[0].rstrip("/")
+        found: dict[str, str] = {}
+
+        def add(storage_url: str) -> None:
+            found.setdefault(storage_url.rstrip("/").rsplit("/", 1)[-1], storage_url.rstrip("/"))
+
+        if driver.endpoint:
+            add(driver.endpoint)
+        for url in scope.urls if scope else ():
+            if driver.owns(url):
+                add(multi_tenant_storage_url(url))
+        root, _, admin_account = admin_url.rpartition("/")
+        prefix, underscore, _ = admin_account.partition("_")
+        if underscore:
+            for project in scope.projects if scope else ():
+                add(f"{root}/{prefix}_{project}")
+        return found
+
+    def iter_objects(self, scope: base.ListingScope | None = None):
+        """Objects of the ``<container>_*`` containers of every account of ``accounts(scope)``;
+        a manifest's segments counted in its size, a segment without its manifest an object of its own."""
+        prefix = f"{self.driver.container}_"
+        for account, storage_url in sorted(self.accounts(scope).items()):
+            client = self.client(storage_url)
+            try:
+                _, containers = client.call(
+                    f"list account {account}", sc.get_account, prefix=prefix, full_listing=True, missing=True
+                )
+            except base.StoreNotFound:
+                continue  # an account Swift has never seen: nothing in it
+            for entry in containers:
+                container = entry["name"]
+                try:
+                    listing = client.listing(container)
+                except base.StoreNotFound:
+                    continue  # removed while we looked
+                for name, size, modified in fold_segments(listing):
+                    yield base.ListedObject(
+                        key=f"{account}/{container}/{name}",
+                        url=multi_tenant_url(storage_url, container, name),
+                        size=size,
+                        modified=modified,
+                    )
 
 
 def multi_tenant_url(storage_url: str, container: str, obj: str) -> str:

@@ -15,8 +15,6 @@ The token is refreshed before any request once it is within
 from __future__ import annotations
 
 import configparser
-import datetime
-import re
 import urllib.parse
 from collections.abc import Iterator
 
@@ -28,7 +26,7 @@ from glancelite.store import base
 from glancelite.store.capabilities import Capability
 from glancelite.store.drivers.swift.auth import Credentials
 from glancelite.store.drivers.swift.client import PROBE_TIMEOUT, SwiftClient
-from glancelite.store.drivers.swift.common import SwiftBase, redact
+from glancelite.store.drivers.swift.common import SwiftBase, fold_segments, redact
 from glancelite.store.drivers.swift.multi_tenant import MultiTenantSwiftDriver
 
 
@@ -44,7 +42,7 @@ class SwiftDriver(SwiftBase):
             raise ValueError(f"store {store.id} is multi-tenant: build it with registry.driver_for(store)")
         super().__init__(store)
         self.credentials = self._credentials()
-        self.client = SwiftClient(store.id, self.credentials, self.tuning)
+        self.client = SwiftClient(store.id, self.credentials, self.tuning, pending_removals=self.pending_removals)
 
     def _credentials(self) -> Credentials:
         conn_opts = {
@@ -142,7 +140,7 @@ class SwiftDriver(SwiftBase):
     def delete(self, url: str) -> None:
         self.client.delete(*self.parse(url))
 
-    def iter_objects(self) -> Iterator[base.ListedObject]:
+    def iter_objects(self, scope: base.ListingScope | None = None) -> Iterator[base.ListedObject]:
         """The container's objects; a manifest's segments (``<obj>-00001``...) count in its size."""
         try:
             listing = self.client.listing(self.container)
@@ -153,31 +151,3 @@ class SwiftDriver(SwiftBase):
 
     def object_key(self, url: str) -> str:
         return self.parse(url)[1]
-
-
-_SEGMENT = re.compile(r"^(?P<manifest>.+)-(?P<number>\d{5})$")
-
-
-def fold_segments(listing: list[dict]) -> list[tuple[str, int, float]]:
-    """(name, size, modified) per object of a container listing, segments folded into their manifest.
-
-    The driver writes a large image as segments ``<obj>-00001``... beside a zero-byte manifest
-    ``<obj>``: a segment whose manifest is listed adds its bytes (and its time, when newer) to
-    the manifest's; one whose manifest is gone stays an object of its own (an orphan).
-    """
-    objects = {item["name"]: [int(item.get("bytes") or 0), _timestamp(item.get("last_modified"))] for item in listing}
-    for name in list(objects):
-        match = _SEGMENT.match(name)
-        if match and match["manifest"] in objects:
-            size, modified = objects.pop(name)
-            manifest = objects[match["manifest"]]
-            manifest[0] += size
-            manifest[1] = max(manifest[1], modified)
-    return [(name, size, modified) for name, (size, modified) in objects.items()]
-
-
-def _timestamp(value: str | None) -> float:
-    """Swift's listing time (ISO 8601, UTC, no zone) as seconds since the epoch; 0 when absent."""
-    if not value:
-        return 0.0
-    return datetime.datetime.fromisoformat(value).replace(tzinfo=datetime.UTC).timestamp()
