@@ -408,8 +408,10 @@ def report(rounds: list[dict], uploads: int) -> tuple[int, int]:
                 f"{label:<34} {rate(figure):>14} {rate(ceiling):>14} {ratio * 100:6.0f}% {share * 100:4.0f}%  {verdict}"
             )
         if len(rounds) > 1:
-            print(f"{'  range':<34} {span([r[name] for r in rounds]):>14} {span([r[ceiling_name] for r in rounds]):>14}"
-                  f" {min(ratios) * 100:3.0f}-{max(ratios) * 100:.0f}%")
+            print(
+                f"{'  range':<34} {span([r[name] for r in rounds]):>14} {span([r[ceiling_name] for r in rounds]):>14}"
+                f" {min(ratios) * 100:3.0f}-{max(ratios) * 100:.0f}%"
+            )
         if statistics.median(ratios) < share:
             missed += 1
     return missed, defects
