@@ -26,9 +26,11 @@ HASH_BATCH_BYTES = 1 << 20
 # Batches a hash thread may lag behind; bounds memory at ~QUEUE_DEPTH MiB.
 QUEUE_DEPTH = 16
 DEFAULT_READ = 1 << 16
-# The source (the server's wsgi.input) is read in blocks of at least this size:
-# each read of a WSGI body costs a fixed overhead, so 64 KiB reads halve upload speed.
-SOURCE_READ_BYTES = 1 << 20
+# The source (the server's wsgi.input) is read in blocks of this size, whatever the reader
+# of this stream asks for. Measured on gunicorn's body reader (reading thread's CPU per MiB,
+# Content-Length / chunked): 64 KiB 0.26 / 0.23 ms, 256 KiB 0.21 / 0.26 ms, 1 MiB 0.92 / 0.31 ms
+# (it assembles a large read in BytesIO copies); each read also costs a fixed overhead.
+SOURCE_READ_BYTES = 1 << 18
 
 
 class ClientDisconnected(errors.Invalid):
@@ -143,7 +145,7 @@ class HashingReader:
         if self._eof:
             return
         try:
-            data = self._source.read(max(size, SOURCE_READ_BYTES))
+            data = self._source.read(SOURCE_READ_BYTES)
         except OSError as exc:
             # gunicorn raises IOError subclasses when a chunked body stops short.
             raise ClientDisconnected() from exc
