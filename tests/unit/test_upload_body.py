@@ -16,7 +16,7 @@ from gunicorn.http.body import Body, ChunkedReader, LengthReader
 from gunicorn.http.unreader import SocketUnreader
 
 from glancelite import errors
-from glancelite.api.body import SocketBody, upload_body
+from glancelite.api.body import ChunkedSocketBody, SocketBody, upload_body
 from glancelite.store import streams
 from glancelite.store.streams import HashingReader
 
@@ -157,7 +157,7 @@ def test_other_bodies_stay_with_the_server(pair):
         max_buffer_headers = 8190 * 32
 
     chunked = Body(ChunkedReader(Req(), SocketUnreader(server)))
-    assert upload_body({"wsgi.input": chunked, "gunicorn.socket": server}) is chunked
+    assert upload_body({"wsgi.input": chunked}) is chunked  # no socket: not gunicorn's
     plain = io.BytesIO(b"abc")
     assert upload_body({"wsgi.input": plain}) is plain
     env, body, _ = gunicorn_env(server, 10, head=b"0123456789")
@@ -169,3 +169,133 @@ def test_other_bodies_stay_with_the_server(pair):
         assert upload_body(env) is body
     finally:
         env["gunicorn.socket"].close()
+
+
+# -- chunked ----------------------------------------------------------------------------
+
+
+class _Limits:
+    limit_request_field_size = 8190
+    max_buffer_headers = 8190 * 32
+
+
+def chunked_env(server: socket.socket, head: bytes = b""):
+    unreader = SocketUnreader(server)
+    if head:
+        unreader.unread(head)
+    body = Body(ChunkedReader(_Limits(), unreader))
+    return {"wsgi.input": body, "gunicorn.socket": server}, body, unreader
+
+
+def encode_chunked(data: bytes, chunk: int, extension: bytes = b"", trailers: bytes = b"") -> bytes:
+    out = [
+        b"%x%s\r\n%s\r\n" % (len(data[i : i + chunk]), extension, data[i : i + chunk])
+        for i in range(0, len(data), chunk)
+    ]
+    return b"".join(out) + b"0\r\n" + trailers + b"\r\n"
+
+
+@pytest.mark.parametrize("chunk", [1, 1000, 65536, 300_000])
+@pytest.mark.parametrize("read_size", [7, 65536, 1 << 20])
+def test_chunked_decodes_in_order(pair, chunk, read_size):
+    server, client = pair
+    data = os.urandom(20_000 if chunk == 1 else 700_000)
+    wire = encode_chunked(data, chunk)
+    env, body, unreader = chunked_env(server, head=wire[:5000])
+    reader = upload_body(env)
+    assert isinstance(reader, ChunkedSocketBody)
+    sender = send_later(client, wire[5000:] + b"NEXT")
+    got = []
+    while piece := reader.read(read_size):
+        assert len(piece) <= read_size
+        got.append(piece)
+    sender.join()
+    assert b"".join(got) == data
+    assert body.read() == b""  # gunicorn sees the body ended
+    assert unreader.read() == b"NEXT"  # and gets back what followed it
+
+
+def test_chunked_extensions_and_trailers(pair):
+    server, client = pair
+    data = b"abc" * 10_000
+    wire = encode_chunked(data, 4096, extension=b' ; name="value"', trailers=b"X-Trailer: 1\r\nX-Other: 2\r\n")
+    env, _, unreader = chunked_env(server)
+    sender = send_later(client, wire + b"GET")
+    assert read_all(upload_body(env), 65536) == data
+    sender.join()
+    assert unreader.read() == b"GET"
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        b"zz\r\nab\r\n0\r\n\r\n",  # not hex
+        b"\r\nab\r\n0\r\n\r\n",  # no size
+        b"2 \r\nab\r\n0\r\n\r\n",  # whitespace without an extension
+        b"2\r\nabc\r\n0\r\n\r\n",  # longer than its size
+        b"2\nab\r\n0\r\n\r\n",  # bare LF
+        b"2;a\rb\r\nab\r\n0\r\n\r\n",  # bare CR in an extension
+        b"1" * 9000 + b"\r\n",  # a size line past gunicorn's limit
+        b"12345678901234567\r\n",  # more than 16 hex digits
+        b"2\r\nab\r\n0\r\n" + b"X-T: y\r\n" * 40_000 + b"\r\n",  # trailers past the limit
+    ],
+)
+def test_chunked_malformed_is_a_400_and_stays_failed(pair, wire):
+    server, client = pair
+    env, body, _ = chunked_env(server)
+    sender = send_later(client, wire, close=True)
+    reader = upload_body(env)
+    with HashingReader(reader) as hashing:
+        with pytest.raises(errors.Invalid, match="Invalid chunked encoding"):
+            read_all(hashing, 65536)
+    with pytest.raises(errors.Invalid):  # nobody reads on past lost framing, gunicorn neither
+        body.read(10)
+    sender.join()
+
+
+def test_chunked_client_gone_mid_chunk_is_a_disconnect(pair):
+    server, client = pair
+    env, _, _ = chunked_env(server)
+    sender = send_later(client, b"10000\r\n" + b"x" * 1000, close=True)
+    with HashingReader(upload_body(env)) as hashing:
+        with pytest.raises(streams.ClientDisconnected):
+            read_all(hashing, 65536)
+    sender.join()
+
+
+def test_chunked_refused_midway_then_drained_through_wsgi_input(pair):
+    """A quota hit mid-body: the API drains wsgi.input, which goes on through the same decoder."""
+    server, client = pair
+    block = streams.SOURCE_READ_BYTES
+    data = b"q" * (6 * block)
+    env, body, unreader = chunked_env(server)
+    sender = send_later(client, encode_chunked(data, 65536) + b"NEXT")
+    with HashingReader(upload_body(env), quota_remaining=block + 1) as hashing:
+        with pytest.raises(errors.TooLarge):
+            read_all(hashing, 1 << 20)
+    rest = read_all(body, 65536)
+    sender.join()
+    assert 0 < len(rest) < len(data)
+    assert rest == data[len(data) - len(rest) :]
+    assert unreader.read() == b"NEXT"
+
+
+def test_chunked_digests(pair):
+    server, client = pair
+    data = os.urandom(2 * (1 << 20) + 5)
+    env, _, _ = chunked_env(server)
+    sender = send_later(client, encode_chunked(data, 65536))
+    with HashingReader(upload_body(env)) as hashing:
+        assert len(read_all(hashing, 1 << 20)) == len(data)
+        digests = hashing.digests()
+    sender.join()
+    assert digests.checksum == hashlib.md5(data).hexdigest()
+    assert digests.os_hash_value == hashlib.sha512(data).hexdigest()
+
+
+def test_chunked_started_by_gunicorn_stays_with_it(pair):
+    server, client = pair
+    env, body, _ = chunked_env(server)
+    client.sendall(encode_chunked(b"hello world", 3))
+    assert body.read(2) == b"he"
+    assert upload_body(env) is body
