@@ -46,6 +46,10 @@ OPTIONS: list[cfg.Opt] = [
 # when larger): every read and write costs a fixed overhead in Python, and the hashing
 # reader hands over what it read from the client without cutting it into chunk_size pieces.
 WRITE_READ_BYTES = 1 << 20
+# get()'s chunks are at least this large: the hashing reader of an import or copy-image asks
+# for blocks of this size (streams.SOURCE_READ_BYTES), which DataStream.read then hands on
+# without assembling them from smaller reads; a transfer in flight still holds < 1 MiB.
+READ_BYTES = 1 << 18
 # Below this much free space a data directory counts as full.
 MIN_FREE_BYTES = 1 << 20
 PARTIAL_PREFIX = ".partial-"
@@ -344,8 +348,14 @@ class FileDriver(base.Driver):
         offset = min(offset, size)
         remaining = size - offset if length is None else max(0, min(length, size - offset))
         fh.seek(offset)
+        # Downloads go out with sendfile (the file below); the chunks are for imports, copies
+        # and servers without sendfile: reads of at least READ_BYTES, each one handed on as is.
         return base.DataStream(
-            _file_chunks(fh, remaining, self.chunk_size), size=size, length=remaining, file=fh, on_close=fh.close
+            _file_chunks(fh, remaining, max(self.chunk_size, READ_BYTES)),
+            size=size,
+            length=remaining,
+            file=fh,
+            on_close=fh.close,
         )
 
     def get_size(self, url: str) -> int:
