@@ -288,79 +288,110 @@ def worker_memory(pids: list[int]) -> dict[int, dict[str, int]]:
 
 
 def one_round(api: Api, server: Server, store_dir: pathlib.Path, sizes: dict[str, int], fsync: bool) -> dict:
-    """Every figure and ceiling once; returns name -> value (bytes/s)."""
+    """Every figure once, each with its ceilings read just before and just after it (the best
+    of the two counts: a ceiling read in a noisy moment would flatter the figure); returns
+    name -> bytes/s, a figure's ceiling under "<name> ceiling"."""
     r: dict[str, float] = {}
     single, each = sizes["single"], sizes["concurrent"]
+    sample = min(single, 512 * MiB)  # ceilings after the first are read on at most this much
 
-    # Ceilings for the single upload, each the best of two readings (a ceiling read low in
-    # a noisy moment would make a figure look better than it is); the hashing gives the
-    # payload's digests too.
-    (hashes, (digests,)), (hashes_again, _) = _hash_on_threads(1, single), _hash_on_threads(1, single)
-    r["hashes"] = max(hashes, hashes_again)
-    r["store write"] = max(store_write_speed(store_dir, single, fsync) for _ in range(2))
-    r["upload ceiling"] = min(r["hashes"], r["store write"])
+    def upload_ceiling(size: int = sample) -> float:
+        hashes, _ = _hash_on_threads(1, size)
+        write = store_write_speed(store_dir, size, fsync)
+        r["hashes"], r["store write"] = max(r.get("hashes", 0), hashes), max(r.get("store write", 0), write)
+        return min(hashes, write)
 
+    def bracketed(name: str, ceiling: Callable[[], float], figure: Callable[[], float]) -> None:
+        before = ceiling()
+        r[name] = figure()
+        r[f"{name} ceiling"] = max(before, ceiling())
+
+    # The payload's digests, from hashing it whole (that reading counts as a ceiling reading too).
+    r["hashes"], (digests,) = _hash_on_threads(1, single)
     created = []
+
+    def timed_upload(mode: str) -> float:
+        image_id = api.create(f"bench-{mode}")
+        created.append(image_id)
+        elapsed = api.send_data(f"/v2/images/{image_id}/file", single, chunked=mode == "chunked")
+        check_digests(api.image(image_id), digests, f"upload {mode}")
+        return single / elapsed
+
     try:
         for mode in ("Content-Length", "chunked"):
-            image_id = api.create(f"bench-{mode}")
-            created.append(image_id)
-            elapsed = api.send_data(f"/v2/images/{image_id}/file", single, chunked=mode == "chunked")
-            check_digests(api.image(image_id), digests, f"upload {mode}")
-            r[f"upload {mode}"] = single / elapsed
+            bracketed(f"upload {mode}", upload_ceiling, lambda mode=mode: timed_upload(mode))
         uploaded = created[0]
 
         # Download next to sendfile of the very same file.
-        before = sendfile_speed(store_dir / uploaded)
-        r["download"] = single / api.download(uploaded, single)
-        r["sendfile"] = max(before, sendfile_speed(store_dir / uploaded))
+        bracketed(
+            "download",
+            lambda: sendfile_speed(store_dir / uploaded),
+            lambda: single / api.download(uploaded, single),
+        )
 
-        # 8 concurrent uploads next to two streams hashed fully at once.
-        r["two-core ceiling"] = max(_hash_on_threads(2, min(single, 256 * MiB))[0] for _ in range(2))
+        # Concurrent uploads next to two streams hashed fully at once.
         _, (each_digests,) = _hash_on_threads(1, each)
         ids = [api.create(f"bench-concurrent-{i}") for i in range(sizes["uploads"])]
         created.extend(ids)
-        failures: list[BaseException] = []
 
-        def up(image_id: str) -> None:
-            try:
-                api.send_data(f"/v2/images/{image_id}/file", each, chunked=False)
-            except BaseException as exc:
-                failures.append(exc)
+        def concurrent() -> float:
+            failures: list[BaseException] = []
 
-        threads = [threading.Thread(target=up, args=(i,)) for i in ids]
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - start
-        if failures:
-            raise BenchmarkError(f"concurrent uploads: {failures[0]}")
-        for image_id in ids:
-            check_digests(api.image(image_id), each_digests, "concurrent upload")
-        r[f"{len(ids)} concurrent uploads"] = len(ids) * each / elapsed
+            def up(image_id: str) -> None:
+                try:
+                    api.send_data(f"/v2/images/{image_id}/file", each, chunked=False)
+                except BaseException as exc:
+                    failures.append(exc)
+
+            threads = [threading.Thread(target=up, args=(i,)) for i in ids]
+            start = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            elapsed = time.perf_counter() - start
+            if failures:
+                raise BenchmarkError(f"concurrent uploads: {failures[0]}")
+            for image_id in ids:
+                check_digests(api.image(image_id), each_digests, "concurrent upload")
+            return len(ids) * each / elapsed
+
+        bracketed(
+            f"{len(ids)} concurrent uploads",
+            lambda: _hash_on_threads(2, min(len(ids) * each // 2, 256 * MiB))[0],
+            concurrent,
+        )
 
         # Stage + glance-direct import, timed from the first staged byte to active.
-        image_id = api.create("bench-stage")
-        created.append(image_id)
-        start = time.perf_counter()
-        api.send_data(f"/v2/images/{image_id}/stage", single, chunked=False)
-        api.call("POST", f"/v2/images/{image_id}/import", {"method": {"name": "glance-direct"}}, 202)
-        image = api.wait(image_id, lambda i: i["status"] == "active", "glance-direct import")
-        r["stage + glance-direct import"] = single / (time.perf_counter() - start)
-        check_digests(image, digests, "glance-direct import")
+        def stage_and_import() -> float:
+            image_id = api.create("bench-stage")
+            created.append(image_id)
+            start = time.perf_counter()
+            api.send_data(f"/v2/images/{image_id}/stage", single, chunked=False)
+            api.call("POST", f"/v2/images/{image_id}/import", {"method": {"name": "glance-direct"}}, 202)
+            image = api.wait(image_id, lambda i: i["status"] == "active", "glance-direct import")
+            elapsed = time.perf_counter() - start
+            check_digests(image, digests, "glance-direct import")
+            return single / elapsed
+
+        bracketed("stage + glance-direct import", upload_ceiling, stage_and_import)
 
         # copy-image of the uploaded image into the second file store.
-        start = time.perf_counter()
-        api.call("POST", f"/v2/images/{uploaded}/import", {"method": {"name": "copy-image"}, "stores": ["slow"]}, 202)
-        image = api.wait(
-            uploaded,
-            lambda i: "slow" in i.get("stores", "").split(",") and not i.get("os_glance_importing_to_stores"),
-            "copy-image",
-        )
-        r["copy-image"] = single / (time.perf_counter() - start)
-        check_digests(image, digests, "copy-image")
+        def copy_image() -> float:
+            start = time.perf_counter()
+            api.call(
+                "POST", f"/v2/images/{uploaded}/import", {"method": {"name": "copy-image"}, "stores": ["slow"]}, 202
+            )
+            image = api.wait(
+                uploaded,
+                lambda i: "slow" in i.get("stores", "").split(",") and not i.get("os_glance_importing_to_stores"),
+                "copy-image",
+            )
+            elapsed = time.perf_counter() - start
+            check_digests(image, digests, "copy-image")
+            return single / elapsed
+
+        bracketed("copy-image", upload_ceiling, copy_image)
     finally:
         for image_id in created:
             try:
@@ -371,7 +402,7 @@ def one_round(api: Api, server: Server, store_dir: pathlib.Path, sizes: dict[str
 
 
 TARGETS = [
-    # (figure, ceiling, share of the ceiling)
+    # (figure, what its ceiling is, share of the ceiling to reach)
     ("upload Content-Length", "upload ceiling", 0.8),
     ("upload chunked", "upload ceiling", 0.8),
     ("{n} concurrent uploads", "two-core ceiling", 0.8),
@@ -379,6 +410,7 @@ TARGETS = [
     ("stage + glance-direct import", "upload ceiling", 0.7),
     ("copy-image", "upload ceiling", 0.7),
 ]
+# Figures that cannot exceed their ceiling: one that does shows a wrong ceiling.
 CAPPED = {"upload Content-Length", "upload chunked", "{n} concurrent uploads", "download"}
 
 
@@ -399,9 +431,10 @@ def report(rounds: list[dict], uploads: int) -> tuple[int, int]:
     print(f"{'target':<34} {'figure':>14} {'ceiling':>14} {'ratio':>7} {'goal':>5}  verdict")
     for figure_name, ceiling_name, share in TARGETS:
         name = figure_name.format(n=uploads)
+        print(f"{name}: against the {ceiling_name}")
         ratios = []
         for index, r in enumerate(rounds, 1):
-            figure, ceiling = r[name], r[ceiling_name]
+            figure, ceiling = r[name], r[name + " ceiling"]
             ratio = figure / ceiling
             ratios.append(ratio)
             if ratio > 1.0 and figure_name in CAPPED:
@@ -411,15 +444,14 @@ def report(rounds: list[dict], uploads: int) -> tuple[int, int]:
                 verdict = "met"
             else:
                 verdict = f"gap {rate(share * ceiling - figure).strip()} ({share * 100 - ratio * 100:.0f} points)"
-            label = f"{name} [{index}]" if len(rounds) > 1 else name
+            label = f"  round {index}"
             print(
                 f"{label:<34} {rate(figure):>14} {rate(ceiling):>14} {ratio * 100:6.0f}% {share * 100:4.0f}%  {verdict}"
             )
         if len(rounds) > 1:
-            print(
-                f"{'  range':<34} {span([r[name] for r in rounds]):>14} {span([r[ceiling_name] for r in rounds]):>14}"
-                f" {min(ratios) * 100:3.0f}-{max(ratios) * 100:.0f}%"
-            )
+            figures = span([r[name] for r in rounds])
+            ceilings = span([r[name + " ceiling"] for r in rounds])
+            print(f"{'  range':<34} {figures:>14} {ceilings:>14} {min(ratios) * 100:3.0f}-{max(ratios) * 100:.0f}%")
         if statistics.median(ratios) < share:
             missed += 1
     return missed, defects
@@ -456,6 +488,12 @@ def main() -> int:
             time.sleep(0.2)
         time.sleep(1)
         idle = worker_memory(server.worker_pids())
+        # Warm both workers up (first-request imports, database connections), unmeasured.
+        for _ in range(4):
+            image_id = api.create("bench-warm-up")
+            api.send_data(f"/v2/images/{image_id}/file", MiB, chunked=False)
+            api.download(image_id, MiB)
+            api.delete(image_id)
         for index in range(rounds):
             print(
                 f"round {index + 1}/{rounds}: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
@@ -463,13 +501,9 @@ def main() -> int:
             )
             results.append(one_round(api, server, svc / "fast", sizes, args.fsync))
             r = results[-1]
+            write = "store write (fsync)" if args.fsync else "store write"
             print(
-                "  ceilings: hashes "
-                + rate(r["hashes"]).strip()
-                + f", store write{' (fsync)' if args.fsync else ''} "
-                + rate(r["store write"]).strip()
-                + f" -> upload ceiling {rate(r['upload ceiling']).strip()}; two-core {rate(r['two-core ceiling']).strip()};"
-                f" sendfile {rate(r['sendfile']).strip()}",
+                f"  best readings: hashes {rate(r['hashes']).strip()}, {write} {rate(r['store write']).strip()}",
                 flush=True,
             )
         memory = worker_memory(server.worker_pids())
