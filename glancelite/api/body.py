@@ -38,6 +38,22 @@ def upload_body(env: dict):
     return SocketBody.over(stream, sock) or ChunkedSocketBody.over(stream, sock) or stream
 
 
+def _whole(piece, size: int | None) -> bytes:
+    """``piece(n)`` (at most n bytes, b"" at the end) called until ``size`` bytes or the end."""
+    if size is None or size < 0:
+        size = PARSER_STEP_BYTES
+    if size == 0:
+        return b""
+    data = piece(size)
+    if len(data) == size or not data:
+        return data
+    pieces, got = [data], len(data)
+    while got < size and (data := piece(size - got)):
+        pieces.append(data)
+        got += len(data)
+    return b"".join(pieces)
+
+
 def _gunicorn_body(stream, sock, reader_type: str):
     """(reader, unreader) of gunicorn's untouched ``stream`` whose reader is ``reader_type`` on ``sock``, or None."""
     if sock is None:
@@ -82,13 +98,17 @@ class SocketBody:
         return cls(found[0], found[1], sock)
 
     def read(self, size: int = -1, /) -> bytes:
+        """Blocks until ``size`` bytes (or the rest of the body) came: the upload then moves whole
+        blocks (a recv gives what the socket holds, often far less), each with one write and one
+        hash batch; each piece handed on alone costs ~30 us of Python in the layers above."""
+        return _whole(self._piece, size)
+
+    def _piece(self, size: int) -> bytes:
         remaining = self._length_reader.length
         if remaining <= 0:
             return b""
-        if size is None or size < 0 or size > remaining:
+        if size > remaining:
             size = remaining
-        if size == 0:
-            return b""
         if self._buffered:
             data = self._unreader.take_buffered()
             if data:
@@ -140,12 +160,12 @@ class ChunkedSocketBody:
             yield data
 
     def read(self, size: int = -1, /) -> bytes:
+        """Blocks until ``size`` data bytes (or the body's end) came, across chunks: see SocketBody.read."""
+        return _whole(self._piece, size)
+
+    def _piece(self, size: int) -> bytes:
         if self._failure is not None:
             raise self._failure  # the framing is lost: nobody may read on (gunicorn then drops the connection)
-        if size is None or size < 0:
-            size = PARSER_STEP_BYTES
-        if size == 0:
-            return b""
         try:
             while True:
                 if self._state == "data":
