@@ -54,6 +54,14 @@ def _whole(piece, size: int | None) -> bytes:
     return b"".join(pieces)
 
 
+def _no_more_data(cause: Exception) -> Exception:
+    try:
+        from gunicorn.http.errors import NoMoreData
+    except ImportError:  # only gunicorn's own reader calls the parser
+        return cause
+    return NoMoreData(str(cause).encode())
+
+
 def _gunicorn_body(stream, sock, reader_type: str):
     """(reader, unreader) of gunicorn's untouched ``stream`` whose reader is ``reader_type`` on ``sock``, or None."""
     if sock is None:
@@ -156,8 +164,13 @@ class ChunkedSocketBody:
 
     def _as_parser(self):
         """What gunicorn's ChunkedReader reads from now on: this decoder, so both stay in step."""
-        while data := self.read(PARSER_STEP_BYTES):
-            yield data
+        try:
+            while data := self.read(PARSER_STEP_BYTES):
+                yield data
+        except (errors.Invalid, OSError) as exc:
+            # gunicorn reads here to drain the body before reusing the connection: its
+            # NoMoreData ends the connection quietly, anything else it logs as a request error.
+            raise _no_more_data(exc) from exc
 
     def read(self, size: int = -1, /) -> bytes:
         """Blocks until ``size`` data bytes (or the body's end) came, across chunks: see SocketBody.read."""
