@@ -51,6 +51,18 @@ NEW_IMAGE = {"disk_format": "raw", "container_format": "bare"}
 PROBES = (("GET", "/versions", None, 200), ("GET", "/v2/images", None, 200), ("POST", "/v2/images", NEW_IMAGE, 201))
 
 
+def raw_bytes(size: int) -> bytes:
+    """Random image data that is plain raw: without a boot sector's 0x55AA signature at byte 510.
+
+    Random bytes carry it once in 65,536 images; oslo's inspector then reads the data as a
+    partitioned disk whose random partition table fails the GPT safety check (415), as in Glance.
+    """
+    data = bytearray(os.urandom(size))
+    if size >= 512:
+        data[510:512] = b"\0\0"
+    return bytes(data)
+
+
 def rss(pids: list[int]) -> dict[int, int]:
     out = {}
     for pid in pids:
@@ -161,7 +173,7 @@ def hold_load(args, root: pathlib.Path) -> bool:
             big = new_image(http, server.url)
             resp = http.put(
                 f"{server.url}/v2/images/{big}/file",
-                data=os.urandom(DOWNLOAD_SIZE),
+                data=raw_bytes(DOWNLOAD_SIZE),
                 headers={"Content-Type": "application/octet-stream", **ADMIN},
                 timeout=60,
             )
@@ -183,7 +195,7 @@ def hold_load(args, root: pathlib.Path) -> bool:
         for i in range(args.transfers):
             if i % 2 == 0 and len(uploads) < n_up:
                 image_id = targets[len(uploads)]
-                upload = SlowUpload(server.url, f"/v2/images/{image_id}/file", os.urandom(upload_size), ADMIN)
+                upload = SlowUpload(server.url, f"/v2/images/{image_id}/file", raw_bytes(upload_size), ADMIN)
                 upload.image_id = image_id
                 upload.send(1024)
                 uploads.append(upload)
@@ -266,13 +278,13 @@ def admission(root: pathlib.Path) -> bool:
             big = new_image(http, server.url)
             http.put(
                 f"{server.url}/v2/images/{big}/file",
-                data=os.urandom(65536),
+                data=raw_bytes(65536),
                 headers={"Content-Type": "application/octet-stream", **ADMIN},
                 timeout=30,
             ).raise_for_status()
             for _ in range(ADMISSION_LIMIT):
                 upload = SlowUpload(
-                    server.url, f"/v2/images/{new_image(http, server.url)}/file", os.urandom(65536), ADMIN
+                    server.url, f"/v2/images/{new_image(http, server.url)}/file", raw_bytes(65536), ADMIN
                 )
                 upload.send(1024)
                 held.append(upload)
@@ -281,7 +293,7 @@ def admission(root: pathlib.Path) -> bool:
             for kind in ("upload", "download"):
                 started = time.perf_counter()
                 if kind == "upload":
-                    path, data = f"/v2/images/{new_image(http, server.url)}/file", os.urandom(1 << 20)
+                    path, data = f"/v2/images/{new_image(http, server.url)}/file", raw_bytes(1 << 20)
                     started = time.perf_counter()  # from the connection on
                     extra = SlowUpload(server.url, path, data, ADMIN)
                     extra.send(4096)

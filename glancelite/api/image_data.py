@@ -13,6 +13,7 @@ import falcon
 
 from glancelite import errors
 from glancelite.api import common
+from glancelite.api.body import upload_body
 from glancelite.api.paced_body import PacedBody
 from glancelite.services import Services
 from glancelite.services.image_data import ByteRange, Download
@@ -104,13 +105,14 @@ class ImageFileResource:
         common.require_octet_stream(req)
         common.check_uuid(image_id)
         # req.stream is the server's wsgi.input: bounded by Content-Length, or
-        # de-chunked by gunicorn for Transfer-Encoding: chunked (glanceclient).
+        # de-chunked by gunicorn for Transfer-Encoding: chunked (glanceclient);
+        # upload_body reads a Content-Length body from the socket, in step with it.
         with common.body_read_timeout(req, self.settings.client_socket_timeout):
             try:
                 self.data.upload(
                     common.mutating_context(req),
                     image_id,
-                    PacedBody(req.stream),
+                    PacedBody(upload_body(req.env)),
                     size=declared_size(req),
                     store_id=req.get_header("X-Image-Meta-Store"),
                 )

@@ -3,7 +3,7 @@
 The ingest path asks the server's wsgi.input for large blocks (store/streams.py,
 SOURCE_READ_BYTES): a fast upload needs them. gunicorn's body reader does not return
 before it holds the whole block, so a client trickling a few KiB/s would keep up to a
-block (1 MiB) buffered in its worker for minutes, for every slow transfer in flight.
+block (256 KiB) buffered in its worker for minutes, for every slow transfer in flight.
 PacedBody asks for small blocks first and doubles them while each read is answered at
 once, halving them again when the client makes a read wait: a fast upload reaches the
 large blocks after a handful of reads, a slow one never holds more than SMALLEST_BLOCK.
