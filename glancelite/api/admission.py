@@ -76,6 +76,15 @@ class _ReleasingFile:
     def fileno(self) -> int:
         return self._fh.fileno()
 
+    # socket.sendfile (gunicorn's path) leaves the position after the last byte sent through
+    # seek, which is how the store's counting file (store/streams.py) learns how much went out:
+    # without them a sendfile download counted 0 bytes read and logged 0 bytes.
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
     def close(self) -> None:
         try:
             self._fh.close()
