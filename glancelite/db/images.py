@@ -219,6 +219,9 @@ def _set_tags(conn: Connection, image_id: str, tags: Iterable[str], now: datetim
 
 
 def _create(conn: Connection, values: dict, properties: Mapping[str, str], tags: Iterable[str]) -> model.Image:
+    """Three statements at most (image, properties, tags), each one round trip, and no read back:
+    the new image is what was written. An id ever used before (even by a deleted image) breaks
+    the primary key: IntegrityError, which create_image turns into Conflict."""
     now = utcnow()
     row = {
         "status": model.ImageStatus.QUEUED.value,
@@ -232,12 +235,36 @@ def _create(conn: Connection, values: dict, properties: Mapping[str, str], tags:
     }
     row.update({k: v for k, v in values.items() if k in IMAGE_COLUMNS})
     row["deleted"] = False
-    if conn.execute(sa.select(T_IMG.c.id).where(T_IMG.c.id == row["id"])).first() is not None:
-        raise errors.Conflict(f"An image with identifier {row['id']} already exists")
-    conn.execute(T_IMG.insert().values(**row))
-    _set_properties(conn, row["id"], properties, now)
-    _set_tags(conn, row["id"], tags, now)
-    return get_image_in(conn, row["id"])
+    image_id = row["id"]
+    conn.execute(T_IMG.insert(), row)
+    if properties:
+        conn.execute(
+            T_PROP.insert(),
+            [
+                {"image_id": image_id, "name": name, "value": value, "created_at": now, "deleted": False}
+                for name, value in properties.items()
+            ],
+        )
+    tags = sorted(set(tags))
+    if tags:
+        conn.execute(
+            T_TAG.insert(),
+            [{"image_id": image_id, "value": value, "created_at": now, "deleted": False} for value in tags],
+        )
+    stored = {c.name: row.get(c.name) for c in T_IMG.columns}
+    return _image(
+        _Row(stored),
+        {name: value if value is not None else "" for name, value in properties.items()},
+        tags,
+        (),
+    )
+
+
+class _Row:
+    """A row written, read as load_images reads a row fetched."""
+
+    def __init__(self, values: Mapping[str, Any]):
+        self.__dict__.update(values)
 
 
 def create_image(
