@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from glancelite import errors, model
 from glancelite.db import tables
-from glancelite.db.engine import run_in_transaction
+from glancelite.db.engine import run_in_transaction, run_read
 
 T_IMG = tables.images
 T_PROP = tables.image_properties
@@ -50,32 +50,61 @@ def _location(row) -> model.Location:
 
 
 def _children(conn: Connection, image_ids: Sequence[str]) -> tuple[dict, dict, dict]:
-    """Properties, tags and locations of many images in three queries."""
+    """Properties, tags and locations of many images: one query (a UNION ALL), one round trip."""
     props: dict[str, dict[str, str]] = {i: {} for i in image_ids}
     tags: dict[str, set[str]] = {i: set() for i in image_ids}
     locs: dict[str, list[model.Location]] = {i: [] for i in image_ids}
     if not image_ids:
         return props, tags, locs
-    # SQLite limits bound parameters; chunk the IN lists.
-    for start in range(0, len(image_ids), 500):
-        chunk = list(image_ids[start : start + 500])
-        for row in conn.execute(
-            sa.select(T_PROP.c.image_id, T_PROP.c.name, T_PROP.c.value).where(
-                T_PROP.c.image_id.in_(chunk), T_PROP.c.deleted == sa.false()
-            )
-        ):
-            props[row.image_id][row.name] = row.value if row.value is not None else ""
-        for row in conn.execute(
-            sa.select(T_TAG.c.image_id, T_TAG.c.value).where(T_TAG.c.image_id.in_(chunk), T_TAG.c.deleted == sa.false())
-        ):
-            tags[row.image_id].add(row.value)
-        for row in conn.execute(
-            sa.select(T_LOC)
-            .where(T_LOC.c.image_id.in_(chunk), T_LOC.c.deleted == sa.false(), T_LOC.c.status != "deleted")
-            .order_by(T_LOC.c.id)
-        ):
+    # SQLite limits bound parameters; chunk the IN lists (three per chunk).
+    for start in range(0, len(image_ids), 300):
+        chunk = list(image_ids[start : start + 300])
+        found = []
+        for row in conn.execute(_children_query(chunk)):
+            if row.kind == "p":
+                props[row.image_id][row.name] = row.value if row.value is not None else ""
+            elif row.kind == "t":
+                tags[row.image_id].add(row.value)
+            else:
+                found.append(row)
+        for row in sorted(found, key=lambda r: r.id):
             locs[row.image_id].append(_location(row))
     return props, tags, locs
+
+
+def _children_query(image_ids: list[str]):
+    def no(type_):
+        return sa.cast(sa.null(), type_)
+
+    return sa.union_all(
+        sa.select(
+            sa.literal("p").label("kind"),
+            T_PROP.c.image_id,
+            T_PROP.c.name.label("name"),
+            sa.cast(T_PROP.c.value, sa.Text).label("value"),
+            no(sa.Integer).label("id"),
+            no(sa.Text).label("meta_data"),
+            no(sa.String(30)).label("status"),
+        ).where(T_PROP.c.image_id.in_(image_ids), T_PROP.c.deleted == sa.false()),
+        sa.select(
+            sa.literal("t"),
+            T_TAG.c.image_id,
+            no(sa.String(255)),
+            sa.cast(T_TAG.c.value, sa.Text),
+            no(sa.Integer),
+            no(sa.Text),
+            no(sa.String(30)),
+        ).where(T_TAG.c.image_id.in_(image_ids), T_TAG.c.deleted == sa.false()),
+        sa.select(
+            sa.literal("l"),
+            T_LOC.c.image_id,
+            no(sa.String(255)),
+            sa.cast(T_LOC.c.value, sa.Text),
+            T_LOC.c.id,
+            sa.cast(T_LOC.c.meta_data, sa.Text),
+            sa.cast(T_LOC.c.status, sa.String(30)),
+        ).where(T_LOC.c.image_id.in_(image_ids), T_LOC.c.deleted == sa.false(), T_LOC.c.status != "deleted"),
+    )
 
 
 def _image(row, props, tags, locs) -> model.Image:
@@ -128,7 +157,7 @@ def get_image_in(conn: Connection, image_id: str) -> model.Image:
 
 def get_image(engine: Engine, image_id: str) -> model.Image:
     """The live image; NotFound "No image found with ID <id>" for absent or deleted ones."""
-    return run_in_transaction(engine, get_image_in, image_id)
+    return run_read(engine, get_image_in, image_id)
 
 
 def get_images(engine: Engine, image_ids: Iterable[str]) -> list[model.Image]:
@@ -141,7 +170,7 @@ def get_images(engine: Engine, image_ids: Iterable[str]) -> list[model.Image]:
         rows = conn.execute(sa.select(T_IMG).where(T_IMG.c.id.in_(ids), T_IMG.c.deleted == sa.false())).all()
         return {img.id: img for img in load_images(conn, rows)}
 
-    by_id = run_in_transaction(engine, work)
+    by_id = run_read(engine, work)
     return [by_id[i] for i in ids if i in by_id]
 
 
@@ -159,7 +188,7 @@ def images_with_property(engine: Engine, name: str, *, status: str) -> list[mode
         ).all()
         return load_images(conn, rows)
 
-    return run_in_transaction(engine, work)
+    return run_read(engine, work)
 
 
 # ---------------------------------------------------------------- writes
