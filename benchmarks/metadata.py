@@ -114,9 +114,9 @@ def populate(db_url: str, first: int, count: int) -> None:
             conn.execute(tables.images.insert(), images)
             conn.execute(tables.image_properties.insert(), props)
             conn.execute(tables.image_tags.insert(), tags)
-    with engine.connect() as conn:
-        # Fresh planner statistics, as autovacuum would have after such a load.
-        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+    with engine.begin() as conn:
+        # Fresh planner statistics, as autovacuum (or SQLite's ANALYZE) would give after such a load.
+        conn.exec_driver_sql("ANALYZE")
     engine.dispose()
 
 
