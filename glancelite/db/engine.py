@@ -282,19 +282,16 @@ def reading(engine: Engine) -> Iterator[Connection]:
     BEGIN, one snapshot for every statement and no write lock (BEGIN IMMEDIATE would queue
     every read behind the writers).
     """
-    with contextlib.ExitStack() as stack:
-        try:
+    try:
+        with contextlib.ExitStack() as stack:
             conn = stack.enter_context(engine.connect())
             if engine.dialect.name == "sqlite":
                 stack.enter_context(conn.execution_options(**{_READ_ONLY: True}).begin())
             else:
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-        except (sa.exc.OperationalError, sa.exc.TimeoutError) as exc:
-            _raise_unavailable(exc)
-        try:
             yield conn
-        except (sa.exc.OperationalError, sa.exc.TimeoutError) as exc:
-            _raise_unavailable(exc)
+    except (sa.exc.OperationalError, sa.exc.TimeoutError) as exc:
+        _raise_unavailable(exc)
 
 
 def _raise_unavailable(exc: Exception) -> None:

@@ -272,9 +272,9 @@ class Policy:
             return self._enforcer.enforce(rule, target, creds, do_raise=False)
         try:
             key = (rule, _frozen(target), _frozen(creds))
-        except TypeError:  # a value that cannot be hashed: ask oslo.policy
+            allowed = memo.get(key)
+        except TypeError:  # a value that cannot be hashed (a dict in a target): ask oslo.policy
             return self._enforcer.enforce(rule, target, creds, do_raise=False)
-        allowed = memo.get(key)
         if allowed is None:
             allowed = bool(self._enforcer.enforce(rule, target, creds, do_raise=False))
             if len(memo) >= MEMO_SIZE:
