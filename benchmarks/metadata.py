@@ -78,13 +78,14 @@ LAZY_MODULES = (
 
 
 def populate(db_url: str, first: int, count: int) -> None:
-    """Images ``first`` .. ``first + count - 1``: owners, visibilities, one property and one tag each."""
+    """Images ``first`` .. ``first + count - 1``: owners, visibilities, one property and one tag
+    each, and a location for each active one."""
     engine = db_engine.create_engine(DatabaseSettings(connection=db_url))
     start = datetime(2020, 1, 1)
     batch = 5000
     with engine.begin() as conn:
         for low in range(first, first + count, batch):
-            images, props, tags = [], [], []
+            images, props, tags, locations = [], [], [], []
             for i in range(low, min(low + batch, first + count)):
                 image_id = str(uuid.UUID(int=i + 1))
                 when = start + timedelta(seconds=i)
@@ -111,9 +112,21 @@ def populate(db_url: str, first: int, count: int) -> None:
                     {"image_id": image_id, "name": "os_distro", "value": "cirros", "created_at": when, "deleted": False}
                 )
                 tags.append({"image_id": image_id, "value": f"tag-{i % 7}", "created_at": when, "deleted": False})
+                if images[-1]["status"] == "active":  # an active image has its data somewhere
+                    locations.append(
+                        {
+                            "image_id": image_id,
+                            "value": f"file:///var/lib/glance/images/{image_id}",
+                            "meta_data": "{}",
+                            "status": "active",
+                            "created_at": when,
+                            "deleted": False,
+                        }
+                    )
             conn.execute(tables.images.insert(), images)
             conn.execute(tables.image_properties.insert(), props)
             conn.execute(tables.image_tags.insert(), tags)
+            conn.execute(tables.image_locations.insert(), locations)
     with engine.begin() as conn:
         # Fresh planner statistics, as autovacuum (or SQLite's ANALYZE) would give after such a load.
         conn.exec_driver_sql("ANALYZE")
