@@ -56,9 +56,9 @@ def _children(conn: Connection, image_ids: Sequence[str]) -> tuple[dict, dict, d
     locs: dict[str, list[model.Location]] = {i: [] for i in image_ids}
     if not image_ids:
         return props, tags, locs
-    # SQLite limits bound parameters; chunk the IN lists (three per chunk).
-    for start in range(0, len(image_ids), 300):
-        chunk = list(image_ids[start : start + 300])
+    # SQLite limits bound parameters; chunk the IN list.
+    for start in range(0, len(image_ids), 500):
+        chunk = list(image_ids[start : start + 500])
         found = []
         for row in conn.execute(_children_query(chunk)):
             if row.kind == "p":
@@ -73,19 +73,26 @@ def _children(conn: Connection, image_ids: Sequence[str]) -> tuple[dict, dict, d
 
 
 def _children_query(image_ids: list[str]):
+    """Properties, tags and live locations as rows of one shape, for the images listed.
+
+    The id list is bound once, outside the UNION ALL (both PostgreSQL and SQLite push it into
+    each branch, onto its image_id index): a short statement, so psycopg keeps it prepared and
+    SQLAlchemy expands one IN list, not three.
+    """
+
     def no(type_):
         return sa.cast(sa.null(), type_)
 
-    return sa.union_all(
+    children = sa.union_all(
         sa.select(
             sa.literal("p").label("kind"),
-            T_PROP.c.image_id,
+            T_PROP.c.image_id.label("image_id"),
             T_PROP.c.name.label("name"),
             sa.cast(T_PROP.c.value, sa.Text).label("value"),
             no(sa.Integer).label("id"),
             no(sa.Text).label("meta_data"),
             no(sa.String(30)).label("status"),
-        ).where(T_PROP.c.image_id.in_(image_ids), T_PROP.c.deleted == sa.false()),
+        ).where(T_PROP.c.deleted == sa.false()),
         sa.select(
             sa.literal("t"),
             T_TAG.c.image_id,
@@ -94,7 +101,7 @@ def _children_query(image_ids: list[str]):
             no(sa.Integer),
             no(sa.Text),
             no(sa.String(30)),
-        ).where(T_TAG.c.image_id.in_(image_ids), T_TAG.c.deleted == sa.false()),
+        ).where(T_TAG.c.deleted == sa.false()),
         sa.select(
             sa.literal("l"),
             T_LOC.c.image_id,
@@ -103,8 +110,9 @@ def _children_query(image_ids: list[str]):
             T_LOC.c.id,
             sa.cast(T_LOC.c.meta_data, sa.Text),
             sa.cast(T_LOC.c.status, sa.String(30)),
-        ).where(T_LOC.c.image_id.in_(image_ids), T_LOC.c.deleted == sa.false(), T_LOC.c.status != "deleted"),
-    )
+        ).where(T_LOC.c.deleted == sa.false(), T_LOC.c.status != "deleted"),
+    ).subquery("children")
+    return sa.select(children).where(children.c.image_id.in_(image_ids))
 
 
 def _image(row, props, tags, locs) -> model.Image:
