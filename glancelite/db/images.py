@@ -60,7 +60,7 @@ def _children(conn: Connection, image_ids: Sequence[str]) -> tuple[dict, dict, d
     for start in range(0, len(image_ids), 500):
         chunk = list(image_ids[start : start + 500])
         found = []
-        for row in conn.execute(_children_query(chunk)):
+        for row in conn.execute(_CHILDREN, {"image_ids": chunk}):
             if row.kind == "p":
                 props[row.image_id][row.name] = row.value if row.value is not None else ""
             elif row.kind == "t":
@@ -72,8 +72,9 @@ def _children(conn: Connection, image_ids: Sequence[str]) -> tuple[dict, dict, d
     return props, tags, locs
 
 
-def _children_query(image_ids: list[str]):
-    """Properties, tags and live locations as rows of one shape, for the images listed.
+def _children_query():
+    """Properties, tags and live locations as rows of one shape, for the images listed
+    (``image_ids``, an expanding parameter). Built once: building it cost more than running it.
 
     The id list is bound once, outside the UNION ALL (both PostgreSQL and SQLite push it into
     each branch, onto its image_id index): a short statement, so psycopg keeps it prepared and
@@ -112,7 +113,10 @@ def _children_query(image_ids: list[str]):
             sa.cast(T_LOC.c.status, sa.String(30)),
         ).where(T_LOC.c.deleted == sa.false(), T_LOC.c.status != "deleted"),
     ).subquery("children")
-    return sa.select(children).where(children.c.image_id.in_(image_ids))
+    return sa.select(children).where(children.c.image_id.in_(sa.bindparam("image_ids", expanding=True)))
+
+
+_CHILDREN = _children_query()
 
 
 def _image(row, props, tags, locs) -> model.Image:
