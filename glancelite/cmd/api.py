@@ -59,9 +59,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def _serve(files: list[str], loaded, metrics_directory: str | None) -> None:
     settings = loaded.settings
-    common.check_collaborators_or_exit(loaded)
-    common.wait_for_database_or_exit(loaded)
-    common.check_schema_or_exit(loaded)
+    # In a child: what the checks import and build would otherwise stay in every worker.
+    common.in_child_process(lambda: _check_before_serving(loaded))
     # Workers re-read the same files; the environment carries them to wsgi.application_from_env too.
     os.environ[wsgi.CONFIG_ENV] = ":".join(os.path.abspath(f) for f in files)
     threads = admission.server_threads(settings.max_transfers_per_worker)
@@ -96,6 +95,12 @@ def _serve(files: list[str], loaded, metrics_directory: str | None) -> None:
     if metrics_directory is not None:
         options.update(_exporter_hooks(settings, metrics_directory))
     GunicornServer(files, options).run()
+
+
+def _check_before_serving(loaded) -> None:
+    common.check_collaborators_or_exit(loaded)
+    common.wait_for_database_or_exit(loaded)
+    common.check_schema_or_exit(loaded)
 
 
 def _exporter_hooks(settings, directory: str) -> dict:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
+import signal
 import sys
+import traceback
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -118,3 +122,48 @@ def wait_for_database_or_exit(loaded: config.LoadedConfig) -> None:
     except db_engine.DatabaseUnavailable as exc:
         print(f"glancelite: {exc.message}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def in_child_process(check: Callable[[], None]) -> None:
+    """Run ``check`` in a forked child and stop as it stopped (its exit status; its output is ours).
+
+    The master gunicorn forks its workers from must stay small: a worker's memory starts as a
+    copy of the master's. The start-up checks import alembic (with mako and pygments) and build
+    stores and policy once; done in the master they would stay in every worker (~15 MiB each).
+    While the child runs, SIGTERM and SIGINT are passed on to it, so stopping a service that is
+    still waiting for its database stops the wait too.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 1
+        try:
+            check()
+            code = 0
+        except SystemExit as exc:
+            if isinstance(exc.code, int) or exc.code is None:
+                code = exc.code or 0
+            else:
+                print(exc.code, file=sys.stderr)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    def pass_on(signum, _frame):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    previous = {sig: signal.signal(sig, pass_on) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        _, status = os.waitpid(pid, 0)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(code if code > 0 else 1)

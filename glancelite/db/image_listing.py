@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from glancelite import errors, model
-from glancelite.db.engine import run_in_transaction
+from glancelite.db.engine import run_read
 from glancelite.db.images import T_IMG, T_MEM, T_PROP, T_TAG, load_images
 
 SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at")
@@ -171,4 +171,4 @@ def list_images(
     """
     visible = sa.and_(T_IMG.c.deleted == sa.false(), *_visible(project_id, is_admin, visibility, member_status))
     base = [visible, *_filters(filters or {})]
-    return run_in_transaction(engine, _list, base, _order(sort), limit, marker)
+    return run_read(engine, _list, base, _order(sort), limit, marker)

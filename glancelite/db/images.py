@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from glancelite import errors, model
 from glancelite.db import tables
-from glancelite.db.engine import run_in_transaction
+from glancelite.db.engine import run_in_transaction, run_read
 
 T_IMG = tables.images
 T_PROP = tables.image_properties
@@ -50,32 +50,73 @@ def _location(row) -> model.Location:
 
 
 def _children(conn: Connection, image_ids: Sequence[str]) -> tuple[dict, dict, dict]:
-    """Properties, tags and locations of many images in three queries."""
+    """Properties, tags and locations of many images: one query (a UNION ALL), one round trip."""
     props: dict[str, dict[str, str]] = {i: {} for i in image_ids}
     tags: dict[str, set[str]] = {i: set() for i in image_ids}
     locs: dict[str, list[model.Location]] = {i: [] for i in image_ids}
     if not image_ids:
         return props, tags, locs
-    # SQLite limits bound parameters; chunk the IN lists.
+    # SQLite limits bound parameters; chunk the IN list.
     for start in range(0, len(image_ids), 500):
         chunk = list(image_ids[start : start + 500])
-        for row in conn.execute(
-            sa.select(T_PROP.c.image_id, T_PROP.c.name, T_PROP.c.value).where(
-                T_PROP.c.image_id.in_(chunk), T_PROP.c.deleted == sa.false()
-            )
-        ):
-            props[row.image_id][row.name] = row.value if row.value is not None else ""
-        for row in conn.execute(
-            sa.select(T_TAG.c.image_id, T_TAG.c.value).where(T_TAG.c.image_id.in_(chunk), T_TAG.c.deleted == sa.false())
-        ):
-            tags[row.image_id].add(row.value)
-        for row in conn.execute(
-            sa.select(T_LOC)
-            .where(T_LOC.c.image_id.in_(chunk), T_LOC.c.deleted == sa.false(), T_LOC.c.status != "deleted")
-            .order_by(T_LOC.c.id)
-        ):
+        found = []
+        for row in conn.execute(_CHILDREN, {"image_ids": chunk}):
+            if row.kind == "p":
+                props[row.image_id][row.name] = row.value if row.value is not None else ""
+            elif row.kind == "t":
+                tags[row.image_id].add(row.value)
+            else:
+                found.append(row)
+        for row in sorted(found, key=lambda r: r.id):
             locs[row.image_id].append(_location(row))
     return props, tags, locs
+
+
+def _children_query():
+    """Properties, tags and live locations as rows of one shape, for the images listed
+    (``image_ids``, an expanding parameter). Built once: building it cost more than running it.
+
+    The id list is bound once, outside the UNION ALL (both PostgreSQL and SQLite push it into
+    each branch, onto its image_id index): a short statement, so psycopg keeps it prepared and
+    SQLAlchemy expands one IN list, not three.
+    """
+
+    def no(type_):
+        return sa.cast(sa.null(), type_)
+
+    children = sa.union_all(
+        sa.select(
+            sa.literal("p").label("kind"),
+            T_PROP.c.image_id.label("image_id"),
+            T_PROP.c.name.label("name"),
+            sa.cast(T_PROP.c.value, sa.Text).label("value"),
+            no(sa.Integer).label("id"),
+            no(sa.Text).label("meta_data"),
+            no(sa.String(30)).label("status"),
+        ).where(T_PROP.c.deleted == sa.false()),
+        sa.select(
+            sa.literal("t"),
+            T_TAG.c.image_id,
+            no(sa.String(255)),
+            sa.cast(T_TAG.c.value, sa.Text),
+            no(sa.Integer),
+            no(sa.Text),
+            no(sa.String(30)),
+        ).where(T_TAG.c.deleted == sa.false()),
+        sa.select(
+            sa.literal("l"),
+            T_LOC.c.image_id,
+            no(sa.String(255)),
+            sa.cast(T_LOC.c.value, sa.Text),
+            T_LOC.c.id,
+            sa.cast(T_LOC.c.meta_data, sa.Text),
+            sa.cast(T_LOC.c.status, sa.String(30)),
+        ).where(T_LOC.c.deleted == sa.false(), T_LOC.c.status != "deleted"),
+    ).subquery("children")
+    return sa.select(children).where(children.c.image_id.in_(sa.bindparam("image_ids", expanding=True)))
+
+
+_CHILDREN = _children_query()
 
 
 def _image(row, props, tags, locs) -> model.Image:
@@ -128,7 +169,7 @@ def get_image_in(conn: Connection, image_id: str) -> model.Image:
 
 def get_image(engine: Engine, image_id: str) -> model.Image:
     """The live image; NotFound "No image found with ID <id>" for absent or deleted ones."""
-    return run_in_transaction(engine, get_image_in, image_id)
+    return run_read(engine, get_image_in, image_id)
 
 
 def get_images(engine: Engine, image_ids: Iterable[str]) -> list[model.Image]:
@@ -141,7 +182,7 @@ def get_images(engine: Engine, image_ids: Iterable[str]) -> list[model.Image]:
         rows = conn.execute(sa.select(T_IMG).where(T_IMG.c.id.in_(ids), T_IMG.c.deleted == sa.false())).all()
         return {img.id: img for img in load_images(conn, rows)}
 
-    by_id = run_in_transaction(engine, work)
+    by_id = run_read(engine, work)
     return [by_id[i] for i in ids if i in by_id]
 
 
@@ -159,7 +200,7 @@ def images_with_property(engine: Engine, name: str, *, status: str) -> list[mode
         ).all()
         return load_images(conn, rows)
 
-    return run_in_transaction(engine, work)
+    return run_read(engine, work)
 
 
 # ---------------------------------------------------------------- writes
@@ -219,6 +260,9 @@ def _set_tags(conn: Connection, image_id: str, tags: Iterable[str], now: datetim
 
 
 def _create(conn: Connection, values: dict, properties: Mapping[str, str], tags: Iterable[str]) -> model.Image:
+    """Three statements at most (image, properties, tags), each one round trip, and no read back:
+    the new image is what was written. An id ever used before (even by a deleted image) breaks
+    the primary key: IntegrityError, which create_image turns into Conflict."""
     now = utcnow()
     row = {
         "status": model.ImageStatus.QUEUED.value,
@@ -232,12 +276,36 @@ def _create(conn: Connection, values: dict, properties: Mapping[str, str], tags:
     }
     row.update({k: v for k, v in values.items() if k in IMAGE_COLUMNS})
     row["deleted"] = False
-    if conn.execute(sa.select(T_IMG.c.id).where(T_IMG.c.id == row["id"])).first() is not None:
-        raise errors.Conflict(f"An image with identifier {row['id']} already exists")
-    conn.execute(T_IMG.insert().values(**row))
-    _set_properties(conn, row["id"], properties, now)
-    _set_tags(conn, row["id"], tags, now)
-    return get_image_in(conn, row["id"])
+    image_id = row["id"]
+    conn.execute(T_IMG.insert(), row)
+    if properties:
+        conn.execute(
+            T_PROP.insert(),
+            [
+                {"image_id": image_id, "name": name, "value": value, "created_at": now, "deleted": False}
+                for name, value in properties.items()
+            ],
+        )
+    tags = sorted(set(tags))
+    if tags:
+        conn.execute(
+            T_TAG.insert(),
+            [{"image_id": image_id, "value": value, "created_at": now, "deleted": False} for value in tags],
+        )
+    stored = {c.name: row.get(c.name) for c in T_IMG.columns}
+    return _image(
+        _Row(stored),
+        {name: value if value is not None else "" for name, value in properties.items()},
+        tags,
+        (),
+    )
+
+
+class _Row:
+    """A row written, read as load_images reads a row fetched."""
+
+    def __init__(self, values: Mapping[str, Any]):
+        self.__dict__.update(values)
 
 
 def create_image(

@@ -7,7 +7,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from glancelite import errors, model
 from glancelite.db import tables
-from glancelite.db.engine import run_in_transaction
+from glancelite.db.engine import run_in_transaction, run_read
 from glancelite.db.images import utcnow
 
 T_MEM = tables.image_members
@@ -32,7 +32,7 @@ def list_members(engine: Engine, image_id: str) -> list[model.Member]:
         rows = conn.execute(sa.select(T_MEM).where(*_live(image_id)).order_by(T_MEM.c.id)).all()
         return [_member(r) for r in rows]
 
-    return run_in_transaction(engine, work)
+    return run_read(engine, work)
 
 
 def find_member(engine: Engine, image_id: str, member_id: str | None) -> model.Member | None:
@@ -43,7 +43,7 @@ def find_member(engine: Engine, image_id: str, member_id: str | None) -> model.M
         row = conn.execute(sa.select(T_MEM).where(*_live(image_id), T_MEM.c.member == member_id)).first()
         return _member(row) if row else None
 
-    return run_in_transaction(engine, work)
+    return run_read(engine, work)
 
 
 def member_projects(engine: Engine, image_ids: list[str], project_id: str | None) -> set[str]:
@@ -59,7 +59,7 @@ def member_projects(engine: Engine, image_ids: list[str], project_id: str | None
         )
         return {r.image_id for r in rows}
 
-    return run_in_transaction(engine, work)
+    return run_read(engine, work)
 
 
 def _create(conn: Connection, image_id: str, member_id: str, quota: int) -> model.Member:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -70,6 +71,14 @@ images = Table(
     Index("os_hash_value_image_idx", "os_hash_value"),
     # glancelite: keyset pagination of the default listing (created_at desc, id desc).
     Index("ix_images_created_at_id", "created_at", "id"),
+    # glancelite: the same over live rows only; soft-deleted rows stay until db purge (expand05).
+    Index(
+        "ix_images_live_created_at_id",
+        "created_at",
+        "id",
+        postgresql_where=text("deleted = false"),
+        sqlite_where=text("deleted = 0"),
+    ),
 )
 
 image_properties = Table(

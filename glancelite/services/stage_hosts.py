@@ -10,13 +10,15 @@ answer becomes ours (reference/glance-api.md 5.1 item 10).
 from __future__ import annotations
 
 import logging
-
-import requests
+from typing import TYPE_CHECKING
 
 from glancelite import errors, model
 from glancelite.context import RequestContext
 from glancelite.settings import Settings
 from glancelite.tasks.plan import STAGE_HOST_PROPERTY
+
+if TYPE_CHECKING:
+    import requests
 
 LOG = logging.getLogger(__name__)
 
@@ -30,7 +32,16 @@ class StageHosts:
         self.self_url = settings.worker_self_reference_url or settings.public_endpoint
         # Under keystone the remote checks the token; otherwise it trusts identity headers.
         self.forward_identity = not (settings.auth_flavor or "").startswith("keystone")
-        self.session = session or requests.Session()
+        # requests (~4.5 MiB) comes with the first forwarded request: one node needs none.
+        self._session = session
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            import requests
+
+            self._session = requests.Session()
+        return self._session
 
     def remote_host(self, image: model.Image) -> str | None:
         """The stage host's URL when the image is staged on another node, else None."""
@@ -48,6 +59,8 @@ class StageHosts:
         headers: dict[str, str | None] | None = None,
     ) -> int:
         """Replay the request on ``host``; the remote's 2xx status, or the typed error for its answer."""
+        import requests
+
         url = host.rstrip("/") + path
         LOG.info("proxying %s %s to %s, which has the image staged", method, path, host)
         sent = {k: v for k, v in (headers or {}).items() if v is not None}

@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from taskflow.patterns import linear_flow, unordered_flow
-
 from glancelite import errors
 from glancelite.tasks import glance_download, methods, plugins, steps
 from glancelite.tasks import progress as import_progress
@@ -29,6 +27,9 @@ LOG = logging.getLogger(__name__)
 
 
 def build(env: ImportEnv, plan: ImportPlan):
+    # taskflow's patterns bring networkx (~11 MiB): imported by the first import, not by every worker.
+    from taskflow.patterns import linear_flow
+
     flow = linear_flow.Flow(f"import-{plan.method}-{plan.image_id}")
     flow.add(steps.LockImage(env, plan))
     if plan.method is Method.GLANCE_DOWNLOAD:
@@ -60,6 +61,8 @@ def _add_parallel_stores(flow, env: ImportEnv, plan: ImportPlan, parallel: int) 
     No store can be "the last", so when all must succeed none activates the image: ActivateImage
     does once they all have it (a failure reverts every copy, as sequentially).
     """
+    from taskflow.patterns import linear_flow, unordered_flow
+
     chains = [linear_flow.Flow(f"stores-{plan.image_id}-{i}") for i in range(parallel)]
     activate_each = not plan.is_copy and not plan.all_stores_must_succeed
     for index, store_id in enumerate(plan.stores):

@@ -24,7 +24,6 @@ import time
 from typing import Any
 
 from taskflow import task as tf_task
-from taskflow.patterns import linear_flow
 
 from glancelite import errors, model
 from glancelite.store import base
@@ -271,6 +270,9 @@ class Complete(_Step):
 
 
 def build(env: ImportEnv, plan: LocationPlan):
+    # taskflow's patterns bring networkx (~11 MiB): imported by the first flow, not by every worker.
+    from taskflow.patterns import linear_flow
+
     flow = linear_flow.Flow(f"{TASK_TYPE}-{plan.image_id}")
     flow.add(CheckLock(env, plan), AddLocation(env, plan))
     if plan.do_secure_hash and plan.validation_data:

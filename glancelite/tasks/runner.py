@@ -27,9 +27,6 @@ from collections.abc import Callable
 from concurrent import futures
 from typing import Protocol
 
-import futurist
-from taskflow import engines, states
-
 from glancelite import errors
 from glancelite.context import carrying_log_context
 from glancelite.tasks.plan import ImportPlan
@@ -53,12 +50,20 @@ class FlowFactory(Protocol):
         """After ``finished``: "succeeded", "reverted" (failed, every step undone) or "failed"."""
 
 
-class _LogContextExecutor(futurist.ThreadPoolExecutor):
-    """Each job and atom runs under the log context of whoever submitted it: the request that
-    started the import (none for a recovery at start-up)."""
+@functools.cache
+def _executor_class():
+    """futurist's thread pool, imported when the first import job runs, not at start: futurist
+    imports eventlet whenever it is installed (oslo.service brings it), ~35 MiB in every worker."""
+    import futurist
 
-    def submit(self, fn, *args, **kwargs):
-        return super().submit(carrying_log_context(fn), *args, **kwargs)
+    class LogContextExecutor(futurist.ThreadPoolExecutor):
+        """Each job and atom runs under the log context of whoever submitted it: the request that
+        started the import (none for a recovery at start-up)."""
+
+        def submit(self, fn, *args, **kwargs):
+            return super().submit(carrying_log_context(fn), *args, **kwargs)
+
+    return LogContextExecutor
 
 
 class Runner:
@@ -68,9 +73,11 @@ class Runner:
         self.max_workers = max_workers
         self.engine_mode = engine_mode
         self.stop_file = stop_file
-        self._jobs = _LogContextExecutor(max_workers=max_workers)
-        self._atoms = _LogContextExecutor(max_workers=max_workers) if engine_mode == "parallel" else None
+        # The executors (and futurist, taskflow's engines) come with the first job.
+        self._jobs = None
+        self._atoms = None
         self._lock = threading.Lock()
+        self._executors_lock = threading.Lock()  # apart: submit() creates them holding _lock
         self._running: dict[str, futures.Future] = {}
         self._closed = False
         self.pid = os.getpid()
@@ -101,10 +108,19 @@ class Runner:
         """Queue one import job; refuses (Unavailable) while draining or closed."""
         with self._lock:
             self.check_accepting()
-            future = self._jobs.submit(self._run, plan, flows)
+            future = self._executors()[0].submit(self._run, plan, flows)
             self._running[plan.task_id] = future
         future.add_done_callback(lambda _f: self._forget(plan.task_id))
         return future
+
+    def _executors(self):
+        """(jobs, atoms) executors, created on first use; atoms is None for the serial engine."""
+        with self._executors_lock:
+            if self._jobs is None:
+                executor = _executor_class()
+                self._jobs = executor(max_workers=self.max_workers)
+                self._atoms = executor(max_workers=self.max_workers) if self.engine_mode == "parallel" else None
+            return self._jobs, self._atoms
 
     def _forget(self, task_id: str) -> None:
         with self._lock:
@@ -124,6 +140,8 @@ class Runner:
             engine = self._load(flows.build(plan))
             engine.run()
         except BaseException as exc:
+            from taskflow import states
+
             # taskflow ends a flow REVERTED when every step that ran was undone, FAILURE when a revert failed.
             reverted = engine is not None and engine.storage.get_flow_state() == states.REVERTED
             outcome = "reverted" if reverted else "failed"
@@ -144,7 +162,10 @@ class Runner:
         self._load(flow, store).run()
 
     def _load(self, flow, store: dict | None = None):
-        options = {"executor": self._atoms} if self._atoms is not None else {}
+        from taskflow import engines
+
+        atoms = self._executors()[1]
+        options = {"executor": atoms} if atoms is not None else {}
         return engines.load(flow, store=store or {}, engine=self.engine_mode, **options)
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -160,9 +181,12 @@ class Runner:
             if self._closed:
                 return
             self._closed = True
-        self._jobs.shutdown(wait=wait)
-        if self._atoms is not None:
-            self._atoms.shutdown(wait=wait)
+        with self._executors_lock:
+            jobs, atoms = self._jobs, self._atoms
+        if jobs is not None:
+            jobs.shutdown(wait=wait)
+        if atoms is not None:
+            atoms.shutdown(wait=wait)
         _forget_process_runner(self)
 
 

@@ -122,7 +122,7 @@ def test_postgresql_pool_takes_the_options():
         assert engine.pool._max_overflow == 4
         assert engine.pool._timeout == 7
         assert engine.pool._recycle == 600
-        assert engine.pool._pre_ping is True
+        assert engine.pool._pre_ping is False  # pinged only after an idle while: db/engine.py
     finally:
         engine.dispose()
 

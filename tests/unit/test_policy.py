@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import pytest
 
 from glancelite import config, errors
 from glancelite.context import RequestContext
+from glancelite.services import policy as policy_module
 from glancelite.services.policy import Policy, image_target
 
 OWNER = RequestContext(project_id="A", user_id="u", roles=("reader", "member"))
@@ -147,3 +149,30 @@ def test_policy_file_still_wins_in_legacy_mode(tmp_path):
     rules.write_text('"get_images": "!"\n')
     policy = _policy_with(tmp_path, f"enforce_new_defaults = false\npolicy_file = {rules}")
     assert not policy.check(OWNER, "get_images", {"project_id": "A"})
+
+
+def test_a_changed_policy_file_changes_the_remembered_answers(tmp_path):
+    rules = tmp_path / "policy.yaml"
+    rules.write_text('"copy_image": "role:member"\n')
+    policy = _policy_with(tmp_path, f"policy_file = {rules}")
+    assert policy.check(OWNER, "copy_image", {}) and policy.check(OWNER, "copy_image", {})
+    rules.write_text('"copy_image": "!"\n')
+    later = rules.stat().st_mtime + 5  # oslo.policy re-reads a file whose mtime changed
+    os.utime(rules, (later, later))
+    assert not policy.check(OWNER, "copy_image", {})
+
+
+def test_a_policy_file_put_in_place_after_start_is_found(tmp_path, monkeypatch):
+    rules = tmp_path / "policy.yaml"
+    policy = _policy_with(tmp_path, f"policy_file = {rules}")  # not there yet: the defaults
+    assert not policy.check(OWNER, "copy_image", {})
+    rules.write_text('"copy_image": "role:member"\n')
+    assert not policy.check(OWNER, "copy_image", {})  # the "not found" is trusted a few seconds
+    monkeypatch.setattr(policy_module, "POLICY_PATH_TTL_SECONDS", 0.0)
+    assert policy.check(OWNER, "copy_image", {})
+
+
+def test_unhashable_targets_are_still_checked(policy):
+    target = {"project_id": "A", "owner": "A", "extra": {"nested": ["x"]}}
+    assert policy.check(OWNER, "modify_image", target)
+    assert not policy.check(STRANGER, "modify_image", target)
