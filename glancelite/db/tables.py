@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from taskflow.persistence.backends.sqlalchemy import tables as taskflow_tables
 
 metadata = MetaData()
 
@@ -234,3 +235,7 @@ metadef_objects = _namespace_child(
 )
 metadef_properties = _namespace_child("metadef_properties", Column("json_schema", Text, nullable=False))
 metadef_tags = _namespace_child("metadef_tags")
+
+# [taskflow_jobboard]: taskflow's own persistence tables, as expand05 creates them from taskflow's
+# definitions; only taskflow's SQLAlchemy backend reads and writes them.
+taskflow_persistence = taskflow_tables.fetch(metadata)
