@@ -64,6 +64,8 @@ class ImportService:
 
     def recover(self) -> list[str]:
         """Fail the imports whose worker died and put their images back (run at start)."""
+        if self.settings.jobboard.enabled:
+            return []  # a dead worker's jobs are claimed again from the job board and resumed there
         try:
             return recovery.recover_dead_tasks(self.env)
         except Exception:

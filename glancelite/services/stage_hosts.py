@@ -31,9 +31,13 @@ class StageHosts:
         # Under keystone the remote checks the token; otherwise it trusts identity headers.
         self.forward_identity = not (settings.auth_flavor or "").startswith("keystone")
         self.session = session or requests.Session()
+        # [taskflow_jobboard] shared_staging: every node reads the staged data, none forwards.
+        self.shared_staging = settings.jobboard.shared_staging
 
     def remote_host(self, image: model.Image) -> str | None:
         """The stage host's URL when the image is staged on another node, else None."""
+        if self.shared_staging:
+            return None
         host = image.properties.get(STAGE_HOST_PROPERTY)
         return host if host and host != self.self_url else None
 
