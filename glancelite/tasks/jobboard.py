@@ -32,7 +32,7 @@ import urllib.parse
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from taskflow import engines
+from taskflow import engines, states
 from taskflow import exceptions as tf_exc
 from taskflow.conductors.backends import impl_nonblocking
 from taskflow.jobs.backends import impl_redis
@@ -54,6 +54,8 @@ SOCKET_TIMEOUT = 5.0
 # Failures that say the flow's persistence (or the engine's executor) was away, not that the
 # import failed: the job is abandoned and resumed, not settled.
 TRANSIENT = (tf_exc.StorageFailure, tf_exc.ExecutionFailure)
+# A flow in one of these states has nothing left to run (a resumed job only settles it).
+ENDED = (states.SUCCESS, states.REVERTED, states.FAILURE)
 
 
 class StagedElsewhere(errors.Conflict):
@@ -209,7 +211,8 @@ class _Conductor(impl_nonblocking.NonBlockingConductor):
         LOG.info("conductor %s claimed the import job of task %s (image %s)", self._name, plan.task_id, plan.image_id)
         self.owner.heartbeat.add(job)
         try:
-            return self.owner.run_job(job, plan, lambda: self._engine_from_job(job))
+            flow_state = self._flow_detail_from_job(job).state
+            return self.owner.run_job(job, plan, flow_state, lambda: self._engine_from_job(job))
         finally:
             self.owner.heartbeat.discard(job)
             self.owner.forget_plan(plan.task_id)
@@ -435,16 +438,16 @@ class JobBoard:
         with self._lock:
             self._plans.pop(task_id, None)
 
-    def run_job(self, job, plan: ImportPlan, load_engine) -> bool:
+    def run_job(self, job, plan: ImportPlan, flow_state: str | None, load_engine) -> bool:
         """Run a claimed job; True when it is over (consume), False to leave it for a later claim."""
         try:
-            task = self.env.tasks.get_task(plan.task_id)
+            self.env.tasks.get_task(plan.task_id)
         except errors.NotFound:
             return True  # the task went with its image
         except errors.Unavailable:
             return False
-        if task.status in ("success", "failure"):
-            # It ended before its last owner could take the job off the board.
+        if flow_state in ENDED:
+            # The flow ended before its last owner could settle it and take the job off the board.
             with contextlib.suppress(Exception):
                 self.flows.finished(plan)
             return True

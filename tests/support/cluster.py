@@ -133,27 +133,21 @@ class Cluster:
 
 
 def wait_images(http, node_url: str, image_ids, headers, timeout: float) -> dict[str, dict]:
-    """Poll until no image is importing (or uploading/queued with a task still running)."""
+    """Poll until every image's import tasks are over (success or failure); the images as last seen."""
     deadline = time.monotonic() + timeout
     images: dict[str, dict] = {}
     pending = set(image_ids)
     while pending and time.monotonic() < deadline:
         for image_id in list(pending):
             try:
-                resp = http.get(f"{node_url}/v2/images/{image_id}", headers=headers, timeout=10)
-            except requests.RequestException:
+                image = http.get(f"{node_url}/v2/images/{image_id}", headers=headers, timeout=10).json()
+                tasks = http.get(f"{node_url}/v2/images/{image_id}/tasks", headers=headers, timeout=10).json()
+            except (requests.RequestException, ValueError):
                 continue
-            image = resp.json()
             images[image_id] = image
-            if image["status"] in ("active", "killed", "deleted") or _settled_queued(http, node_url, image, headers):
+            over = tasks.get("tasks") and all(t["status"] in ("success", "failure") for t in tasks["tasks"])
+            if over and image["status"] in ("active", "queued", "killed"):
                 pending.discard(image_id)
         if pending:
             time.sleep(0.5)
     return images
-
-
-def _settled_queued(http, node_url, image, headers) -> bool:
-    if image["status"] != "queued":
-        return False
-    tasks = http.get(f"{node_url}/v2/images/{image['id']}/tasks", headers=headers, timeout=10).json()["tasks"]
-    return bool(tasks) and all(t["status"] in ("success", "failure") for t in tasks)
