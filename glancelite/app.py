@@ -172,7 +172,8 @@ def _job_board(settings: Settings, runner: task_runner.Runner, env: ImportEnv) -
         runner=runner,
         env=env,
         self_url=settings.worker_self_reference_url or settings.public_endpoint,
-        persistence_connection=settings.jobboard.persistence_connection or db_engine.database_url(settings.database).render_as_string(hide_password=False),
+        persistence_connection=settings.jobboard.persistence_connection
+        or db_engine.database_url(settings.database).render_as_string(hide_password=False),
     )
     return board.start()
 

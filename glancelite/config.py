@@ -243,7 +243,9 @@ def _jobboard(conf: cfg.ConfigOpts) -> JobBoardSettings:
     group = conf.taskflow_jobboard
     url = group.backend_url or None
     if url and urllib.parse.urlparse(url).scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError("taskflow_jobboard", "backend_url", f"must be a redis://, rediss:// or unix:// URL, got {url!r}")
+        raise ConfigError(
+            "taskflow_jobboard", "backend_url", f"must be a redis://, rediss:// or unix:// URL, got {url!r}"
+        )
     return JobBoardSettings(
         backend_url=url,
         board_name=group.board_name,

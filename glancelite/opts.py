@@ -375,8 +375,7 @@ JOBBOARD_OPTS = [
     ),
     cfg.StrOpt(
         "conductor_name",
-        help="Name this node's conductors claim jobs under (the process id is appended); defaults "
-        "to the host name.",
+        help="Name this node's conductors claim jobs under (the process id is appended); defaults to the host name.",
     ),
     cfg.StrOpt(
         "persistence_connection",
