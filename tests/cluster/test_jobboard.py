@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.conftest import identity
 from tests.faults.conftest import assert_audit_clean
-from tests.support.cluster import wait_images
+from tests.support.cluster import Cluster, wait_images
 from tests.support.imports import MIB, create_image, digests, payload, stage, start_import
 
 ALICE = identity("project-alice", "reader,member", "alice")
@@ -146,3 +148,36 @@ def test_redis_restart_refuses_then_resumes(cluster, http, redis, web):
     _check_active(http, node, wait_images(http, node.url, [waiting], ALICE, 60), {waiting: retry_data})
     assert http.get(f"{node.url}/healthcheck/detailed").json()["job_board"]["available"] is True
     assert_audit_clean(node.config, stores=STORES)
+
+
+def test_node_local_staging_on_a_dead_node_fails_cleanly(request, tmp_path_factory, redis, web, http):
+    """Without shared staging: the stage host runs the import; when it dies mid-import another
+    node claims the job, cannot read the data and fails it saying where the data was."""
+    pg = request.getfixturevalue("postgres_cluster")
+    database = pg.create_database()
+    local = Cluster(
+        tmp_path_factory.mktemp("local-staging"), database=database, redis_url=redis.url, count=2, shared_staging=False
+    )
+    try:
+        stage_host, other = local.start().nodes
+        data = payload(48 * MIB, seed=500)  # big enough to be mid-copy a moment after the 202
+        image_id = create_image(stage_host, http, ALICE, disk_format="raw", container_format="bare")
+        assert stage(stage_host, http, image_id, data, ALICE).status_code == 204
+        # Sent to the other node: forwarded to the stage host, which posts and claims the job.
+        _accepted(start_import(other, http, image_id, {"name": "glance-direct"}, ALICE))
+        local.kill(stage_host)
+
+        images = wait_images(http, other.url, [image_id], ALICE, 60)
+        image, tasks = images[image_id], _tasks(http, other, image_id)
+        if image["status"] == "active":  # the stage host finished before it was killed: nothing to resume
+            pytest.skip("the import finished before its node was killed; nothing to take over")
+        assert image["status"] == "queued", image
+        assert [t["status"] for t in tasks] == ["failure"], tasks
+        assert "staged" in tasks[0]["message"] and "another node" in tasks[0]["message"], tasks[0]
+        assert not image.get("os_glance_import_task")  # the lock is released
+        assert tasks[0]["id"] in local.claims_in_log(other)
+        # What the other node sees is clean (the dead node's own staging is its own).
+        assert_audit_clean(other.config, stores=STORES)
+    finally:
+        local.stop()
+        pg.drop_database(database)

@@ -68,6 +68,7 @@ class Cluster:
         count: int = 3,
         claim_expiry: int = 6,
         workers: int = 1,
+        shared_staging: bool = True,
         extra: dict[str, dict[str, str]] | None = None,
     ):
         self.root = root
@@ -85,14 +86,15 @@ class Cluster:
                 },
                 "fast": {"filesystem_store_datadir": str(self.shared / "fast")},
                 "slow": {"filesystem_store_datadir": str(self.shared / "slow")},
-                "os_glance_staging_store": {"filesystem_store_datadir": str(self.shared / "staging")},
             }
+            if shared_staging:  # else each node stages under its own root (write_config's default)
+                sections["os_glance_staging_store"] = {"filesystem_store_datadir": str(self.shared / "staging")}
             if redis_url:
                 sections["taskflow_jobboard"] = {
                     "backend_url": redis_url,
                     "claim_expiry": str(claim_expiry),
                     "conductor_name": f"node{index}",
-                    "shared_staging": "true",
+                    "shared_staging": str(shared_staging).lower(),
                 }
             for section, values in (extra or {}).items():
                 sections.setdefault(section, {}).update(values)
