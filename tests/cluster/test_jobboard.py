@@ -108,9 +108,23 @@ def test_a_draining_node_claims_nothing_new(cluster, http, web):
             uri = web.url(f"/data/{len(data)}?seed={300 + i}")
             _accepted(start_import(node, http, image_id, {"name": "web-download", "uri": uri}, ALICE))
             expected[image_id] = data
-        images = wait_images(http, nodes[0].url, list(expected), ALICE, 60)
+        # A legacy POST /v2/tasks import is a job on the board as well.
+        legacy = payload(SIZE, seed=310)
+        body = {
+            "type": "import",
+            "input": {
+                "import_from": web.url(f"/data/{len(legacy)}?seed=310"),
+                "import_from_format": "raw",
+                "image_properties": {"name": "legacy", "container_format": "bare"},
+            },
+        }
+        resp = http.post(f"{draining.url}/v2/tasks", json=body, headers=ADMIN)
+        assert resp.status_code == 201, resp.text
+        expected[resp.json()["image_id"]] = legacy
+        images = wait_images(http, nodes[0].url, list(expected), ADMIN, 60)
         _check_active(http, nodes[0], images, expected)
         assert len(cluster.claims_in_log(draining)) == before
+        assert resp.json()["id"] in set().union(*(cluster.claims_in_log(n) for n in nodes[:2]))
         assert http.get(f"{draining.url}/healthcheck").status_code == 503
     finally:
         stop_file.unlink()
@@ -156,7 +170,13 @@ def test_node_local_staging_on_a_dead_node_fails_cleanly(request, tmp_path_facto
     pg = request.getfixturevalue("postgres_cluster")
     database = pg.create_database()
     local = Cluster(
-        tmp_path_factory.mktemp("local-staging"), database=database, redis_url=redis.url, count=2, shared_staging=False
+        tmp_path_factory.mktemp("local-staging"),
+        database=database,
+        redis_url=redis.url,
+        count=2,
+        shared_staging=False,
+        # Another service on the same Redis (the module's cluster is still up): a board of its own.
+        extra={"taskflow_jobboard": {"board_name": "local-staging"}},
     )
     try:
         stage_host, other = local.start().nodes
