@@ -207,10 +207,15 @@ class _Conductor(impl_nonblocking.NonBlockingConductor):
         return True
 
     def _dispatch_job(self, job):
+        accepted_here = self.owner.accepted_here(job.details["plan"]["task_id"])
         plan = self.owner.plan_for(job.details["plan"])
         LOG.info("conductor %s claimed the import job of task %s (image %s)", self._name, plan.task_id, plan.image_id)
         self.owner.heartbeat.add(job)
         try:
+            if not accepted_here:
+                # Claimed from another worker (dead, or draining when it posted): the task's
+                # working files are this process's now (the service claimed them on the other).
+                self.owner.env.work.claim(plan.task_id)
             flow_state = self._flow_detail_from_job(job).state
             return self.owner.run_job(job, plan, flow_state, lambda: self._engine_from_job(job))
         finally:
@@ -404,7 +409,10 @@ class JobBoard:
             ) from exc
         LOG.info("posted the import job of task %s (image %s)", plan.task_id, plan.image_id)
         if draining or not self.conductor.take(job):
-            self.forget_plan(plan.task_id)  # another node runs it, from the job's details
+            # Another worker runs it, from the job's details, and claims the working files there.
+            self.forget_plan(plan.task_id)
+            with contextlib.suppress(OSError):
+                self.env.work.release(plan.task_id)
 
     def _save_book(self, plan: ImportPlan, details: dict) -> models.LogBook:
         book = models.LogBook(f"import-{plan.task_id}")
@@ -433,6 +441,11 @@ class JobBoard:
         with self._lock:
             local = self._plans.get(details["task_id"])
         return local or plan_from_details(details)
+
+    def accepted_here(self, task_id: str) -> bool:
+        """Whether this worker accepted the import (its service claimed the work area)."""
+        with self._lock:
+            return task_id in self._plans
 
     def forget_plan(self, task_id: str) -> None:
         with self._lock:

@@ -125,6 +125,7 @@ def test_a_draining_node_claims_nothing_new(cluster, http, web):
         _check_active(http, nodes[0], images, expected)
         assert len(cluster.claims_in_log(draining)) == before
         assert resp.json()["id"] in set().union(*(cluster.claims_in_log(n) for n in nodes[:2]))
+        assert_audit_clean(draining.config, stores=STORES)  # nothing left in its own tasks store either
         assert http.get(f"{draining.url}/healthcheck").status_code == 503
     finally:
         stop_file.unlink()
