@@ -216,6 +216,9 @@ class _Conductor(impl_nonblocking.NonBlockingConductor):
                 # Claimed from another worker (dead, or draining when it posted): the task's
                 # working files are this process's now (the service claimed them on the other).
                 self.owner.env.work.claim(plan.task_id)
+                # A dead writer's partial files in the shared file stores (this host's dead
+                # processes; another host's go when that node starts again, or after a day).
+                self.owner.env.stores.remove_orphaned_partials()
             flow_state = self._flow_detail_from_job(job).state
             return self.owner.run_job(job, plan, flow_state, lambda: self._engine_from_job(job))
         finally:

@@ -81,7 +81,8 @@ def test_thirty_imports_survive_the_loss_of_a_node(cluster, http, web):
     for image_id in direct:
         assert sorted(images[image_id]["stores"].split(",")) == ["fast", "slow"], images[image_id]
     for image_id in expected:
-        assert all(t["status"] == "success" for t in _tasks(http, survivors[0], image_id)), image_id
+        tasks = _tasks(http, survivors[0], image_id)
+        assert all(t["status"] == "success" for t in tasks), [(t["id"], t["status"], t["message"]) for t in tasks]
     # The victim had claimed jobs (every fourth gated import was posted to it) and the survivors took them over.
     taken_over = set().union(*(cluster.claims_in_log(n) for n in survivors)) & running_on_victim
     assert taken_over, "no job of the killed node was claimed by another"
