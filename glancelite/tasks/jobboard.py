@@ -41,6 +41,7 @@ from taskflow.persistence.backends import impl_sqlalchemy
 
 from glancelite import errors
 from glancelite.settings import JobBoardSettings
+from glancelite.store import base
 from glancelite.tasks import import_flow, runner
 from glancelite.tasks.plan import ImportPlan, Method, RemoteImage
 from glancelite.tasks.steps import ImportEnv
@@ -219,6 +220,7 @@ class _Conductor(impl_nonblocking.NonBlockingConductor):
                 # A dead writer's partial files in the shared file stores (this host's dead
                 # processes; another host's go when that node starts again, or after a day).
                 self.owner.env.stores.remove_orphaned_partials()
+                self.owner.drop_unrecorded_copies(plan)
             flow_state = self._flow_detail_from_job(job).state
             return self.owner.run_job(job, plan, flow_state, lambda: self._engine_from_job(job))
         finally:
@@ -444,6 +446,29 @@ class JobBoard:
         with self._lock:
             local = self._plans.get(details["task_id"])
         return local or plan_from_details(details)
+
+    def drop_unrecorded_copies(self, plan: ImportPlan) -> None:
+        """A resumed job: an object a dead worker finished writing into a target store but never
+        recorded as a location would make the step's second run fail (Duplicate). The image's
+        lock keeps every other writer out of these stores for this image, so it goes."""
+        try:
+            recorded = {loc.url for loc in self.env.images.get_image(plan.image_id).locations}
+        except errors.NotFound:
+            return
+        for store_id in plan.stores:
+            try:
+                found = self.env.stores.locate(store_id, plan.image_id)
+                if found is not None and found.url not in recorded:
+                    LOG.warning(
+                        "task %s: removing the unrecorded copy its dead worker left in %s", plan.task_id, store_id
+                    )
+                    self.env.stores.delete(found, context=plan.caller)
+            except base.ListingNotSupported:
+                continue  # this store cannot be searched by image id: the store audit reports such an object
+            except Exception as exc:  # the step's own run reports what is still wrong
+                LOG.warning(
+                    "task %s: could not check store %s for a dead worker's copy: %s", plan.task_id, store_id, exc
+                )
 
     def accepted_here(self, task_id: str) -> bool:
         """Whether this worker accepted the import (its service claimed the work area)."""
