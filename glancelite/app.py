@@ -105,13 +105,15 @@ def build_services(settings: Settings, conf=None) -> Services:
         metrics=metrics,
     )
     stage_hosts = StageHosts(settings)  # the nodes holding staged data (several nodes, one database)
+    # [taskflow_jobboard]: imports go through the shared job board; this worker's conductor runs on the runner.
+    import_runner = _job_board(settings, runner, env) if settings.jobboard.enabled else runner
     imports = ImportService(
         settings,
         env=env,
         access=access,
         policy=policy,
         quotas=quotas,
-        runner=runner,
+        runner=import_runner,
         stage_hosts=stage_hosts,
         notifier=notifier,
     )
@@ -149,7 +151,10 @@ def build_services(settings: Settings, conf=None) -> Services:
         metadefs=MetadefService(MetadefRepository(engine), policy),
         notifier=notifier,
         health=HealthService(
-            ping_database=lambda: db_engine.ping(engine), stores=stores, stop_file=settings.healthcheck_disable_file
+            ping_database=lambda: db_engine.ping(engine),
+            stores=stores,
+            stop_file=settings.healthcheck_disable_file,
+            ping_job_board=import_runner.ping if import_runner is not runner else None,
         ),
         metrics=metrics,
         close_database=engine.dispose,
@@ -157,6 +162,25 @@ def build_services(settings: Settings, conf=None) -> Services:
     _recover_at_start(imports, image_data, stores)
     cache.start()
     return services
+
+
+def _job_board(settings: Settings, runner: task_runner.Runner, env: ImportEnv):
+    """This worker's side of the job board and its conductor thread (one per gunicorn worker).
+
+    Imported here: the board brings taskflow's conductors and the redis client, which a
+    worker without [taskflow_jobboard] never needs (worker memory, issue 12).
+    """
+    from glancelite.tasks import jobboard as task_jobboard
+
+    board = task_jobboard.JobBoard(
+        settings.jobboard,
+        runner=runner,
+        env=env,
+        self_url=settings.worker_self_reference_url or settings.public_endpoint,
+        persistence_connection=settings.jobboard.persistence_connection
+        or db_engine.database_url(settings.database).render_as_string(hide_password=False),
+    )
+    return board.start()
 
 
 def _recover_at_start(imports: ImportService, image_data: ImageDataService, stores: StoreSet) -> None:

@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import re
+import socket
 import sys
 import urllib.parse
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from glancelite.services import notifier
 from glancelite.settings import (
     DatabaseSettings,
     ImportFilter,
+    JobBoardSettings,
     KeystoneSettings,
     MetricsSettings,
     NotificationSettings,
@@ -171,6 +173,7 @@ def _register_core(conf: cfg.ConfigOpts) -> None:
         ("paste_deploy", opts.PASTE_DEPLOY_OPTS),
         ("healthcheck", opts.HEALTHCHECK_OPTS),
         ("metrics", opts.METRICS_OPTS),
+        ("taskflow_jobboard", opts.JOBBOARD_OPTS),
         ("image_format", opts.IMAGE_FORMAT_OPTS),
     ):
         conf.register_opts(group_opts, group=group)
@@ -234,6 +237,23 @@ def _metrics(conf: cfg.ConfigOpts) -> MetricsSettings:
         # The metrics never share the public API's listener (nor its port on another address).
         raise ConfigError("metrics", "bind_port", f"{group.bind_port} is the API's own port; choose another")
     return MetricsSettings(enabled=group.enabled, bind_host=group.bind_host, bind_port=group.bind_port, path=path)
+
+
+def _jobboard(conf: cfg.ConfigOpts) -> JobBoardSettings:
+    group = conf.taskflow_jobboard
+    url = group.backend_url or None
+    if url and urllib.parse.urlparse(url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(
+            "taskflow_jobboard", "backend_url", f"must be a redis://, rediss:// or unix:// URL, got {url!r}"
+        )
+    return JobBoardSettings(
+        backend_url=url,
+        board_name=group.board_name,
+        claim_expiry=group.claim_expiry,
+        conductor_name=group.conductor_name or socket.gethostname(),
+        persistence_connection=group.persistence_connection or None,
+        shared_staging=group.shared_staging,
+    )
 
 
 def store_group_opts() -> list[cfg.Opt]:
@@ -531,6 +551,7 @@ def _settings(conf, files, stores, default_store, multi_store) -> Settings:
         enable_proxy_headers_parsing=conf.oslo_middleware.enable_proxy_headers_parsing,
         notifications=_notifications(conf),
         metrics=_metrics(conf),
+        jobboard=_jobboard(conf),
         property_protection_file=conf.property_protection_file or None,
         property_protection_rule_format=conf.property_protection_rule_format,
         property_rules=property_rules(conf),

@@ -108,6 +108,11 @@ GROUPS: tuple[Group, ...] = (
     Group("swift", Status.TAKEN, _STORE_GROUP),
     Group("task", Status.TAKEN, _GLANCELITE),
     Group("taskflow_executor", Status.TAKEN, _GLANCELITE),
+    Group(
+        "taskflow_jobboard",
+        Status.TAKEN,
+        "glancelite's own group, not Glance's: import jobs on a taskflow job board (README, \"Running several nodes\")",
+    ),
     Group("vault", Status.NOT_YET, _CASTELLAN),
     Group("vmware", Status.NOT_APPLICABLE, "glancelite has no VMware datastore store"),
     Group(

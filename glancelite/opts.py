@@ -363,6 +363,45 @@ METRICS_OPTS = [
     cfg.StrOpt("path", default="/metrics", help="The path that answers the metrics; any other answers 404."),
 ]
 
+# glancelite's own group (Octavia calls the same things jobboard_* in [task_flow]).
+JOBBOARD_OPTS = [
+    cfg.StrOpt(
+        "backend_url",
+        help="Redis URL of the taskflow job board every node shares, e.g. redis://127.0.0.1:6379/0 "
+        "(redis://:password@host:port/db; rediss:// for TLS). Unset: no job board, each node runs the "
+        "imports it accepts in its own executor and nothing else is needed.",
+    ),
+    cfg.StrOpt(
+        "board_name",
+        default="glancelite-imports",
+        help="Name of the job board (its Redis key namespace); every node of one service uses the same.",
+    ),
+    cfg.IntOpt(
+        "claim_expiry",
+        default=30,
+        min=5,
+        help="Seconds a node's claim on an import job lives without being renewed (a running node "
+        "renews it every third of that). After a node dies, another claims its jobs this long later.",
+    ),
+    cfg.StrOpt(
+        "conductor_name",
+        help="Name this node's conductors claim jobs under (the process id is appended); defaults to the host name.",
+    ),
+    cfg.StrOpt(
+        "persistence_connection",
+        secret=True,
+        help="SQLAlchemy URL where taskflow keeps the import flows' state; defaults to [database] "
+        "connection (glancelite-manage db sync creates its tables there).",
+    ),
+    cfg.BoolOpt(
+        "shared_staging",
+        default=False,
+        help="os_glance_staging_store is a directory every node mounts (NFS, CephFS): any node runs "
+        "any glance-direct import and none is forwarded to the node that staged the data. Applies "
+        "with or without a job board.",
+    ),
+]
+
 # [cors] and [oslo_middleware]: oslo.middleware's own option objects, which its CORS and
 # HTTPProxyToWSGI middleware register again when they are built (the same objects, so no clash).
 CORS_OPTS = cors_middleware.OPTS
@@ -531,6 +570,7 @@ def list_opts():
         ("paste_deploy", PASTE_DEPLOY_OPTS),
         ("healthcheck", HEALTHCHECK_OPTS),
         ("metrics", METRICS_OPTS),
+        ("taskflow_jobboard", JOBBOARD_OPTS),
         ("image_format", IMAGE_FORMAT_OPTS),
         ("oslo_policy", POLICY_OPTS),
         ("cors", cors_sample_opts()),

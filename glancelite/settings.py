@@ -58,6 +58,25 @@ class MetricsSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class JobBoardSettings:
+    """[taskflow_jobboard]: import jobs on a taskflow job board shared by every node (README,
+    "Running several nodes"). ``backend_url`` None: no board, each node runs its own imports."""
+
+    backend_url: str | None = None
+    board_name: str = "glancelite-imports"
+    claim_expiry: int = 30
+    conductor_name: str = "glancelite"
+    # [database] connection unless set: the flows' state beside the images it changes.
+    persistence_connection: str | None = None
+    # os_glance_staging_store is a directory every node mounts: no forwarding to the stage host.
+    shared_staging: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.backend_url)
+
+
+@dataclasses.dataclass(frozen=True)
 class KeystoneSettings:
     """[keystone_authtoken] passed through to keystonemiddleware untouched."""
 
@@ -173,6 +192,7 @@ class Settings:
     enable_proxy_headers_parsing: bool = False
     notifications: NotificationSettings = NotificationSettings()
     metrics: MetricsSettings = MetricsSettings()
+    jobboard: JobBoardSettings = JobBoardSettings()
 
     # [DEFAULT] property_protection_file, parsed at start; None when protections are off.
     property_protection_file: str | None = None

@@ -8,7 +8,7 @@ source "$(dirname "$0")/venv.sh"
 cd "$ROOT"
 # PostgreSQL server binaries for the database tier (apt, only when missing); the tests start their own cluster.
 bash tools/pg-start.sh --install || echo "test.sh: PostgreSQL server not installable; its tests will skip (fail under CI=true)" >&2
-# Object-store test servers (Ceph + radosgw, Swift AIO, moto), RabbitMQ (tests/notifications) and the rados/rbd bindings in .venv;
+# Object-store test servers (Ceph + radosgw, Swift AIO, moto), RabbitMQ (tests/notifications), Redis (tests/cluster) and the rados/rbd bindings in .venv;
 # the tests start and stop the servers themselves (tests/backends/servers.py).
 bash tools/backends/install-backends.sh || echo "test.sh: object-store backends not installable; their tests will skip (fail under CI=true)" >&2
 "$VENV/bin/ruff" check glancelite tests

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Run one test tier with the .venv that tools/test.sh (or tools/venv.sh) made: no install, no apt.
-#   bash tools/tier.sh unit|api|store|functional|backends|fuzz|faults|notifications|lint [pytest arguments...]
+#   bash tools/tier.sh unit|api|store|functional|backends|fuzz|faults|notifications|cluster|lint [pytest arguments...]
 # GLANCELITE_TEST_DATABASE=postgresql runs the api, functional and fuzz tiers' services on the session's
 # private PostgreSQL (needs the server binaries that `tools/pg-start.sh --install` puts in place).
 # README.rst, "Test tiers", says what each tier needs and how long it takes.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
-usage() { echo "usage: bash tools/tier.sh unit|api|store|functional|backends|fuzz|faults|notifications|lint [pytest arguments...]" >&2; exit 2; }
+usage() { echo "usage: bash tools/tier.sh unit|api|store|functional|backends|fuzz|faults|notifications|cluster|lint [pytest arguments...]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 tier=$1
 shift
@@ -18,7 +18,7 @@ if [ ! -x "$VENV/bin/pytest" ] || [ ! -x "$VENV/bin/ruff" ]; then
 fi
 cd "$ROOT"
 case "$tier" in
-  unit | api | store | functional | backends | fuzz | faults | notifications)
+  unit | api | store | functional | backends | fuzz | faults | notifications | cluster)
     exec "$VENV/bin/pytest" -q -ra "tests/$tier" "$@"
     ;;
   lint)

@@ -20,9 +20,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UnicodeText,
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects import postgresql
 
 metadata = MetaData()
 
@@ -243,3 +245,44 @@ metadef_objects = _namespace_child(
 )
 metadef_properties = _namespace_child("metadef_properties", Column("json_schema", Text, nullable=False))
 metadef_tags = _namespace_child("metadef_tags")
+
+# [taskflow_jobboard]: taskflow's SQLAlchemy persistence tables (taskflow's
+# persistence/backends/sqlalchemy/tables.py at its latest migration), created by expand06 and
+# read and written only by taskflow's backend. Declared here, not imported: taskflow stays in tasks/.
+_TF_UUID, _TF_NAME = 64, 255
+
+
+def _tf_json():
+    """taskflow's JSONType: JSON on PostgreSQL, text holding JSON elsewhere."""
+    return UnicodeText().with_variant(postgresql.JSON(), "postgresql")
+
+
+def _tf_common(parent: str | None) -> list[Column]:
+    columns = [Column("created_at", DateTime), Column("updated_at", DateTime)]
+    if parent:
+        columns.append(Column("parent_uuid", String(_TF_UUID), ForeignKey(f"{parent}.uuid", ondelete="CASCADE")))
+    columns.append(Column("meta", _tf_json()))
+    columns.append(Column("name", String(_TF_NAME)))
+    return columns
+
+
+def _tf_uuid() -> Column:
+    return Column("uuid", String(_TF_UUID), primary_key=True, nullable=False, unique=True)
+
+
+taskflow_logbooks = Table("logbooks", metadata, *_tf_common(None), _tf_uuid())
+taskflow_flowdetails = Table("flowdetails", metadata, *_tf_common("logbooks"), Column("state", String(255)), _tf_uuid())
+taskflow_atomdetails = Table(
+    "atomdetails",
+    metadata,
+    *_tf_common("flowdetails"),
+    Column("version", String(64)),
+    Column("state", String(255)),
+    _tf_uuid(),
+    Column("failure", _tf_json()),
+    Column("results", _tf_json()),
+    Column("revert_results", _tf_json()),
+    Column("revert_failure", _tf_json()),
+    Column("atom_type", Enum("RETRY_DETAIL", "TASK_DETAIL", name="atom_types")),
+    Column("intention", Enum("EXECUTE", "IGNORE", "REVERT", "RETRY", name="intentions")),
+)

@@ -69,6 +69,17 @@ def recover_dead_tasks(env: ImportEnv) -> list[str]:
     return recovered
 
 
+def remove_finished_work(env: ImportEnv) -> None:
+    """With a job board: unfinished imports are claimed again and resumed from the board, so none
+    is failed here; only the working files of tasks that are over (or never got a row) go."""
+    for task_id in env.work.task_ids():
+        task = lock_holder(env, task_id)
+        if (task is not None and task.status in tasks_db.FINISHED) or (
+            task is None and env.work.age(task_id) > ORPHAN_GRACE_SECONDS
+        ):
+            env.work.release(task_id)
+
+
 def _method(task: model.Task) -> str | None:
     req = (task.input or {}).get("import_req") or {}
     return ((req.get("method") or {}) if isinstance(req, dict) else {}).get("name")

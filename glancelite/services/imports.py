@@ -65,6 +65,9 @@ class ImportService:
     def recover(self) -> list[str]:
         """Fail the imports whose worker died and put their images back (run at start)."""
         try:
+            if self.settings.jobboard.enabled:  # a dead worker's jobs are claimed again from the board
+                recovery.remove_finished_work(self.env)
+                return []
             return recovery.recover_dead_tasks(self.env)
         except Exception:
             LOG.exception("recovering interrupted imports failed; the import locks will be taken over on demand")

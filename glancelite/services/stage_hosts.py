@@ -32,6 +32,8 @@ class StageHosts:
         self.self_url = settings.worker_self_reference_url or settings.public_endpoint
         # Under keystone the remote checks the token; otherwise it trusts identity headers.
         self.forward_identity = not (settings.auth_flavor or "").startswith("keystone")
+        # [taskflow_jobboard] shared_staging: every node reads the staged data, none forwards.
+        self.shared_staging = settings.jobboard.shared_staging
         # requests (~4.5 MiB) comes with the first forwarded request: one node needs none.
         self._session = session
 
@@ -45,6 +47,8 @@ class StageHosts:
 
     def remote_host(self, image: model.Image) -> str | None:
         """The stage host's URL when the image is staged on another node, else None."""
+        if self.shared_staging:
+            return None
         host = image.properties.get(STAGE_HOST_PROPERTY)
         return host if host and host != self.self_url else None
 

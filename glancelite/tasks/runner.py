@@ -81,6 +81,7 @@ class Runner:
         self._running: dict[str, futures.Future] = {}
         self._closed = False
         self.pid = os.getpid()
+        self.before_shutdown: list[Callable[[], None]] = []
 
     # -- the stop file -------------------------------------------------------------
 
@@ -106,11 +107,16 @@ class Runner:
 
     def submit(self, plan: ImportPlan, flows: FlowFactory) -> futures.Future:
         """Queue one import job; refuses (Unavailable) while draining or closed."""
+        return self.track(plan.task_id, self._run, plan, flows)
+
+    def track(self, task_id: str, fn: Callable, *args) -> futures.Future:
+        """Run ``fn(*args)`` as the job of ``task_id`` on the job executor (the job board's conductor
+        runs the jobs it claims here too, so max_workers and a drained stop cover them)."""
         with self._lock:
             self.check_accepting()
-            future = self._executors()[0].submit(self._run, plan, flows)
-            self._running[plan.task_id] = future
-        future.add_done_callback(lambda _f: self._forget(plan.task_id))
+            future = self._executors()[0].submit(fn, *args)
+            self._running[task_id] = future
+        future.add_done_callback(lambda _f: self._forget(task_id))
         return future
 
     def _executors(self):
@@ -131,31 +137,12 @@ class Runner:
             return list(self._running)
 
     def _run(self, plan: ImportPlan, flows: FlowFactory) -> None:
-        started = time.monotonic()
-        outcome = "succeeded"
-        engine = None
-        bookkeeping: list[tuple[str, Callable[[], None]]] = []
-        try:
-            flows.started(plan)
-            engine = self._load(flows.build(plan))
-            engine.run()
-        except BaseException as exc:
-            from taskflow import states
+        execute(plan, flows, lambda: self._load(flows.build(plan)))
 
-            # taskflow ends a flow REVERTED when every step that ran was undone, FAILURE when a revert failed.
-            reverted = engine is not None and engine.storage.get_flow_state() == states.REVERTED
-            outcome = "reverted" if reverted else "failed"
-            LOG.warning("import task %s of image %s failed: %s", plan.task_id, plan.image_id, exc)
-            bookkeeping.append(("record the failure of", functools.partial(flows.failed, plan, exc)))
-        finally:
-            bookkeeping.append(("clean up after", functools.partial(flows.finished, plan)))
-            left = _settle(plan, bookkeeping)
-            if left:
-                # The database went away (usually why the task failed): the task would stay
-                # processing and the image locked under an owner that is alive, which no
-                # start-up recovery touches, so this process keeps trying until it answers.
-                _settle_in_background(plan, left)
-            flows.ended(plan, outcome, time.monotonic() - started)
+    def engine_options(self) -> dict:
+        """The executor every engine of this process runs its atoms with (none for the serial engine)."""
+        atoms = self._executors()[1]
+        return {"executor": atoms} if atoms is not None else {}
 
     def run_flow(self, flow, store: dict | None = None) -> None:
         """Run a flow on the shared executors (every job, and tests, come through here)."""
@@ -164,9 +151,7 @@ class Runner:
     def _load(self, flow, store: dict | None = None):
         from taskflow import engines
 
-        atoms = self._executors()[1]
-        options = {"executor": atoms} if atoms is not None else {}
-        return engines.load(flow, store=store or {}, engine=self.engine_mode, **options)
+        return engines.load(flow, store=store or {}, engine=self.engine_mode, **self.engine_options())
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the jobs running now; True when all finished in time."""
@@ -181,6 +166,8 @@ class Runner:
             if self._closed:
                 return
             self._closed = True
+        for hook in self.before_shutdown:
+            hook()  # the job board's conductor stops claiming before the executor stops
         with self._executors_lock:
             jobs, atoms = self._jobs, self._atoms
         if jobs is not None:
@@ -188,6 +175,44 @@ class Runner:
         if atoms is not None:
             atoms.shutdown(wait=wait)
         _forget_process_runner(self)
+
+
+def execute(
+    plan: ImportPlan,
+    flows: FlowFactory,
+    load_engine: Callable[[], object],
+    *,
+    transient: Callable[[BaseException], bool] = lambda _exc: False,
+) -> None:
+    """Run one import job's engine and settle its task: the one path of the in-process executor and
+    of the job board's conductors. An exception ``transient`` accepts (the flow's persistence is
+    away) propagates without settling: the job is resumed later, here or on another node."""
+    started = time.monotonic()
+    outcome = "succeeded"
+    engine = None
+    bookkeeping: list[tuple[str, Callable[[], None]]] = []
+    try:
+        flows.started(plan)
+        engine = load_engine()
+        engine.run()
+    except BaseException as exc:
+        if transient(exc):
+            raise
+        from taskflow import states
+
+        # taskflow ends a flow REVERTED when every step that ran was undone, FAILURE when a revert failed.
+        reverted = engine is not None and engine.storage.get_flow_state() == states.REVERTED
+        outcome = "reverted" if reverted else "failed"
+        LOG.warning("import task %s of image %s failed: %s", plan.task_id, plan.image_id, exc)
+        bookkeeping.append(("record the failure of", functools.partial(flows.failed, plan, exc)))
+    bookkeeping.append(("clean up after", functools.partial(flows.finished, plan)))
+    left = _settle(plan, bookkeeping)
+    if left:
+        # The database went away (usually why the task failed): the task would stay
+        # processing and the image locked under an owner that is alive, which no
+        # start-up recovery touches, so this process keeps trying until it answers.
+        _settle_in_background(plan, left)
+    flows.ended(plan, outcome, time.monotonic() - started)
 
 
 # Seconds between tries of a task's bookkeeping while the database is away.

@@ -65,7 +65,7 @@ def test_check_and_each_step_through_the_cli(conf, database_url):
     proc = run(conf, "db", "check")
     assert (proc.returncode, proc.stdout.strip()) == (0, "Database is up to date. No upgrades needed.")
     assert run(conf, "db", "sync", "--check").returncode == 0
-    assert run(conf, "db", "version").stdout.strip() == "contract01, expand05"
+    assert run(conf, "db", "version").stdout.strip() == "contract01, expand06"
 
 
 def test_sync_is_idempotent_and_legacy_aliases_work(conf):
@@ -76,7 +76,7 @@ def test_sync_is_idempotent_and_legacy_aliases_work(conf):
     proc = run(conf, "db", "sync")
     assert (proc.returncode, proc.stdout.strip()) == (0, "Database is up to date. No migrations needed.")
     assert run(conf, "db_check").returncode == 0
-    assert run(conf, "db_version").stdout.strip() == "contract01, expand05"
+    assert run(conf, "db_version").stdout.strip() == "contract01, expand06"
 
 
 def test_migrate_before_expand_is_refused(tmp_path):

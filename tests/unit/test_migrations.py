@@ -67,17 +67,27 @@ def columns(engine, table: str) -> set[str]:
 
 def schema_diff(engine) -> list:
     with engine.connect() as conn:
-        return compare_metadata(MigrationContext.configure(conn), tables.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), tables.metadata)
+    # taskflow's tables declare their primary keys unique as well; PostgreSQL keeps no second
+    # constraint for that, so its reflection never shows one.
+    return [d for d in diff if not (d[0] == "add_constraint" and _redundant_unique(d[1]))]
+
+
+def _redundant_unique(constraint) -> bool:
+    if not isinstance(constraint, sa.UniqueConstraint):
+        return False
+    primary_key = {c.name for c in tables.metadata.tables[constraint.table.name].primary_key.columns}
+    return {c.name for c in constraint.columns} == primary_key
 
 
 def test_revision_graph_has_expand_and_contract_branches():
     script = migration.script_directory()
     assert script.get_bases() == ["initial01"]
-    assert migration.branch_head("expand") == "expand05"
+    assert migration.branch_head("expand") == "expand06"
     assert migration.branch_head("contract") == "contract01"
     contract01 = script.get_revision("contract01")
     assert contract01.dependencies == "expand01"
-    assert set(script.get_heads()) == {"expand05", "contract01"}
+    assert set(script.get_heads()) == {"expand06", "contract01"}
 
 
 def test_every_revision_up_from_empty(engine, database_url):
@@ -93,7 +103,8 @@ def test_every_revision_up_from_empty(engine, database_url):
         ("expand02", Status.EXPAND_NEEDED),
         ("expand03", Status.EXPAND_NEEDED),
         ("expand04", Status.EXPAND_NEEDED),
-        ("expand05", Status.CONTRACT_NEEDED),
+        ("expand05", Status.EXPAND_NEEDED),
+        ("expand06", Status.CONTRACT_NEEDED),
         ("contract01", Status.UP_TO_DATE),
     ]
     assert schema_diff(engine) == []
@@ -124,7 +135,7 @@ def test_db_check_at_each_stage_of_a_rolling_upgrade(engine, database_url):
         "img-private": "private",
         "img-ex-shared": "private",  # its only member was deleted
     }
-    assert migration.version(engine) == ["contract01", "expand05"]
+    assert migration.version(engine) == ["contract01", "expand06"]
     assert schema_diff(engine) == []
 
 
@@ -153,7 +164,7 @@ def test_steps_out_of_order_are_refused(engine):
     migration.expand(engine)
     with pytest.raises(migration.MigrationError, match="db migrate"):
         migration.contract(engine)
-    assert migration.version(engine) == ["expand05"]
+    assert migration.version(engine) == ["expand06"]
 
 
 def test_sync_is_idempotent_and_builds_tables_py(engine, database_url):
@@ -270,9 +281,9 @@ def test_skeleton_stamp_base01_counts_as_current(engine, database_url):
     assert check(database_url) == Status.EXPAND_NEEDED
     migration.expand(engine)  # restamps, then adds only what came after base01
     assert schema_diff(engine) == []
-    assert migration.version(engine) == ["contract01", "expand05"]
+    assert migration.version(engine) == ["contract01", "expand06"]
     with engine.connect() as conn:
         assert sorted(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()) == [
             "contract01",
-            "expand05",
+            "expand06",
         ]

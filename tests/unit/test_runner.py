@@ -229,3 +229,35 @@ def test_drain_process_runner_lets_running_imports_finish():
     assert flows.log[-2:] == ["finished", "ended: succeeded"]
     with pytest.raises(errors.Unavailable):
         process_runner.submit(plan("late"), Flows())
+
+
+class _StorageAway(Exception):
+    """Stands for taskflow's StorageFailure: the flow's persisted state cannot be written."""
+
+
+def test_a_transient_failure_is_left_unsettled_for_a_later_claim():
+    """The job board's conductor: the task is neither failed nor cleaned up, so the job resumes."""
+    flows = Flows()
+
+    def load():
+        raise _StorageAway("persistence away")
+
+    with pytest.raises(_StorageAway):
+        runner_mod.execute(plan(), flows, load, transient=lambda exc: isinstance(exc, _StorageAway))
+    assert flows.log == ["started"]
+
+
+def test_a_job_tracked_by_the_conductor_counts_as_running_and_stops_with_the_runner(tmp_path):
+    runner = runner_mod.Runner(max_workers=1, stop_file=str(tmp_path / "stop"))
+    gate, stopped = threading.Event(), []
+    runner.before_shutdown.append(lambda: stopped.append("conductor stops claiming"))
+    future = runner.track("t9", gate.wait, 10)
+    assert runner.running() == ["t9"]
+    (tmp_path / "stop").touch()
+    with pytest.raises(errors.Unavailable):
+        runner.track("t10", gate.wait, 10)  # a draining runner takes no job from the conductor either
+    gate.set()
+    future.result(10)
+    runner.shutdown()
+    assert stopped == ["conductor stops claiming"]
+    assert runner.running() == []

@@ -4,6 +4,7 @@
 #         qemu-utils (qemu-img: the import plugin and format tests make real images with it),
 #         gdisk (sgdisk: the format tests make real GPT disks with it)
 #         rabbitmq-server (the notification tests' broker, tools/backends/rabbitmq-start.sh)
+#         redis-server (the job board of tests/cluster and benchmarks/cluster.py, tools/backends/redis-start.sh)
 #   .venv-tools : a separate venv with PyPI `swift` (Swift AIO), `keystonemiddleware` (its keystone-mode
 #                 proxy) and `moto[s3]` (moto_server), so their pins (eventlet, lxml, werkzeug...)
 #                 never fight the application's own requirements.
@@ -19,7 +20,7 @@ T0=$(date +%s)
 export DEBIAN_FRONTEND=noninteractive
 log() { echo "[install-backends $(( $(date +%s) - T0 ))s] $*"; }
 
-APT=(memcached ceph-mon ceph-osd ceph-common radosgw python3-rados python3-rbd uuid-runtime curl qemu-utils gdisk rabbitmq-server)
+APT=(memcached ceph-mon ceph-osd ceph-common radosgw python3-rados python3-rbd uuid-runtime curl qemu-utils gdisk rabbitmq-server redis-server)
 if [ "${BACKENDS_SKIP_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${APT[@]}"; do
