@@ -21,14 +21,34 @@ or LF, size lines and trailers bounded by gunicorn's limits; a malformed body is
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 from glancelite import errors
+from glancelite.api import common
+from glancelite.api.paced_body import PacedBody
 
 # Bytes of a chunk-size line or trailer section taken from the socket at a time.
 LINE_RECV_BYTES = 8192
 # What gunicorn's reader is fed per step when something reads the body through wsgi.input.
 PARSER_STEP_BYTES = 1 << 18
+
+
+@contextlib.contextmanager
+def image_body(req, client_socket_timeout: int):
+    """The image data of an upload or a stage (PUT /file, PUT /stage), for the ingest path.
+
+    Read at its client's pace (PacedBody) from ``upload_body``; reads fail after
+    ``client_socket_timeout`` seconds of client silence. On any failure what the client
+    is still sending is drained, bounded, before the error goes on: answering before the
+    body is consumed makes many clients see a reset instead of our answer (413, 409, ...).
+    """
+    with common.body_read_timeout(req, client_socket_timeout):
+        try:
+            yield PacedBody(upload_body(req.env))
+        except BaseException:
+            common.drain(req.stream, limit=common.UPLOAD_DRAIN_LIMIT, seconds=common.UPLOAD_DRAIN_SECONDS)
+            raise
 
 
 def upload_body(env: dict):

@@ -13,8 +13,7 @@ import falcon
 
 from glancelite import errors
 from glancelite.api import common
-from glancelite.api.body import upload_body
-from glancelite.api.paced_body import PacedBody
+from glancelite.api.body import image_body
 from glancelite.services import Services
 from glancelite.services.image_data import ByteRange, Download
 
@@ -104,23 +103,14 @@ class ImageFileResource:
     def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         common.require_octet_stream(req)
         common.check_uuid(image_id)
-        # req.stream is the server's wsgi.input: bounded by Content-Length, or
-        # de-chunked by gunicorn for Transfer-Encoding: chunked (glanceclient);
-        # upload_body reads a Content-Length body from the socket, in step with it.
-        with common.body_read_timeout(req, self.settings.client_socket_timeout):
-            try:
-                self.data.upload(
-                    common.mutating_context(req),
-                    image_id,
-                    PacedBody(upload_body(req.env)),
-                    size=declared_size(req),
-                    store_id=req.get_header("X-Image-Meta-Store"),
-                )
-            except BaseException:
-                # Not a translation: a client still sending cannot read our error
-                # response unless we take (a bounded amount of) what it sends.
-                common.drain(req.stream, limit=common.UPLOAD_DRAIN_LIMIT, seconds=common.UPLOAD_DRAIN_SECONDS)
-                raise
+        with image_body(req, self.settings.client_socket_timeout) as body:
+            self.data.upload(
+                common.mutating_context(req),
+                image_id,
+                body,
+                size=declared_size(req),
+                store_id=req.get_header("X-Image-Meta-Store"),
+            )
         resp.status = falcon.HTTP_204
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import falcon
 
 from glancelite.api import common
-from glancelite.api.body import upload_body
+from glancelite.api.body import image_body
 from glancelite.api.image_data import declared_size
-from glancelite.api.paced_body import PacedBody
 from glancelite.services import Services
 
 
@@ -20,13 +19,8 @@ class StageResource:
         common.require_octet_stream(req)
         common.check_uuid(image_id)
         ctx = common.mutating_context(req)
-        with common.body_read_timeout(req, self.settings.client_socket_timeout):
-            try:
-                self.imports.stage(ctx, image_id, PacedBody(upload_body(req.env)), size=declared_size(req))
-            except BaseException:
-                # As for uploads: a client still sending can read a refusal (413, 409) only if we take the body.
-                common.drain(req.stream, limit=common.UPLOAD_DRAIN_LIMIT, seconds=common.UPLOAD_DRAIN_SECONDS)
-                raise
+        with image_body(req, self.settings.client_socket_timeout) as body:
+            self.imports.stage(ctx, image_id, body, size=declared_size(req))
         resp.status = falcon.HTTP_204
 
 

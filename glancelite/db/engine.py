@@ -257,16 +257,8 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.begin() as conn:
             yield conn
-    except sa.exc.OperationalError as exc:
-        if _is_lock_error(exc):
-            raise
-        # The driver's text names hosts and socket paths: it goes to the log, never to a client.
-        LOG.error("database unavailable: %s", exc.orig)
-        raise DatabaseUnavailable() from exc
-    except sa.exc.TimeoutError as exc:
-        # Every connection the pool may open (max_pool_size + max_overflow) stayed in use for pool_timeout.
-        LOG.warning("no database connection free within pool_timeout: %s", exc)
-        raise DatabaseUnavailable(BUSY_MESSAGE) from exc
+    except (sa.exc.OperationalError, sa.exc.TimeoutError) as exc:
+        _raise_unavailable(exc)
 
 
 _READ_ONLY = "glancelite_read_only"
@@ -295,8 +287,10 @@ def reading(engine: Engine) -> Iterator[Connection]:
 
 
 def _raise_unavailable(exc: Exception) -> None:
-    """``transaction``'s mapping: lock errors go on to the retry, the rest is DatabaseUnavailable."""
+    """The one mapping of a connection's failures: lock errors go on to the retry, the rest is
+    DatabaseUnavailable (the driver's text names hosts and socket paths: log only)."""
     if isinstance(exc, sa.exc.TimeoutError):
+        # Every connection the pool may open (max_pool_size + max_overflow) stayed in use for pool_timeout.
         LOG.warning("no database connection free within pool_timeout: %s", exc)
         raise DatabaseUnavailable(BUSY_MESSAGE) from exc
     if _is_lock_error(exc):

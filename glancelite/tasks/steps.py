@@ -197,6 +197,15 @@ class ImportToStore(tf_task.Task):
 
     def _import(self, staged_size: int):
         env, image_id = self.env, self.plan.image_id
+        done_before = self._recorded_already()
+        if done_before is not None:
+            # A resumed job (the job board): the worker that ran this step before died after
+            # recording the copy and before taskflow saved the step's result. The image's lock
+            # keeps every other import out, and no import targets a store already holding the
+            # image, so this location is that run's: the step is done, not a duplicate.
+            LOG.info("image %s: store %s already holds this import's copy; step done", image_id, self.store_id)
+            update_bookkeeping(env, image_id, done=[self.store_id])
+            return {"url": done_before.url, "location_id": done_before.id}
         # Glance's set_data for each store: image.prepare (naming the store), then image.upload
         # and, for the store that makes it active, image.activate.
         env.events.image(
@@ -224,6 +233,14 @@ class ImportToStore(tf_task.Task):
             if activated:
                 env.events.image("image.activate", image)
         return {"url": ingested.stored.url, "location_id": location_id}
+
+    def _recorded_already(self) -> model.Location | None:
+        """This store's active location of the image, when one is recorded already."""
+        image = self.env.images.get_image(self.plan.image_id)
+        for location in image.locations:
+            if location.status == "active" and self.env.stores.holder_of(location) == self.store_id:
+                return location
+        return None
 
     def _record(self, ingested: Ingested) -> tuple[Ingested, int, bool]:
         """What was written, the new location's id, and whether this store made the image active."""
