@@ -37,11 +37,6 @@ def _check_active(http, node, images: dict, expected: dict[str, bytes]) -> None:
         assert (image["size"], image["checksum"], image["os_hash_value"]) == (len(data), md5, sha)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known race, open: a copy-image job resumed on another node after the SIGKILL can find its copy "
-    "already in the target store ('already exists in store slow') and fail its task while the image ends active",
-)
 def test_thirty_imports_survive_the_loss_of_a_node(cluster, http, web):
     nodes = cluster.nodes
     victim, survivors = nodes[0], nodes[1:]
