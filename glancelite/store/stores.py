@@ -341,23 +341,22 @@ class StoreSet:
 
         operation = datalog.operation("stage" if store_id == self.staging_id else "upload")
         started = time.monotonic()
+        error: BaseException | None = None
         try:
             with in_flight.track_inprogress(), self._driver(store_id, context) as driver:
-                stored = driver.add(image_id, CountingReader(reader, count), size or None)
+                return driver.add(image_id, CountingReader(reader, count), size or None)
         except BaseException as exc:
+            error = exc
+            raise
+        finally:
             datalog.transfer(
                 operation,
                 image_id=image_id,
                 store=store_id,
                 nbytes=written[0],
                 seconds=time.monotonic() - started,
-                error=exc,
+                error=error,
             )
-            raise
-        datalog.transfer(
-            operation, image_id=image_id, store=store_id, nbytes=written[0], seconds=time.monotonic() - started
-        )
-        return stored
 
     def adopt(self, store_id: str, image_id: str, path: str, *, internal: bool = False) -> base.StoredObject:
         """Take a finished local file (an import's work file) as the image's data; see Driver.adopt."""
