@@ -27,7 +27,7 @@ from glancelite.settings import Settings
 from glancelite.store import base
 from glancelite.store.stores import StoreSet
 from glancelite.tasks.events import failure_reason
-from glancelite.tasks.ingest import Ingest, Progress
+from glancelite.tasks.ingest import Ingest
 
 LOG = logging.getLogger(__name__)
 
@@ -95,11 +95,8 @@ class ImageDataService:
         *,
         size: int | None,
         store_id: str | None = None,
-        progress: Progress | None = None,
     ) -> model.Image:
-        """Stream ``body`` into a store and make the image active; ``size`` None means unknown.
-
-        ``progress``: called with the running byte count now and then (tasks/ingest.py)."""
+        """Stream ``body`` into a store and make the image active; ``size`` None means unknown."""
         self.quotas.check_size_total(context)
         # COMPAT: Glance resolves the store before looking at the image; single-store ignores the header.
         target = self.stores.validate_target(store_id if self.settings.multi_store else None)
@@ -132,7 +129,6 @@ class ImageDataService:
                 owner=image.owner,
                 formats=(image.disk_format, image.container_format),
                 context=context,
-                progress=progress,
                 record=lambda ingested: self.ingest.record_data(
                     image_id, ingested, expected_status=S.SAVING, properties_removed=(UPLOAD_OWNER,)
                 ),

@@ -23,7 +23,6 @@ from glancelite.services.stage_hosts import StageHosts
 from glancelite.settings import Settings
 from glancelite.store import base
 from glancelite.tasks.import_flow import ImportFlows
-from glancelite.tasks.ingest import Progress
 from glancelite.tasks.plan import LOCK_PROPERTY, STAGE_HOST_PROPERTY, TASK_TYPE, ImportPlan, Method, RemoteImage
 from glancelite.tasks.runner import Runner
 from glancelite.tasks.steps import ImportEnv
@@ -93,7 +92,6 @@ class ImportService:
         body: base.Readable,
         *,
         size: int | None,
-        progress: Progress | None = None,
     ) -> model.Image:
         if Method.GLANCE_DIRECT not in self.methods:
             raise errors.NotFound("The 'glance-direct' import method is not enabled.")
@@ -114,7 +112,6 @@ class ImportService:
                 body,
                 size=size,
                 internal=True,
-                progress=progress,
                 record=lambda ingested: self._staged(image_id, ingested.stored.size),
             )
         except base.Duplicate as exc:
