@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 
 from glancelite import errors
+from glancelite.store import base
 
 LOG = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class PendingRemovals:
         what, remove, _ = entry
         try:
             remove()
+        except base.StoreNotFound:
+            pass  # gone already (removed by someone else, or with the backend's memory): done
         except Exception as exc:  # noqa: BLE001 - any failure means "not yet"; the next attempt decides
             message = exc.message if isinstance(exc, errors.GlanceliteError) else f"{type(exc).__name__}: {exc}"
             LOG.info("store %s: removal of %s failed again: %s", self.store_id, what, message)

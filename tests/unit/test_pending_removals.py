@@ -60,3 +60,14 @@ def test_gives_up_after_its_time_leaving_it_to_the_audit():
     calls = removal.calls
     time.sleep(0.1)
     assert removal.calls == calls  # no more attempts
+
+
+def test_data_already_gone_counts_as_removed():
+    removals = PendingRemovals("s", delays=(60.0,))
+
+    def gone() -> None:
+        raise base.StoreNotFound("no such object")
+
+    removals.defer("img", "partial img", gone)
+    assert removals.settle("img") is True
+    assert removals.pending() == []

@@ -17,6 +17,7 @@ shows the store audit what is left anyway).
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import logging
 import threading
 import urllib.parse
@@ -322,13 +323,11 @@ class S3Driver(base.Driver):
         except Exception as exc:  # noqa: BLE001 - the original error matters more; this one is logged
             LOG.info("store %s: multipart upload of %s/%s not aborted yet: %s", self.store.id, self.bucket, key, exc)
 
-            def retry() -> None:
-                try:
-                    self.abort_upload(self.url_of(key), upload_id)
-                except base.StoreNotFound:
-                    pass  # gone with the endpoint's memory, or aborted by someone else
-
-            self.pending_removals.defer(key, f"multipart upload {upload_id} of s3 {self.bucket}/{key}", retry)
+            self.pending_removals.defer(
+                key,
+                f"multipart upload {upload_id} of s3 {self.bucket}/{key}",
+                functools.partial(self.abort_upload, self.url_of(key), upload_id),
+            )
 
     def _delete_quietly(self, key: str) -> None:
         try:
