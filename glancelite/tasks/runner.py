@@ -18,9 +18,11 @@ atoms of parallel engines.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -50,11 +52,35 @@ class FlowFactory(Protocol):
         """After ``finished``: "succeeded", "reverted" (failed, every step undone) or "failed"."""
 
 
+@contextlib.contextmanager
+def _eventlet_kept_out():
+    """Import with eventlet looking absent (futurist and taskflow take it only when they find it).
+
+    eventlet is installed only because oslo.service requires it; glancelite runs OS threads. Its
+    import re-runs threading's module set-up (eventlet.patcher.original), which gives the importing
+    thread a new shutdown lock: imported from a request thread, that thread never counts as ended,
+    and the worker hangs at exit until gunicorn kills it. It also costs ~35 MiB a worker. Where
+    eventlet is already loaded (oslo.messaging, for notifications, imports it at start-up in the
+    main thread) there is nothing to keep out."""
+    if "eventlet" in sys.modules:
+        yield
+        return
+    sys.modules["eventlet"] = None  # `import eventlet` raises ImportError while this is here
+    try:
+        yield
+    finally:
+        if sys.modules.get("eventlet", False) is None:
+            del sys.modules["eventlet"]
+
+
 @functools.cache
-def _executor_class():
-    """futurist's thread pool, imported when the first import job runs, not at start: futurist
-    imports eventlet whenever it is installed (oslo.service brings it), ~35 MiB in every worker."""
-    import futurist
+def _taskflow_engines():
+    """futurist's thread pool and taskflow's engines, loaded when the first import job runs (not at
+    start, to keep every worker small) and possibly in a request thread, so without eventlet."""
+    with _eventlet_kept_out():
+        import futurist
+        from taskflow import engines
+        from taskflow.engines.action_engine import engine as _action_engines  # noqa: F401 (loaded by name)
 
     class LogContextExecutor(futurist.ThreadPoolExecutor):
         """Each job and atom runs under the log context of whoever submitted it: the request that
@@ -63,7 +89,7 @@ def _executor_class():
         def submit(self, fn, *args, **kwargs):
             return super().submit(carrying_log_context(fn), *args, **kwargs)
 
-    return LogContextExecutor
+    return LogContextExecutor, engines
 
 
 class Runner:
@@ -123,7 +149,7 @@ class Runner:
         """(jobs, atoms) executors, created on first use; atoms is None for the serial engine."""
         with self._executors_lock:
             if self._jobs is None:
-                executor = _executor_class()
+                executor = _taskflow_engines()[0]
                 self._jobs = executor(max_workers=self.max_workers)
                 self._atoms = executor(max_workers=self.max_workers) if self.engine_mode == "parallel" else None
             return self._jobs, self._atoms
@@ -149,8 +175,7 @@ class Runner:
         self._load(flow, store).run()
 
     def _load(self, flow, store: dict | None = None):
-        from taskflow import engines
-
+        engines = _taskflow_engines()[1]
         return engines.load(flow, store=store or {}, engine=self.engine_mode, **self.engine_options())
 
     def wait(self, timeout: float | None = None) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -261,3 +263,38 @@ def test_a_job_tracked_by_the_conductor_counts_as_running_and_stops_with_the_run
     runner.shutdown()
     assert stopped == ["conductor stops claiming"]
     assert runner.running() == []
+
+
+# A fresh interpreter, as a worker is before its first import: this test process has eventlet already.
+FIRST_JOB_FROM_A_REQUEST_THREAD = """
+import os, sys, threading
+from taskflow import task
+from taskflow.patterns import linear_flow
+from glancelite.tasks.runner import Runner
+
+class Step(task.Task):
+    def execute(self):
+        pass
+
+def request():
+    runner = Runner(max_workers=2)
+    runner.run_flow(linear_flow.Flow("f").add(Step("s")))
+    runner.shutdown()
+
+thread = threading.Thread(target=request)
+thread.start()
+thread.join(60)
+print(thread.is_alive(), "eventlet" in sys.modules, flush=True)
+os._exit(0)  # a thread that never counts as ended would hang a normal exit
+"""
+
+
+def test_the_first_job_loads_taskflow_in_a_request_thread_without_eventlet():
+    """eventlet imported from a request thread leaves that thread never ending, so the gunicorn
+    worker hung at exit until it was killed (the structured logging test's stop() == -9)."""
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_JOB_FROM_A_REQUEST_THREAD], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    thread_alive, eventlet_loaded = out.stdout.split()
+    assert (thread_alive, eventlet_loaded) == ("False", "False")
