@@ -93,7 +93,8 @@ class HashingReader:
     """``read(n)`` over ``source`` that hashes, counts and enforces limits.
 
     ``expected_size`` None or 0 means unknown. ``quota_remaining`` None means
-    no quota. Use as a context manager (or call ``close``) so the hash threads
+    no quota. ``hashed`` False only counts and enforces the limits (staging:
+    the import hashes the staged data as it copies it). Use as a context manager (or call ``close``) so the hash threads
     stop when the upload fails; call ``digests()`` after the store took
     everything.
     """
@@ -107,11 +108,13 @@ class HashingReader:
         quota_remaining: int | None = None,
         expected_size: int | None = None,
         quota_message: Callable[[int, int], str] | None = None,
+        hashed: bool = True,
     ):
         self._source = source
+        self._hashed = hashed
         self._algo = hashing_algorithm
-        self._md5 = new_hasher("md5")
-        self._multihash = new_hasher(hashing_algorithm)
+        self._md5 = new_hasher("md5") if hashed else None
+        self._multihash = new_hasher(hashing_algorithm) if hashed else None
         self._size_cap = size_cap
         self._quota = quota_remaining
         self._expected = expected_size or None
@@ -164,10 +167,11 @@ class HashingReader:
         if self._expected is not None and self.bytes_read > self._expected:
             raise errors.Invalid(f"Size exceeds: expected {self._expected} bytes, got {self.bytes_read}")
         self._check_limits(self.bytes_read)
-        self._pending.append(data)
-        self._pending_bytes += len(data)
-        if self._pending_bytes >= HASH_BATCH_BYTES:
-            self._dispatch()
+        if self._hashed:
+            self._pending.append(data)
+            self._pending_bytes += len(data)
+            if self._pending_bytes >= HASH_BATCH_BYTES:
+                self._dispatch()
         self._ahead, self._ahead_pos = data, 0
 
     def _check_limits(self, size: int, declared: bool = False) -> None:
@@ -202,6 +206,8 @@ class HashingReader:
         """Wait for the hash threads and return the totals; only after EOF was read."""
         if self._digests is not None:
             return self._digests
+        if not self._hashed:
+            raise RuntimeError("digests() of a reader made with hashed=False")
         if not self._eof or self._ahead:
             raise errors.Invalid("Image data was not read to the end.")
         if self._threads is None:

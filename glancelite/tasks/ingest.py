@@ -59,7 +59,7 @@ class Ingested:
 
     store_id: str
     stored: base.StoredObject
-    digests: Digests
+    digests: Digests | None  # None when written unhashed (staging)
     virtual_size: int | None = None
 
     @property
@@ -119,6 +119,7 @@ class Ingest:
         expected_size: int | None = None,
         quota_remaining: int | None = None,
         hashing_algorithm: str | None = None,
+        hashed: bool = True,
     ) -> HashingReader:
         """The one HashingReader set-up: the size cap always, the quota and declared size when given."""
         return HashingReader(
@@ -127,6 +128,7 @@ class Ingest:
             size_cap=self.settings.image_size_cap,
             quota_remaining=quota_remaining,
             expected_size=expected_size,
+            hashed=hashed,
         )
 
     # -- writing -------------------------------------------------------------------
@@ -149,7 +151,9 @@ class Ingest:
 
         ``size`` None means unknown. ``owner``: whose storage quota the bytes count against (None: no
         quota, as for staging). ``formats``: (disk_format, container_format) to inspect the data as it
-        passes (None: no inspection). ``internal``: a reserved store (staging). ``progress``: called
+        passes (None: no inspection). ``internal``: a reserved store (staging), written unhashed: the
+        import hashes the staged data as it copies it into each store, so hashing here too would
+        hash every staged byte twice (``Ingested.digests`` is None). ``progress``: called
         with the running byte count, at most every PROGRESS_EVERY_BYTES and once at the end.
         """
         data_inspection = inspection.for_image(*formats, self.format_policy) if formats else None
@@ -158,9 +162,11 @@ class Ingest:
         source, counter = _counted(source, progress, PROGRESS_EVERY_BYTES)
         stored: base.StoredObject | None = None
         try:
-            with self.reader(source, expected_size=size, quota_remaining=self.quota_remaining(owner)) as reader:
+            with self.reader(
+                source, expected_size=size, quota_remaining=self.quota_remaining(owner), hashed=not internal
+            ) as reader:
                 stored = self.stores.write(store_id, image_id, reader, size, internal=internal, context=context)
-                digests = reader.digests()
+                digests = None if internal else reader.digests()
             verdict = data_inspection.finish() if data_inspection is not None else None
             if counter is not None:
                 counter.finish()

@@ -86,6 +86,20 @@ def test_unknown_size_accepts_anything():
         assert reader.digests().size == 40
 
 
+def test_an_unhashed_reader_counts_and_limits_but_never_hashes(monkeypatch):
+    """Staging's reader: the import hashes the staged data later, so the stage does not."""
+    monkeypatch.setattr(streams, "new_hasher", lambda name: pytest.fail(f"hashed with {name}"))
+    data = os.urandom(3 * streams.HASH_BATCH_BYTES + 5)
+    with HashingReader(io.BytesIO(data), expected_size=len(data), hashed=False) as reader:
+        assert drain(reader, 1 << 20) == len(data) == reader.bytes_read
+        with pytest.raises(RuntimeError, match="hashed=False"):
+            reader.digests()
+    with pytest.raises(errors.TooLarge):
+        drain(HashingReader(io.BytesIO(data), size_cap=len(data) - 1, hashed=False))
+    with pytest.raises(errors.Invalid, match="Size mismatch"):
+        drain(HashingReader(io.BytesIO(data), expected_size=len(data) + 1, hashed=False))
+
+
 class Broken(io.RawIOBase):
     def __init__(self):
         self.sent = 0
