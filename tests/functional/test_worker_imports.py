@@ -26,6 +26,7 @@ print(json.dumps(sorted(sys.modules)))
 """
 OPTIONAL_SDKS = ("boto3", "botocore", "swiftclient", "rados", "rbd")
 LOADED_ON_FIRST_IMPORT = ("futurist", "eventlet", "networkx", "taskflow.patterns", "taskflow.engines")
+JOB_BOARD_ONLY = ("redis", "taskflow.jobs", "taskflow.conductors", "taskflow.persistence")  # [taskflow_jobboard]
 
 
 def started_worker_modules(conf) -> set[str]:
@@ -52,3 +53,4 @@ def test_a_started_worker_has_not_imported_optional_sdks(tmp_path, multi_store):
     assert {"falcon", "sqlalchemy", "glancelite.app", "glancelite.store.drivers.file"} <= modules
     assert [m for m in OPTIONAL_SDKS if _loaded(modules, m)] == []
     assert [m for m in LOADED_ON_FIRST_IMPORT if _loaded(modules, m)] == []
+    assert [m for m in JOB_BOARD_ONLY if _loaded(modules, m)] == []
