@@ -51,7 +51,7 @@ def build(env: ImportEnv, plan: ImportPlan):
             # acceptable; otherwise only the last one, so a failure before it leaves nothing active.
             activate = not plan.is_copy and (last or not plan.all_stores_must_succeed)
             flow.add(steps.ImportToStore(env, plan, store_id, activate))
-    flow.add(steps.CompleteTask(env, plan), steps.DeleteStaged(env, plan))
+    flow.add(steps.DeleteStaged(env, plan), steps.CompleteTask(env, plan))
     return flow
 
 

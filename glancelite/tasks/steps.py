@@ -309,30 +309,44 @@ class ActivateImage(tf_task.Task):
 
 
 class CompleteTask(tf_task.Task):
-    """The image must be active (not for copy-image); the task succeeds and the lock is dropped."""
+    """The image must be active (not for copy-image); the task succeeds, and its working files and
+    the image lock go with it at once: whoever sees the task succeeded (a client, the store audit)
+    finds nothing of it left, while taskflow saving the flow's end and the runner's bookkeeping
+    still follow. The staged data went just before (DeleteStaged), as in Glance's flow."""
 
     def __init__(self, env: ImportEnv, plan: ImportPlan):
         super().__init__(name=f"complete-{plan.image_id}")
         self.env, self.plan = env, plan
 
     def execute(self):
-        image = self.env.images.get_image(self.plan.image_id)
-        if not self.plan.is_copy and image.status != S.ACTIVE:
+        env, plan = self.env, self.plan
+        image = env.images.get_image(plan.image_id)
+        if not plan.is_copy and image.status != S.ACTIVE:
             raise errors.Conflict("None of the uploads finished!")
-        task = self.env.tasks.update_task(
-            self.plan.task_id,
-            status="success",
-            expected_status="processing",
-            result={"image_id": image.id},
-            message="",
-            ttl_hours=self.env.settings.task_time_to_live_hours,
-        )
-        self.env.images.release_property_lock(image.id, LOCK_PROPERTY, self.plan.task_id)
-        self.env.events.task("task.success", task)
+        try:
+            task = env.tasks.update_task(
+                plan.task_id,
+                status="success",
+                expected_status="processing",
+                result={"image_id": image.id},
+                message="",
+                ttl_hours=env.settings.task_time_to_live_hours,
+            )
+        except errors.Conflict:
+            # A resumed job (the job board): the worker that ran this step died after the task
+            # succeeded and before taskflow saved the step. Done already; failing now would revert
+            # the stores' copies of a successful import.
+            if env.tasks.get_task(plan.task_id).status != "success":
+                raise
+            task = None
+        env.work.release(plan.task_id)
+        env.images.release_property_lock(image.id, LOCK_PROPERTY, plan.task_id)
+        if task is not None:
+            env.events.task("task.success", task)
 
 
 class DeleteStaged(tf_task.Task):
-    """Remove the staged data once every store has its copy (best effort: the task already succeeded)."""
+    """Remove the staged data once every store has its copy (best effort: the copies are recorded)."""
 
     def __init__(self, env: ImportEnv, plan: ImportPlan):
         super().__init__(name=f"unstage-{plan.image_id}")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import types
+
+import pytest
 from taskflow.patterns import linear_flow, unordered_flow
 
+from glancelite import errors
 from glancelite.settings import Settings
 from glancelite.tasks import import_flow, steps
 from glancelite.tasks.plan import ImportPlan, Method
@@ -43,8 +47,8 @@ def test_plugins_run_in_order_between_verification_and_stores():
         "image_conversion-i",
         "verify-format-i",
         "import-i-a",
-        "complete-i",
         "unstage-i",
+        "complete-i",
     ]
 
 
@@ -76,3 +80,55 @@ def test_parallel_partial_success_activates_each_and_one_store_stays_sequential(
     assert all(s.activate for chain in group for s in chain)
     assert not any(isinstance(item, steps.ActivateImage) for item in flow)
     assert not any(isinstance(item, unordered_flow.Flow) for item in build(max_parallel_stores=4))
+
+
+class Recorded:
+    """Records the calls CompleteTask makes, in order (the logic of the step; the cluster and
+    functional tiers run it on real databases and stores)."""
+
+    def __init__(self, task_status="processing"):
+        self.calls: list[str] = []
+        self.task_status = task_status
+
+    def update_task(self, task_id, **values):
+        self.calls.append(f"task {values['status']}")
+        if values["expected_status"] != self.task_status:
+            raise errors.Conflict("the task moved on")
+        return types.SimpleNamespace(id=task_id, status=values["status"])
+
+    def get_task(self, task_id):
+        return types.SimpleNamespace(id=task_id, status=self.task_status)
+
+    def get_image(self, image_id):
+        return types.SimpleNamespace(id=image_id, status="active")
+
+    def release(self, task_id):
+        self.calls.append("working files released")
+
+    def release_property_lock(self, image_id, prop, task_id):
+        self.calls.append("lock released")
+
+    def task(self, event, task):
+        self.calls.append(event)
+
+
+def complete_task(recorded: Recorded) -> None:
+    env = types.SimpleNamespace(settings=Settings(), images=recorded, tasks=recorded, work=recorded, events=recorded)
+    plan = ImportPlan(task_id="t", image_id="i", method=Method.GLANCE_DIRECT, stores=("a",))
+    steps.CompleteTask(env, plan).execute()
+
+
+def test_a_succeeded_task_has_released_its_working_files_and_the_lock_at_once():
+    """Not after taskflow saves the flow's end: the store audit once found a succeeded task's
+    working file still there."""
+    recorded = Recorded()
+    complete_task(recorded)
+    assert recorded.calls == ["task success", "working files released", "lock released", "task.success"]
+
+
+def test_a_resumed_complete_step_of_a_succeeded_task_is_done_not_failed():
+    recorded = Recorded(task_status="success")
+    complete_task(recorded)  # no Conflict: failing would revert the stores' copies
+    assert recorded.calls == ["task success", "working files released", "lock released"]
+    with pytest.raises(errors.Conflict):
+        complete_task(Recorded(task_status="failure"))
