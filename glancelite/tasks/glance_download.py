@@ -171,6 +171,9 @@ class DownloadRemote(methods.AcquireData):
     """
 
     def execute(self, remote_size):
+        resumed = self.staged_by_an_earlier_run()
+        if resumed is not None:
+            return resumed
         remote = self.plan.remote
         url = f"{image_url(self.env, remote)}/file"
         work_file = self.env.work.download_path(self.plan.task_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import logging
 import os
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -22,6 +23,8 @@ from glancelite.store import base
 from glancelite.tasks import progress as import_progress
 from glancelite.tasks.plan import ImportPlan, Method
 from glancelite.tasks.steps import COPY_CHUNK, ImportEnv
+
+LOG = logging.getLogger(__name__)
 
 
 class AcquireData(tf_task.Task):
@@ -51,9 +54,22 @@ class AcquireData(tf_task.Task):
 
     def _through_work_file(self, fill: Callable[[str], None]) -> int:
         """``fill`` writes the task's work file; once complete it is linked into staging."""
+        resumed = self.staged_by_an_earlier_run()
+        if resumed is not None:
+            return resumed
         work_file = self.env.work.download_path(self.plan.task_id)
         fill(work_file)
         return self.env.staging.adopt(self.plan.image_id, work_file)
+
+    def staged_by_an_earlier_run(self) -> int | None:
+        """The staged size when this step already ran to its end: a job resumed from the job board
+        whose worker died after linking the complete file into staging (a link is all or nothing)
+        and before taskflow saved the step. The image's import lock kept every other import out,
+        and a queued or active image has no staged data of its own, so the data is this task's."""
+        size = self.env.staging.size(self.plan.image_id)
+        if size is not None:
+            LOG.info("image %s: staging already holds task %s's data; step done", self.plan.image_id, self.plan.task_id)
+        return size
 
     def _download(self, work_file: str) -> None:
         download(self.env, self.plan, self.plan.uri, work_file)

@@ -2,11 +2,56 @@
 
 from __future__ import annotations
 
+import types
+
+from glancelite.settings import Settings, StoreSettings
+from glancelite.store.areas import StagingArea, WorkArea
+from glancelite.store.stores import StoreSet
 from glancelite.tasks import methods
-from glancelite.tasks.plan import Method
+from glancelite.tasks.plan import ImportPlan, Method
 
 
 def test_each_method_acquires_its_data_once():
     # glance-download is the one method with steps of its own (remote metadata, then the download).
     assert set(methods.ACQUIRE) | {Method.GLANCE_DOWNLOAD} == set(Method)
     assert Method.GLANCE_DOWNLOAD not in methods.ACQUIRE
+
+
+def _acquire(tmp_path, method: Method, monkeypatch):
+    """AcquireData over real file stores (staging and the tasks store); the data source is faked."""
+
+    def store(store_id):
+        return StoreSettings(
+            store_id, "file", None, 0, {"filesystem_store_datadir": str(tmp_path / store_id)}, reserved=True
+        )
+
+    plain = StoreSettings("file", "file", None, 0, {"filesystem_store_datadir": str(tmp_path / "file")})
+    stores = StoreSet(Settings(stores=(plain, store("os_glance_staging_store"), store("os_glance_tasks_store"))))
+    env = types.SimpleNamespace(
+        staging=StagingArea(stores, "os_glance_staging_store"), work=WorkArea(stores, "os_glance_tasks_store")
+    )
+    fetched = []
+
+    def download(env, plan, uri, work_file, headers=None):
+        fetched.append(uri)
+        with open(work_file, "wb") as out:
+            out.write(b"fresh" * 10)
+        return 50
+
+    monkeypatch.setattr(methods, "download", download)
+    plan = ImportPlan(task_id="t1", image_id="img", method=method, stores=("a",), uri="http://example.test/x")
+    return methods.AcquireData(env, plan), env, fetched, stores
+
+
+def test_a_resumed_acquire_whose_data_is_staged_already_is_done(tmp_path, monkeypatch):
+    """A job resumed from the job board: the dead worker linked the complete file into staging
+    before taskflow saved the step. Fetching again met Duplicate and failed the import."""
+    step, env, fetched, stores = _acquire(tmp_path, Method.WEB_DOWNLOAD, monkeypatch)
+    try:
+        assert step.execute() == 50 and fetched == ["http://example.test/x"]  # the first run fetches
+        assert step.execute() == 50 and len(fetched) == 1  # the resumed run finds it staged
+        with env.staging.open("img") as staged:
+            assert staged.read() == b"fresh" * 10
+        assert env.work.task_ids() == set()  # no work file left behind either time
+    finally:
+        stores.close()
