@@ -94,9 +94,9 @@ class HashingReader:
 
     ``expected_size`` None or 0 means unknown. ``quota_remaining`` None means
     no quota. ``hashed`` False only counts and enforces the limits (staging:
-    the import hashes the staged data as it copies it). Use as a context manager (or call ``close``) so the hash threads
-    stop when the upload fails; call ``digests()`` after the store took
-    everything.
+    the import hashes the staged data as it copies it). Use as a context
+    manager (or call ``close``) so the hash threads stop when the upload fails;
+    call ``digests()`` after the store took everything.
     """
 
     def __init__(

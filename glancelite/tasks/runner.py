@@ -74,13 +74,11 @@ def _eventlet_kept_out():
 
 
 @functools.cache
-def _taskflow_engines():
-    """futurist's thread pool and taskflow's engines, loaded when the first import job runs (not at
-    start, to keep every worker small) and possibly in a request thread, so without eventlet."""
+def _executor_class():
+    """futurist's thread pool, loaded when the first import job runs (not at start, to keep every
+    worker small) and possibly in a request thread, so without eventlet."""
     with _eventlet_kept_out():
         import futurist
-        from taskflow import engines
-        from taskflow.engines.action_engine import engine as _action_engines  # noqa: F401 (loaded by name)
 
     class LogContextExecutor(futurist.ThreadPoolExecutor):
         """Each job and atom runs under the log context of whoever submitted it: the request that
@@ -89,7 +87,18 @@ def _taskflow_engines():
         def submit(self, fn, *args, **kwargs):
             return super().submit(carrying_log_context(fn), *args, **kwargs)
 
-    return LogContextExecutor, engines
+    return LogContextExecutor
+
+
+@functools.cache
+def _engines():
+    """taskflow's engines, loaded as _executor_class is; the action engine too, which stevedore
+    would otherwise import by name later, in a job thread."""
+    with _eventlet_kept_out():
+        from taskflow import engines
+        from taskflow.engines.action_engine import engine as _action_engines  # noqa: F401
+
+    return engines
 
 
 class Runner:
@@ -149,7 +158,7 @@ class Runner:
         """(jobs, atoms) executors, created on first use; atoms is None for the serial engine."""
         with self._executors_lock:
             if self._jobs is None:
-                executor = _taskflow_engines()[0]
+                executor = _executor_class()
                 self._jobs = executor(max_workers=self.max_workers)
                 self._atoms = executor(max_workers=self.max_workers) if self.engine_mode == "parallel" else None
             return self._jobs, self._atoms
@@ -175,8 +184,7 @@ class Runner:
         self._load(flow, store).run()
 
     def _load(self, flow, store: dict | None = None):
-        engines = _taskflow_engines()[1]
-        return engines.load(flow, store=store or {}, engine=self.engine_mode, **self.engine_options())
+        return _engines().load(flow, store=store or {}, engine=self.engine_mode, **self.engine_options())
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the jobs running now; True when all finished in time."""
