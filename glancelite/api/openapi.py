@@ -49,6 +49,7 @@ ERROR_REASONS = {
     409: "Conflict",
     410: "Gone",
     413: "Request Entity Too Large",
+    414: "Request-URI Too Long",
     415: "Unsupported Media Type",
     416: "Requested Range Not Satisfiable",
     502: "Bad Gateway",
@@ -56,8 +57,9 @@ ERROR_REASONS = {
     504: "Gateway Timeout",
 }
 # Every operation may answer these: a bad query/header, no or bad credentials, a policy refusal,
-# and 503 while the database or a store is unreachable.
-COMMON_ERRORS = (400, 401, 403, 503)
+# 414 from gunicorn itself for a request line over its limit_request_line (4094 bytes; an HTML
+# page, before the application sees the request), and 503 while the database or a store is unreachable.
+COMMON_ERRORS = (400, 401, 403, 414, 503)
 
 
 @dataclasses.dataclass(frozen=True)
