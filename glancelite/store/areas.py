@@ -6,7 +6,8 @@
   half-written stage is only ever a hidden ``.partial-*`` file and a staged file
   is always complete.
 - WorkArea: ``os_glance_tasks_store`` (or ``[task] work_dir``): downloads in
-  progress (``<task_id>.download``), an import plugin's output while it is
+  progress (``<task_id>.download``; copy-image out of a file store on the same file system
+  links the image's file there instead of copying it), an import plugin's output while it is
   written (``<task_id>.scratch``) and one owner marker per task
   (``<task_id>.owner``: host, pid and process start time of the worker that
   runs it). The marker lets any worker tell a live task from one whose
@@ -26,6 +27,7 @@ from glancelite.model import Location
 from glancelite.processes import current_owner, owner_alive  # noqa: F401  (re-exported for tasks)
 from glancelite.settings import StoreSettings
 from glancelite.store.base import DataStream, Readable, StoredObject, StoreNotFound
+from glancelite.store.drivers.file import link_open_file
 from glancelite.store.stores import StoreSet
 
 
@@ -91,6 +93,20 @@ class WorkArea:
 
     def download_path(self, task_id: str) -> str:
         return os.path.join(self.dir, f"{task_id}.download")
+
+    def link_whole_file(self, stream: DataStream, work_file: str) -> bool:
+        """Make ``work_file`` the very file ``stream`` reads (a hard link, no copy) when the stream is
+        a whole local file on this area's file system (copy-image out of a file store); False when
+        it is not, and the caller copies. An existing ``work_file`` raises FileExistsError."""
+        if stream.file is None or stream.length != stream.size:
+            return False
+        try:
+            link_open_file(stream.file, work_file)
+        except FileExistsError:
+            raise
+        except OSError:  # another file system, no /proc: copy
+            return False
+        return True
 
     def scratch_path(self, task_id: str) -> str:
         """Where an import plugin writes its output before it replaces the staged data."""

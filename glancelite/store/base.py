@@ -311,6 +311,15 @@ class Driver(abc.ABC):
         client gone) propagates unchanged after the partial data is removed.
         """
 
+    def add_from_file(self, image_id: str, reader: Readable, size: int | None, file: BinaryIO) -> StoredObject:
+        """Like ``add``, for data that is the whole of the open local ``file``, which ``reader`` reads from its start.
+
+        This default is ``add``. A store that can take the file as it is (the file store, on the same file
+        system: a hard link) still reads ``reader`` to its end, so the caller's hashing, format inspection and
+        limits see every byte, and then takes the very file it read; ``file`` stays where it is.
+        """
+        return self.add(image_id, reader, size)
+
     def adopt(self, image_id: str, path: str) -> StoredObject:
         """Take the complete local file at ``path`` as the image's data and remove ``path``.
 

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from glancelite import errors
 from glancelite.context import RequestContext
@@ -326,8 +326,13 @@ class StoreSet:
         *,
         internal: bool = False,
         context: RequestContext | None = None,
+        whole_file: BinaryIO | None = None,
     ) -> base.StoredObject:
-        """Store the bytes ``reader`` yields; the driver removes partial data on failure."""
+        """Store the bytes ``reader`` yields; the driver removes partial data on failure.
+
+        ``whole_file``: the open local file those bytes are, all of it (an import's staged data);
+        a driver that can take the file as it is does (see Driver.add_from_file).
+        """
         store_id = store_id or self.default_id
         self.settings_of(store_id, internal=internal)
         self._checked(store_id, "add")
@@ -344,7 +349,10 @@ class StoreSet:
         error: BaseException | None = None
         try:
             with in_flight.track_inprogress(), self._driver(store_id, context) as driver:
-                return driver.add(image_id, CountingReader(reader, count), size or None)
+                counted = CountingReader(reader, count)
+                if whole_file is not None:
+                    return driver.add_from_file(image_id, counted, size or None, whole_file)
+                return driver.add(image_id, counted, size or None)
         except BaseException as exc:
             error = exc
             raise

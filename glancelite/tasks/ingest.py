@@ -15,7 +15,9 @@ visibility onto a store's read ACLs after a write.
    which counts, hashes md5 and the multihash, and enforces ``image_size_cap``,
    ``user_storage_quota`` and the declared size as bytes arrive;
 2. the StoreSet writes through the store driver (the one capability check; a failed
-   add removes its partial data before the error leaves the driver);
+   add removes its partial data before the error leaves the driver); staged data, a
+   whole local file, is still read through all of the above, then a file store on its
+   file system hard-links that file instead of writing it again (Driver.add_from_file);
 3. the inspector gives its verdict, then the caller's ``record`` stores the result
    (``record_data``: the first data with its digests; an import adds a location);
 4. any failure, in any of these, removes the written object before it propagates;
@@ -156,6 +158,7 @@ class Ingest:
         hash every staged byte twice (``Ingested.digests`` is None). ``progress``: called
         with the running byte count, at most every PROGRESS_EVERY_BYTES and once at the end.
         """
+        whole_file = _whole_local_file(source)
         data_inspection = inspection.for_image(*formats, self.format_policy) if formats else None
         if data_inspection is not None:
             source = inspection.InspectingReader(source, data_inspection)
@@ -165,7 +168,9 @@ class Ingest:
             with self.reader(
                 source, expected_size=size, quota_remaining=self.quota_remaining(owner), hashed=not internal
             ) as reader:
-                stored = self.stores.write(store_id, image_id, reader, size, internal=internal, context=context)
+                stored = self.stores.write(
+                    store_id, image_id, reader, size, internal=internal, context=context, whole_file=whole_file
+                )
                 digests = None if internal else reader.digests()
             verdict = data_inspection.finish() if data_inspection is not None else None
             if counter is not None:
@@ -253,6 +258,13 @@ class Ingest:
         if counter is not None:
             counter.finish()
         return digests
+
+
+def _whole_local_file(source: base.Readable):
+    """The open local file ``source`` reads from its start to its end (staged data), else None."""
+    if isinstance(source, base.DataStream) and source.file is not None and source.length == source.size:
+        return source.file
+    return None
 
 
 def _counted(source: base.Readable, progress: Progress | None, every: int) -> tuple[base.Readable, _Every | None]:

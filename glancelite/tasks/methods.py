@@ -3,8 +3,9 @@
 glance-direct: the client staged them already. web-download: fetched through
 the URI filter into a work file in the tasks store, stopped at
 image_size_cap. copy-image: read from the image's best readable location
-into a work file. A finished work file is linked into staging, so staging
-never holds partial data.
+into a work file (or, from a file on the same file system, a hard link to
+it). A finished work file is linked into staging, so staging never holds
+partial data.
 """
 
 from __future__ import annotations
@@ -87,12 +88,20 @@ class AcquireData(tf_task.Task):
             except (base.StoreNotFound, base.StoreUnavailable) as exc:
                 last_error = exc
                 continue
-            with stream, open(work_file, "xb") as out:
-                for chunk in stream:
-                    out.write(chunk)
-                    progress.add(len(chunk))
+            with stream:
+                if self.env.work.link_whole_file(stream, work_file):
+                    progress.add(stream.length)
+                else:
+                    self._write_work_file(stream, work_file, progress)
             return
         raise last_error or errors.Conflict(f"No readable copy of image {image.id}")
+
+    @staticmethod
+    def _write_work_file(stream: base.DataStream, work_file: str, progress: import_progress.Meter) -> None:
+        with open(work_file, "xb") as out:
+            for chunk in stream:
+                out.write(chunk)
+                progress.add(len(chunk))
 
     def revert(self, *args, **kwargs):
         self.env.staging.delete(self.plan.image_id)

@@ -176,3 +176,97 @@ def test_an_add_names_its_partial_after_its_writer(tmp_path):
     driver.add("0b5b2bd6-0000-4000-8000-000000000001", Watching(b"x" * 200_000), 200_000)
     assert seen and all(f".{socket.gethostname()}.{os.getpid()}." in name for name in seen)
     assert driver.remove_orphaned_partials() == 0
+
+
+# -- add_from_file: staged data hard-linked in ----------------------------------------------
+
+
+class _ReadCounter:
+    """The reader an import hands the store: counts what the store drew through it."""
+
+    def __init__(self, fh):
+        self.fh, self.read_bytes = fh, 0
+
+    def read(self, size=-1):
+        data = self.fh.read(size)
+        self.read_bytes += len(data)
+        return data
+
+
+def _staged(tmp_path, data: bytes, name: str = "staged"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_add_from_file_links_the_file_it_read_on_the_same_file_system(tmp_path):
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    staged = _staged(tmp_path, data)
+    driver = make(filesystem_store_datadir=str(tmp_path / "d"), filesystem_store_file_perm=640)
+    with open(staged, "rb") as fh:
+        reader = _ReadCounter(fh)
+        stored = driver.add_from_file("img", reader, len(data), fh)
+    path = stored.url[7:]
+    assert reader.read_bytes == len(data)  # every byte went through the caller's reader (hashing)
+    assert os.stat(path).st_ino == os.stat(staged).st_ino  # a link, not a second write
+    assert (stored.size, staged.exists()) == (len(data), True)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    with driver.get(stored.url) as stream:
+        assert b"".join(stream) == data
+
+
+def test_add_from_file_links_what_was_read_even_if_its_name_moved_on(tmp_path):
+    staged = _staged(tmp_path, b"the data that was hashed")
+    driver = make(filesystem_store_datadir=str(tmp_path / "d"))
+    with open(staged, "rb") as fh:
+        reader = _ReadCounter(fh)
+
+        def swap_after_reading(size=-1):
+            data = _ReadCounter.read(reader, size)
+            if not data:
+                _staged(tmp_path, b"something else", "other").replace(staged)
+            return data
+
+        reader.read = swap_after_reading
+        stored = driver.add_from_file("img", reader, None, fh)
+    assert open(stored.url[7:], "rb").read() == b"the data that was hashed"
+
+
+def test_add_from_file_never_replaces_and_links_nothing_when_the_read_fails(tmp_path):
+    staged = _staged(tmp_path, b"x" * 1000)
+    driver = make(filesystem_store_datadir=str(tmp_path / "d"))
+    driver.add("img", io.BytesIO(b"old"), 3)
+    with open(staged, "rb") as fh, pytest.raises(base.Duplicate):
+        driver.add_from_file("img", _ReadCounter(fh), 1000, fh)
+
+    class Failing(_ReadCounter):
+        def read(self, size=-1):
+            if self.read_bytes:
+                raise errors.TooLarge("over the cap")
+            return super().read(100)
+
+    with open(staged, "rb") as fh, pytest.raises(errors.TooLarge):
+        driver.add_from_file("img2", Failing(fh), 1000, fh)
+    assert sorted(os.listdir(tmp_path / "d")) == ["img"]
+    assert os.stat(staged).st_nlink == 1
+
+
+def test_add_from_file_on_another_file_system_writes_a_copy(tmp_path):
+    shm = "/dev/shm"
+    if not os.path.isdir(shm) or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs /dev/shm on a file system other than the test's temporary directory")
+    data = os.urandom(1024 * 1024)
+    staged = _staged(tmp_path, data)
+    datadir = os.path.join(shm, f"glancelite-test-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        driver = make(filesystem_store_datadir=datadir)
+        with open(staged, "rb") as fh:
+            reader = _ReadCounter(fh)
+            stored = driver.add_from_file("img", reader, len(data), fh)
+        assert reader.read_bytes == len(data)
+        assert os.stat(stored.url[7:]).st_ino != os.stat(staged).st_ino
+        assert open(stored.url[7:], "rb").read() == data
+    finally:
+        import shutil
+
+        shutil.rmtree(datadir, ignore_errors=True)

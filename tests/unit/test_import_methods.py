@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import os
 import types
 
+from glancelite import model
 from glancelite.settings import Settings, StoreSettings
 from glancelite.store.areas import StagingArea, WorkArea
 from glancelite.store.stores import StoreSet
 from glancelite.tasks import methods
+from glancelite.tasks import progress as import_progress
 from glancelite.tasks.plan import ImportPlan, Method
 
 
@@ -26,9 +30,14 @@ def _acquire(tmp_path, method: Method, monkeypatch):
         )
 
     plain = StoreSettings("file", "file", None, 0, {"filesystem_store_datadir": str(tmp_path / "file")})
-    stores = StoreSet(Settings(stores=(plain, store("os_glance_staging_store"), store("os_glance_tasks_store"))))
+    settings = Settings(stores=(plain, store("os_glance_staging_store"), store("os_glance_tasks_store")))
+    stores = StoreSet(settings)
     env = types.SimpleNamespace(
-        staging=StagingArea(stores, "os_glance_staging_store"), work=WorkArea(stores, "os_glance_tasks_store")
+        staging=StagingArea(stores, "os_glance_staging_store"),
+        work=WorkArea(stores, "os_glance_tasks_store"),
+        stores=stores,
+        settings=settings,
+        tasks=types.SimpleNamespace(update_task=lambda *args, **kwargs: None),
     )
     fetched = []
 
@@ -54,4 +63,23 @@ def test_a_resumed_acquire_whose_data_is_staged_already_is_done(tmp_path, monkey
             assert staged.read() == b"fresh" * 10
         assert env.work.task_ids() == set()  # no work file left behind either time
     finally:
+        stores.close()
+
+
+def test_copy_image_out_of_a_file_store_on_the_same_file_system_links_instead_of_copying(tmp_path, monkeypatch):
+    step, env, _, stores = _acquire(tmp_path, Method.COPY_IMAGE, monkeypatch)
+    data = os.urandom(2 * 1024 * 1024)
+    stored = stores.write("file", "img", io.BytesIO(data), len(data))
+    image = types.SimpleNamespace(
+        id="img", size=len(data), locations=[model.Location(url=stored.url, metadata={"store": "file"})]
+    )
+    env.images = types.SimpleNamespace(get_image=lambda image_id: image)
+    try:
+        assert step.execute() == len(data)
+        assert os.stat(env.staging.path("img")).st_ino == os.stat(stored.url[len("file://") :]).st_ino
+        with env.staging.open("img") as staged:
+            assert staged.read() == data
+        assert env.work.task_ids() == set()
+    finally:
+        import_progress.forget("t1")
         stores.close()

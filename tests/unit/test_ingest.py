@@ -228,3 +228,45 @@ def test_the_store_driver_copies_a_file_it_cannot_link(tmp_path, monkeypatch):
     assert (tmp_path / "s" / "img-x").read_bytes() == b"c" * 33
     assert driver.locate("img-x") == f"file://{tmp_path / 's' / 'img-x'}"
     assert driver.locate("img-y") is None
+
+
+def test_staged_data_is_hashed_then_linked_into_a_store_on_its_file_system(make, engine, tmp_path):
+    """An import's write from staging reads every byte through the hashing reader and the format
+    inspector, then the file store links the staged file instead of writing it a second time."""
+    ingest = make()
+    staging = StagingArea(ingest.stores, "os_glance_staging_store")
+    data = os.urandom(3 * MIB + 5)
+    staging.write("img-l", io.BytesIO(data), len(data))
+    image_id = _image(engine, "img-l")
+    with staging.open(image_id) as staged:
+        image = ingest.write(
+            "file",
+            image_id,
+            staged,
+            size=len(data),
+            owner="p1",
+            formats=("raw", "bare"),
+            record=lambda ingested: ingest.record_data(image_id, ingested, expected_status="saving"),
+        )
+    assert (image.checksum, image.os_hash_value) == (
+        hashlib.md5(data).hexdigest(),
+        hashlib.sha512(data).hexdigest(),
+    )
+    assert os.stat(tmp_path / "file" / image_id).st_ino == os.stat(staging.path(image_id)).st_ino
+    assert staging.size(image_id) == len(data)  # the staged file stays until the import deletes it
+
+    # What the inspector refuses is not linked either.
+    qcow = b"QFI\xfb" + bytes(508)
+    staging.write("img-q", io.BytesIO(qcow), len(qcow))
+    image_id = _image(engine, "img-q")
+    with staging.open(image_id) as staged, pytest.raises(inspection.FormatMismatch):
+        ingest.write(
+            "file",
+            image_id,
+            staged,
+            size=len(qcow),
+            owner="p1",
+            formats=("raw", "bare"),
+            record=lambda ingested: ingest.record_data(image_id, ingested, expected_status="saving"),
+        )
+    assert _files(tmp_path / "file") == ["img-l"]
