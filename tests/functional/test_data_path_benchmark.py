@@ -33,5 +33,12 @@ def test_quick_benchmark_runs_and_verifies_checksums(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "every checksum verified" in result.stdout
-    for target in ("upload Content-Length", "upload chunked", "4 concurrent uploads", "download", "copy-image"):
+    for target in (
+        "upload Content-Length",
+        "upload chunked",
+        "4 concurrent uploads",
+        "download",
+        "stage + glance-direct import",
+        "copy-image",
+    ):
         assert f"{target}: against the" in result.stdout
