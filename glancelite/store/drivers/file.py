@@ -17,7 +17,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from oslo_config import cfg
 
@@ -280,7 +280,9 @@ class FileDriver(base.Driver):
             _fsync_dir(datadir)
         return base.StoredObject(url=f"file://{final}", size=written, metadata=self._location_metadata(final))
 
-    def add_from_file(self, image_id: str, reader: base.Readable, size: int | None, file) -> base.StoredObject:
+    def add_from_file(
+        self, image_id: str, reader: base.Readable, size: int | None, file: BinaryIO
+    ) -> base.StoredObject:
         """Hard-link the file in when the data directory ``add`` would choose is on its file system.
 
         An import's staged file and the store usually share one file system: the link spares a second
@@ -460,7 +462,7 @@ def _writer_is_dead(name: str) -> bool:
     return processes.owner_alive({"host": host, "pid": int(pid), "start": None}) is False
 
 
-def link_open_file(file, path: str) -> None:
+def link_open_file(file: BinaryIO, path: str) -> None:
     """Hard-link the open ``file`` itself (not whatever its name points to now) at ``path``.
 
     linkat(AT_SYMLINK_FOLLOW) of its /proc/self/fd entry. CPython calls plain link(), which
