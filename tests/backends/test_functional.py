@@ -25,6 +25,7 @@ from tests.support.imports import (
     start_import,
     wait_task,
 )
+from tests.support.payloads import raw_bytes
 from tests.support.server import Server, write_config
 
 pytestmark = pytest.mark.backend
@@ -118,7 +119,7 @@ def test_stores_detail_lists_the_object_stores_without_secrets(service, http):
 
 
 def test_upload_to_s3_then_copy_image_to_swift_and_rbd(service, http):
-    data = os.urandom(12 * MiB + 5)  # multipart on S3, segmented on Swift
+    data = raw_bytes(12 * MiB + 5)  # multipart on S3, segmented on Swift
     image_id = create_image(service, http, name="tiered")
     resp = http.put(
         f"{service.url}/v2/images/{image_id}/file",
@@ -149,7 +150,7 @@ def test_upload_to_s3_then_copy_image_to_swift_and_rbd(service, http):
 
 
 def test_glance_direct_into_swift_and_rbd(service, http):
-    data = os.urandom(3 * MiB)
+    data = raw_bytes(3 * MiB)
     image_id = create_image(service, http, name="direct")
     assert stage(service, http, image_id, data).status_code == 204
     resp = start_import(service, http, image_id, {"name": "glance-direct"}, stores=["ceph", "archive"])

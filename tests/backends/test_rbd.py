@@ -16,6 +16,7 @@ from glancelite.store import base
 from glancelite.store.capabilities import Capability, contains
 from tests.backends import servers
 from tests.backends.factories import make_rbd, rbd_leftovers, rbd_options, settings
+from tests.support.payloads import raw_bytes
 
 rados = pytest.importorskip(
     "rados", reason="Debian's python3-rados is not importable (tools/backends/install-backends.sh)"
@@ -40,7 +41,7 @@ def admin(ceph_env):
 
 def test_image_is_written_as_glance_writes_it(ceph_env, admin, tmp_path):
     driver = make_rbd(tmp_path, "layout")
-    data = os.urandom(5 * MiB + 3)
+    data = raw_bytes(5 * MiB + 3)
     image_id = str(uuid.uuid4())
     stored = driver.add(image_id, io.BytesIO(data), len(data))
     assert stored.url == f"rbd://{ceph_env['CEPH_FSID']}/{ceph_env['CEPH_RBD_POOL']}/{image_id}/snap"
@@ -59,7 +60,7 @@ def test_unknown_size_grows_in_doubling_steps(ceph_env, admin, tmp_path):
     """Sizes seen while writing 20 MiB in 1 MiB chunks: 1, 3, 7, 15, 31 MiB (not one resize per chunk)."""
     driver = make_rbd(tmp_path, "grow", rbd_store_chunk_size=1)
     image_id = str(uuid.uuid4())
-    data = os.urandom(20 * MiB)
+    data = raw_bytes(20 * MiB)
     seen: set[int] = set()
 
     class Watching:
@@ -81,7 +82,7 @@ def test_unknown_size_grows_in_doubling_steps(ceph_env, admin, tmp_path):
 
 def test_delete_with_clones_is_in_use_and_loses_nothing(ceph_env, admin, tmp_path):
     driver = make_rbd(tmp_path, "clones")
-    data = os.urandom(MiB)
+    data = raw_bytes(MiB)
     image_id = str(uuid.uuid4())
     stored = driver.add(image_id, io.BytesIO(data), len(data))
     clone = f"{image_id}-vm-disk"
@@ -179,7 +180,7 @@ def test_osd_stopped_mid_upload(outage_cluster, tmp_path):
 
     class Freeze:
         def __init__(self):
-            self.buf = io.BytesIO(os.urandom(8 * MiB))
+            self.buf = io.BytesIO(raw_bytes(8 * MiB))
 
         def read(self, n=-1):
             if self.buf.tell() == 3 * MiB:

@@ -17,6 +17,7 @@ from glancelite.store.capabilities import Capability, contains
 from glancelite.store.drivers.s3 import S3Driver
 from tests.backends import servers
 from tests.backends.factories import make_s3, s3_leftovers, settings
+from tests.support.payloads import raw_bytes
 from tests.support.server import free_port
 
 pytestmark = pytest.mark.backend
@@ -38,7 +39,7 @@ class KillAt:
         n = min(n if n and n > 0 else 65536, self.left)
         self.left -= n
         self.given += n
-        return os.urandom(n)
+        return raw_bytes(n)
 
 
 class FailAfter:
@@ -52,7 +53,7 @@ class FailAfter:
             raise errors.Invalid("client went away")
         n = min(n if n and n > 0 else 65536, self.left)
         self.left -= n
-        return os.urandom(n)
+        return raw_bytes(n)
 
 
 @pytest.fixture(params=["moto", "rgw"])
@@ -72,7 +73,7 @@ def test_failed_multipart_upload_is_aborted(flavor, tmp_path):
     assert s3_leftovers(driver) == []
     # Same with a declared size: the size check trips after the last part.
     with pytest.raises(errors.Invalid, match="Size mismatch"):
-        driver.add(str(uuid.uuid4()), io.BytesIO(os.urandom(11 * MiB)), 12 * MiB)
+        driver.add(str(uuid.uuid4()), io.BytesIO(raw_bytes(11 * MiB)), 12 * MiB)
     assert s3_leftovers(driver) == []
 
 
@@ -85,7 +86,7 @@ def test_single_put_longer_than_declared_is_refused_and_removed(s3_env, tmp_path
 
 def test_large_upload_uses_bounded_multipart(s3_env, tmp_path):
     driver = make_s3("moto")(tmp_path, "multi", s3_store_thread_pools=2)
-    data = os.urandom(23 * MiB)
+    data = raw_bytes(23 * MiB)
     part = 5 * MiB
     uploaded = []
     # botocore's own event hooks count the parts S3 acknowledged.

@@ -18,6 +18,7 @@ from glancelite.store.capabilities import Capability, contains
 from glancelite.store.drivers.swift.single_tenant import SwiftDriver
 from tests.backends import servers
 from tests.backends.factories import make_swift, settings, swift_leftovers, swift_options
+from tests.support.payloads import raw_bytes
 from tests.support.server import free_port
 
 pytestmark = pytest.mark.backend
@@ -42,7 +43,7 @@ class SlowReader:
 
 def test_large_image_is_a_glance_style_dlo(swift_env, tmp_path):
     driver = make_swift("aio")(tmp_path, "dlo")
-    data = os.urandom(9 * MiB + 7)
+    data = raw_bytes(9 * MiB + 7)
     image_id = str(uuid.uuid4())
     stored = driver.add(image_id, io.BytesIO(data), len(data))
     assert stored.url.endswith(f"/{driver.container}/{image_id}")
@@ -69,7 +70,7 @@ def test_token_expiring_mid_upload_is_refreshed(swift_env, tmp_path):
         swift_store_expire_soon_interval=1,
     )
     first_url, first_token = driver.credentials.get(driver.expire_soon)
-    data = os.urandom(6 * MiB)
+    data = raw_bytes(6 * MiB)
     started = time.monotonic()
     stored = driver.add(str(uuid.uuid4()), SlowReader(data, delay=0.07), None)
     assert time.monotonic() - started > life + 1, "the upload must outlive one token"
@@ -164,7 +165,7 @@ def test_bad_credentials_and_unreachable_auth(swift_env, tmp_path):
 
 def test_rgw_swift_serves_the_same_layout(rgw_env, tmp_path):
     driver = make_swift("rgw")(tmp_path, "rgwdlo", swift_store_large_object_chunk_size=1)
-    data = os.urandom(3 * MiB + 1)
+    data = raw_bytes(3 * MiB + 1)
     stored = driver.add(str(uuid.uuid4()), io.BytesIO(data), None)
     assert b"".join(driver.get(stored.url)) == data
     assert driver.get(stored.url, MiB - 2, 4).read() == data[MiB - 2 : MiB + 2]
@@ -181,7 +182,7 @@ def test_server_stopped_mid_upload(swift_env, tmp_path):
         with pytest.raises(base.StoreUnavailable):
             driver.add(
                 str(uuid.uuid4()),
-                SlowReader(os.urandom(5 * MiB), 0, hook_at=2 * MiB, hook=lambda: os.kill(pid, signal.SIGKILL)),
+                SlowReader(raw_bytes(5 * MiB), 0, hook_at=2 * MiB, hook=lambda: os.kill(pid, signal.SIGKILL)),
                 None,
             )
         assert time.monotonic() - started < 90

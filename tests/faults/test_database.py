@@ -21,6 +21,7 @@ import requests
 from tests.faults.conftest import assert_audit_clean
 from tests.support import postgres
 from tests.support.imports import create_image, get_image, image_tasks, payload, start_import, wait_task
+from tests.support.payloads import raw_bytes
 from tests.support.server import Server, write_config
 
 pytestmark = pytest.mark.postgres
@@ -93,7 +94,7 @@ def test_postgres_stopped_mid_upload_then_back(tmp_path, http, cluster):
         image_id = http.post(
             f"{service.url}/v2/images", json={"disk_format": "raw", "container_format": "bare"}
         ).json()["id"]
-        data = os.urandom(6 * MIB)
+        data = raw_bytes(6 * MIB)
         half_sent, stopped = threading.Event(), threading.Event()
 
         def slow():

@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import ADMIN
 from tests.faults.conftest import assert_audit_clean, tmpfs
 from tests.support.imports import wait_task
+from tests.support.payloads import raw_bytes
 from tests.support.server import Server, write_config
 
 MIB = 1 << 20
@@ -81,13 +82,13 @@ def assert_storage_full(resp, service) -> None:
 
 
 def test_file_store_full(service, http):
-    kept_data = os.urandom(MIB)
+    kept_data = raw_bytes(MIB)
     kept = new_image(service, http)
     assert http.put(f"{service.url}/v2/images/{kept}/file", data=kept_data, headers=OCTET).status_code == 204
 
     # Bigger than the space: 413, the image still queued, no partial file.
     image_id = new_image(service, http)
-    resp = http.put(f"{service.url}/v2/images/{image_id}/file", data=os.urandom(10 * MIB), headers=OCTET)
+    resp = http.put(f"{service.url}/v2/images/{image_id}/file", data=raw_bytes(10 * MIB), headers=OCTET)
     assert_storage_full(resp, service)
     assert image(service, http, image_id)["status"] == "queued"
     assert image(service, http, image_id)["size"] is None
@@ -108,7 +109,7 @@ def test_file_store_full(service, http):
     # Space returns: so does WRITE_ACCESS, and the same image uploads.
     filler.unlink()
     assert "WRITE_ACCESS" in capabilities(service, http, "fast")["capabilities"]
-    data = os.urandom(3 * MIB)
+    data = raw_bytes(3 * MIB)
     assert http.put(f"{service.url}/v2/images/{image_id}/file", data=data, headers=OCTET).status_code == 204
     done = image(service, http, image_id)
     assert (done["status"], done["size"], done["stores"]) == ("active", len(data), "fast")
@@ -120,7 +121,7 @@ def test_file_store_full(service, http):
 def test_staging_store_full(service, http):
     # Bigger than the staging space: 413, the image still queued, nothing staged.
     image_id = new_image(service, http)
-    resp = http.put(f"{service.url}/v2/images/{image_id}/stage", data=os.urandom(10 * MIB), headers=OCTET)
+    resp = http.put(f"{service.url}/v2/images/{image_id}/stage", data=raw_bytes(10 * MIB), headers=OCTET)
     assert_storage_full(resp, service)
     assert image(service, http, image_id)["status"] == "queued"
     assert os.listdir(service.staging) == []
@@ -135,7 +136,7 @@ def test_staging_store_full(service, http):
 
     # Space returns: the image stages and imports.
     filler.unlink()
-    data = os.urandom(2 * MIB)
+    data = raw_bytes(2 * MIB)
     assert http.put(f"{service.url}/v2/images/{image_id}/stage", data=data, headers=OCTET).status_code == 204
     assert image(service, http, image_id)["status"] == "uploading"
     resp = http.post(f"{service.url}/v2/images/{image_id}/import", json={"method": {"name": "glance-direct"}})

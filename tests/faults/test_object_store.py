@@ -20,6 +20,7 @@ import requests
 from tests.conftest import ADMIN
 from tests.faults.conftest import assert_audit_clean, bucket_contents
 from tests.support.imports import image_tasks, start_import, wait_task
+from tests.support.payloads import raw_bytes
 from tests.support.server import Server, write_config
 
 MIB = 1 << 20
@@ -64,7 +65,7 @@ def test_s3_killed_mid_upload(service, http, moto):
             if sent == 12:
                 moto.kill()
                 time.sleep(0.5)
-            yield os.urandom(MIB)
+            yield raw_bytes(MIB)
 
     headers = {**OCTET, "X-Image-Meta-Store": "cheap"}
     try:
@@ -87,7 +88,7 @@ def test_s3_killed_mid_upload(service, http, moto):
     # moto back on the same port: full service, glancelite never restarted.
     moto.start()
     assert {"READ_ACCESS", "WRITE_ACCESS"} <= set(capabilities(service, http))
-    data = os.urandom(12 * MIB + 5)
+    data = raw_bytes(12 * MIB + 5)
     resp = http.put(f"{service.url}/v2/images/{image_id}/file", data=data, headers=headers)
     assert resp.status_code == 204, resp.text
     done = image(service, http, image_id)
@@ -104,7 +105,7 @@ def test_s3_killed_mid_copy_image(service, http, moto):
     image_id = http.post(f"{service.url}/v2/images", json={"disk_format": "raw", "container_format": "bare"}).json()[
         "id"
     ]
-    data = os.urandom(64 * MIB)
+    data = raw_bytes(64 * MIB)
     assert http.put(f"{service.url}/v2/images/{image_id}/file", data=data, headers=OCTET).status_code == 204
     resp = start_import(service, http, image_id, {"name": "copy-image"}, headers=ADMIN, stores=["cheap"])
     assert resp.status_code == 202, resp.text

@@ -25,6 +25,7 @@ import requests
 from tests.conftest import ADMIN
 from tests.faults.conftest import assert_audit_clean, bucket_contents
 from tests.support.imports import get_image, image_tasks, stage, start_import, wait_task
+from tests.support.payloads import raw_bytes
 from tests.support.server import Server, write_config
 
 MIB = 1 << 20
@@ -50,7 +51,7 @@ def test_sigterm_lets_running_upload_and_stage_finish(tmp_path, http):
             http.post(f"{service.url}/v2/images", json={"disk_format": "raw", "container_format": "bare"}).json()["id"]
             for _ in range(2)
         )
-        data = {uploaded: os.urandom(6 * MIB), staged: os.urandom(5 * MIB + 7)}
+        data = {uploaded: raw_bytes(6 * MIB), staged: raw_bytes(5 * MIB + 7)}
         half_sent = {uploaded: threading.Event(), staged: threading.Event()}
         term_sent = threading.Event()
         answers: dict[str, object] = {}
@@ -238,7 +239,7 @@ def assert_nothing_left(service, moto, image_id):
 
 def test_sigkill_during_glance_direct_import(s3_service, http, moto):
     service = s3_service
-    data = os.urandom(12 * MIB)
+    data = raw_bytes(12 * MIB)
     image_id = http.post(f"{service.url}/v2/images", json={"disk_format": "raw", "container_format": "bare"}).json()[
         "id"
     ]
@@ -262,7 +263,7 @@ def test_sigkill_during_glance_direct_import(s3_service, http, moto):
 
 def test_sigkill_during_copy_image(s3_service, http, moto):
     service = s3_service
-    data = os.urandom(12 * MIB)
+    data = raw_bytes(12 * MIB)
     image_id = http.post(f"{service.url}/v2/images", json={"disk_format": "raw", "container_format": "bare"}).json()[
         "id"
     ]
@@ -282,7 +283,7 @@ def test_sigkill_during_copy_image(s3_service, http, moto):
 def test_sigterm_lets_a_running_import_finish(s3_service, http, moto, method):
     """SIGTERM while the import into cheap is held up by a frozen moto: the stop waits for it to finish."""
     service = s3_service
-    data = os.urandom(7 * MIB)
+    data = raw_bytes(7 * MIB)
     image_id = http.post(f"{service.url}/v2/images", json={"disk_format": "raw", "container_format": "bare"}).json()[
         "id"
     ]

@@ -22,6 +22,7 @@ import requests
 from tests.conftest import ADMIN
 from tests.faults.conftest import assert_audit_clean
 from tests.support.imports import image_tasks, start_import, wait_task
+from tests.support.payloads import raw_bytes
 from tests.support.server import Server, write_config
 
 MIB = 1 << 20
@@ -100,7 +101,7 @@ def upload_cut(service, http, image_id, cut, *, mib: int = 12):
         for sent in range(mib):
             if sent == mib // 2:
                 cut()
-            yield os.urandom(MIB)
+            yield raw_bytes(MIB)
 
     try:
         resp = http.put(f"{service.url}/v2/images/{image_id}/file", data=body(), headers=UPLOAD, timeout=120)
@@ -136,7 +137,7 @@ def wait_until(predicate, what: str, timeout: float = 45):
 
 
 def upload_again(service, http, image_id, mib: int = 3) -> bytes:
-    data = os.urandom(mib * MIB + 5)
+    data = raw_bytes(mib * MIB + 5)
     resp = http.put(f"{service.url}/v2/images/{image_id}/file", data=data, headers=UPLOAD)
     assert resp.status_code == 204, resp.text
     done = image(service, http, image_id)
@@ -181,7 +182,7 @@ def copy_again(service, http, image_id, data: bytes) -> None:
 
 def active_on_fast(service, http, mib: int) -> tuple[str, bytes]:
     image_id = new_image(service, http)
-    data = os.urandom(mib * MIB)
+    data = raw_bytes(mib * MIB)
     assert http.put(f"{service.url}/v2/images/{image_id}/file", data=data, headers=OCTET).status_code == 204
     return image_id, data
 

@@ -15,6 +15,7 @@ import pytest
 
 from tests.faults.conftest import assert_audit_clean
 from tests.support.imports import MIB, create_image, get_image, payload, start_import, wait_task
+from tests.support.payloads import raw_bytes
 from tests.support.server import Server, write_config
 
 SIZE = 4 * MIB
@@ -50,7 +51,7 @@ class BrokenSource:
                         for i in range(0, MIB, 64 * 1024):
                             self.wfile.write(b"%x\r\n%s\r\n" % (64 * 1024, data[i : i + 64 * 1024]))
                     else:
-                        self.wfile.write(data + os.urandom(64 * 1024))
+                        self.wfile.write(data + raw_bytes(64 * 1024))
                     self.wfile.flush()
                     self.connection.shutdown(socket.SHUT_RDWR)
                 except OSError:  # the client gave up first

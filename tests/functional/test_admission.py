@@ -5,7 +5,6 @@ complete with the right data."""
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 
 import pytest
@@ -13,6 +12,7 @@ import requests
 
 from tests.conftest import ADMIN
 from tests.functional._images import new_image
+from tests.support.payloads import raw_bytes
 from tests.support.server import Server, write_config
 from tests.support.transfers import SlowDownload, SlowUpload, read_body, read_response_head
 
@@ -37,7 +37,7 @@ def limited(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def big_image(limited):
-    data = os.urandom(DOWNLOAD_SIZE)
+    data = raw_bytes(DOWNLOAD_SIZE)
     with requests.Session() as http:
         image_id = new_image(limited, http, headers=ADMIN)
         resp = http.put(
@@ -51,7 +51,7 @@ def big_image(limited):
 
 def _refused_put(service, path: str) -> tuple[int, dict[str, str], bytes, float]:
     started = time.monotonic()
-    upload = SlowUpload(service.url, path, os.urandom(1_000_000), {**ADMIN, "Accept": "application/json"})
+    upload = SlowUpload(service.url, path, raw_bytes(1_000_000), {**ADMIN, "Accept": "application/json"})
     try:
         upload.send(10_000)
         status, headers, first = read_response_head(upload.sock)
@@ -78,7 +78,7 @@ def _assert_metadata_answers(service, http) -> None:
 
 def test_past_the_limit_a_transfer_is_refused_at_once_and_metadata_still_answers(limited, http, big_image):
     big_id, _ = big_image
-    payloads = [os.urandom(300_000) for _ in range(LIMIT)]
+    payloads = [raw_bytes(300_000) for _ in range(LIMIT)]
     ids = [new_image(limited, http, headers=ADMIN) for _ in payloads]
     # LIMIT uploads in flight, each sent only in part: they hold every transfer slot.
     uploads = [SlowUpload(limited.url, f"/v2/images/{i}/file", p, ADMIN) for i, p in zip(ids, payloads, strict=True)]
@@ -145,7 +145,7 @@ def test_transfers_below_the_limit_one_after_another_never_run_out_of_slots(limi
     big_id, checksum = big_image
     for _ in range(LIMIT + 1):
         image_id = new_image(limited, http, headers=ADMIN)
-        payload = os.urandom(10_000)
+        payload = raw_bytes(10_000)
         # A failed upload (size mismatch) gives its slot back too.
         bad = http.put(
             f"{limited.url}/v2/images/{image_id}/file",

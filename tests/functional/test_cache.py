@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import ADMIN, identity
 from tests.functional._images import new_image
+from tests.support.payloads import raw_bytes
 from tests.support.server import Server, write_config
 
 OCTET = {"Content-Type": "application/octet-stream"}
@@ -92,7 +93,7 @@ def test_cache_cycle_as_tempest_runs_it(cached_service, http):
     assert resp.status_code == 400
     assert "Only images with status active" in resp.text
 
-    data = os.urandom(300_000)
+    data = raw_bytes(300_000)
     image_id = active_image(cached_service, http, data)
     resp = http.put(f"{url}/v2/cache/{image_id}", headers=ADMIN)
     assert resp.status_code == 202
@@ -116,7 +117,7 @@ def test_cache_cycle_as_tempest_runs_it(cached_service, http):
 
 
 def test_without_the_caching_flavor_downloads_leave_the_cache_alone(cached_service, http):
-    data = os.urandom(100_000)
+    data = raw_bytes(100_000)
     image_id = active_image(cached_service, http, data)
     assert http.get(f"{cached_service.url}/v2/images/{image_id}/file", headers=ADMIN).content == data
     assert image_id not in cached_ids(cached_service, http)
@@ -124,7 +125,7 @@ def test_without_the_caching_flavor_downloads_leave_the_cache_alone(cached_servi
 
 def test_download_is_served_from_and_fills_the_cache(caching_flavor_service, http):
     cached_service = caching_flavor_service
-    data = os.urandom(2 * 1024 * 1024 + 5)
+    data = raw_bytes(2 * 1024 * 1024 + 5)
     image_id = active_image(cached_service, http, data)
     # A ranged download does not fill the cache; a whole one does, only once complete.
     resp = http.get(f"{cached_service.url}/v2/images/{image_id}/file", headers={**ADMIN, "Range": "bytes=0-9"})

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import ADMIN
 from tests.functional._images import new_image
+from tests.support.payloads import raw_bytes
 from tests.support.server import Server, write_config
 from tests.support.transfers import SlowDownload
 
@@ -57,7 +58,7 @@ def _status(service, http, image_id: str) -> str:
 
 def test_stalled_upload_fails_and_the_image_is_queued_again(impatient, http):
     image_id = new_image(impatient, http, headers=ADMIN)
-    reply = _stalled_put(impatient, f"/v2/images/{image_id}/file", os.urandom(100_000), 10_000_000)
+    reply = _stalled_put(impatient, f"/v2/images/{image_id}/file", raw_bytes(100_000), 10_000_000)
     assert reply.startswith(b"HTTP/1.1 400"), reply[:300]
     assert _status(impatient, http, image_id) == "queued"
     root = impatient.config.parent
@@ -66,7 +67,7 @@ def test_stalled_upload_fails_and_the_image_is_queued_again(impatient, http):
 
 def test_stalled_stage_fails_and_leaves_nothing_staged(impatient, http):
     image_id = new_image(impatient, http, headers=ADMIN)
-    reply = _stalled_put(impatient, f"/v2/images/{image_id}/stage", os.urandom(100_000), 10_000_000)
+    reply = _stalled_put(impatient, f"/v2/images/{image_id}/stage", raw_bytes(100_000), 10_000_000)
     assert reply.startswith(b"HTTP/1.1 400"), reply[:300]
     assert _status(impatient, http, image_id) == "queued"
     assert os.listdir(impatient.config.parent / "staging") == []
@@ -75,7 +76,7 @@ def test_stalled_stage_fails_and_leaves_nothing_staged(impatient, http):
 def test_a_slow_but_steady_client_is_not_cut_off(impatient, http):
     """The limit is on silence, not on the whole upload."""
     image_id = new_image(impatient, http, headers=ADMIN)
-    chunks = [os.urandom(1000) for _ in range(4)]
+    chunks = [raw_bytes(1000) for _ in range(4)]
 
     def trickle():
         for chunk in chunks:
@@ -97,7 +98,7 @@ def test_a_download_reader_that_stops_reading_is_cut_and_frees_its_slot(impatien
     size = 16 * 1024 * 1024  # far more than the socket buffers of both ends hold
     resp = http.put(
         f"{impatient.url}/v2/images/{image_id}/file",
-        data=os.urandom(size),
+        data=raw_bytes(size),
         headers={"Content-Type": "application/octet-stream", **ADMIN},
     )
     assert resp.status_code == 204

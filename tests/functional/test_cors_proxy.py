@@ -10,12 +10,12 @@ relative paths, as Glance writes them. A real browser's upload is in tests/gate/
 from __future__ import annotations
 
 import hashlib
-import os
 
 import pytest
 
 from glancelite import opts
 from tests.conftest import identity
+from tests.support.payloads import raw_bytes
 from tests.support.server import Server, free_port, write_config
 
 HORIZON = "https://horizon.example.com"
@@ -142,7 +142,7 @@ def test_a_request_from_another_origin_gets_no_cors_headers(cors_service, http):
 def test_upload_and_download_stream_through_cors(cors_service, http):
     """The CORS layer wraps the request and response: a chunked upload and its download pass intact."""
     image_id = _new_image(cors_service, http).json()["id"]
-    blocks = [os.urandom(1 << 20) for _ in range(6)]
+    blocks = [raw_bytes(1 << 20) for _ in range(6)]
     put = http.put(
         f"{cors_service.url}/v2/images/{image_id}/file",
         data=iter(blocks),  # a generator: Transfer-Encoding: chunked

@@ -12,6 +12,7 @@ from tests.conftest import ADMIN
 from tests.functional._images import image_row, new_image
 from tests.support import disk_images
 from tests.support.disk_images import needs_qemu_img, needs_sgdisk
+from tests.support.payloads import raw_bytes
 from tests.support.server import Server, write_config
 
 OCTET = {"Content-Type": "application/octet-stream", **ADMIN}
@@ -37,7 +38,7 @@ def show(service, http, image_id: str) -> dict:
 def test_fake_qcow2_is_refused_and_the_image_stays_queued(service, http):
     image_id = new_image(service, http, headers=ADMIN, disk_format="qcow2")
     before = stored_files(service)
-    resp = upload(service, http, image_id, b"QFI\xfb" + os.urandom(300_000))
+    resp = upload(service, http, image_id, b"QFI\xfb" + raw_bytes(300_000))
     assert resp.status_code == 415, resp.text
     assert "qcow2" in resp.text
     image = show(service, http, image_id)
@@ -45,12 +46,12 @@ def test_fake_qcow2_is_refused_and_the_image_stays_queued(service, http):
     assert image["size"] is None and image["checksum"] is None
     assert stored_files(service) == before
     # Random bytes declared qcow2: refused too.
-    assert upload(service, http, image_id, os.urandom(100_000)).status_code == 415
+    assert upload(service, http, image_id, raw_bytes(100_000)).status_code == 415
     assert show(service, http, image_id)["status"] == "queued"
 
 
 def test_raw_accepts_arbitrary_bytes_and_records_virtual_size(service, http):
-    data = os.urandom(70_000)
+    data = raw_bytes(70_000)
     image_id = new_image(service, http, headers=ADMIN, disk_format="raw")
     assert upload(service, http, image_id, data).status_code == 204
     image = show(service, http, image_id)
@@ -140,7 +141,7 @@ def test_other_containers_and_ami_formats_are_not_inspected(service, http):
         {"disk_format": "ami", "container_format": "ami"},
     ):
         image_id = new_image(service, http, headers=ADMIN, **fields)
-        assert upload(service, http, image_id, os.urandom(1000)).status_code == 204, fields
+        assert upload(service, http, image_id, raw_bytes(1000)).status_code == 204, fields
 
 
 def wait_status(service, http, image_id: str, statuses: set[str], deadline: float = 30.0) -> dict:
@@ -156,7 +157,7 @@ def wait_status(service, http, image_id: str, statuses: set[str], deadline: floa
 @needs_qemu_img
 def test_glance_direct_import_checks_the_staged_data(service, http, tmp_path):
     fake = new_image(service, http, headers=ADMIN, disk_format="qcow2")
-    stage = http.put(f"{service.url}/v2/images/{fake}/stage", data=os.urandom(5000), headers=OCTET)
+    stage = http.put(f"{service.url}/v2/images/{fake}/stage", data=raw_bytes(5000), headers=OCTET)
     assert stage.status_code == 204, stage.text
     body = {"method": {"name": "glance-direct"}}
     assert http.post(f"{service.url}/v2/images/{fake}/import", json=body, headers=ADMIN).status_code == 202
@@ -180,7 +181,7 @@ def lax_service(tmp_path_factory):
 
 def test_require_image_format_match_false_accepts_a_mismatch(lax_service, http):
     image_id = new_image(lax_service, http, headers=ADMIN, disk_format="qcow2")
-    assert upload(lax_service, http, image_id, os.urandom(4000)).status_code == 204
+    assert upload(lax_service, http, image_id, raw_bytes(4000)).status_code == 204
     assert show(lax_service, http, image_id)["status"] == "active"
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import ADMIN, identity
 from tests.functional._images import image_row, new_image
+from tests.support.payloads import raw_bytes
 
 OCTET = {"Content-Type": "application/octet-stream"}
 
@@ -26,7 +27,7 @@ def files_in(service, *stores) -> list[str]:
 
 
 def test_upload_then_download_with_hashes(service, http):
-    data = os.urandom(5 * 1024 * 1024 + 11)
+    data = raw_bytes(5 * 1024 * 1024 + 11)
     image_id = new_image(service, http)
     resp = upload(service, http, image_id, data)
     assert resp.status_code == 204, resp.text
@@ -47,7 +48,7 @@ def test_upload_then_download_with_hashes(service, http):
 
 
 def test_chunked_upload_to_named_store(service, http):
-    data = os.urandom(1024 * 1024 + 5)
+    data = raw_bytes(1024 * 1024 + 5)
     image_id = new_image(service, http)
 
     def chunks():  # requests sends a generator with Transfer-Encoding: chunked, as glanceclient does
@@ -67,7 +68,7 @@ def test_chunked_upload_to_named_store(service, http):
     [("bytes=0-9", 0, 9), ("bytes=100-", 100, 999), ("bytes=-10", 990, 999), ("bytes=995-5000", 995, 999)],
 )
 def test_ranges(service, http, header, start, end):
-    data = os.urandom(1000)
+    data = raw_bytes(1000)
     image_id = new_image(service, http)
     assert upload(service, http, image_id, data).status_code == 204
     resp = http.get(f"{service.url}/v2/images/{image_id}/file", headers={"Range": header})
@@ -163,7 +164,7 @@ def test_interrupted_upload_leaves_nothing(service, http):
                 f"PUT /v2/images/{image_id}/file HTTP/1.1\r\nHost: x\r\n"
                 "Content-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\n"
             ).encode()
-            + os.urandom(3_000_000)
+            + raw_bytes(3_000_000)
         )
         deadline = time.monotonic() + 10
         while image_row(service, image_id).status != "saving" and time.monotonic() < deadline:
@@ -186,7 +187,7 @@ def test_interrupted_chunked_upload_leaves_nothing(service, http):
             f"PUT /v2/images/{image_id}/file HTTP/1.1\r\nHost: x\r\n"
             "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
         ).encode()
-        chunk = os.urandom(65536)
+        chunk = raw_bytes(65536)
         sock.sendall(head + b"".join(b"10000\r\n" + chunk + b"\r\n" for _ in range(40)))
         time.sleep(0.5)
     deadline = time.monotonic() + 20
@@ -303,7 +304,7 @@ def test_python_glanceclient_upload_and_download(service):
 
     client = Client(endpoint=f"{service.url}/v2", token="noauth")
     image = client.images.create(name="gc", disk_format="raw", container_format="bare")
-    data = os.urandom(2 * 1024 * 1024 + 1)
+    data = raw_bytes(2 * 1024 * 1024 + 1)
     client.images.upload(image["id"], io.BytesIO(data))
     assert client.images.get(image["id"])["status"] == "active"
     assert b"".join(client.images.data(image["id"])) == data
@@ -357,7 +358,7 @@ def test_image_deleted_during_upload_is_410_and_data_removed(service, http):
     before = files_in(service, "fast", "slow")
     image_id = new_image(service, http)
     url = urllib.parse.urlsplit(service.url)
-    body = os.urandom(2_000_000)
+    body = raw_bytes(2_000_000)
     with socket.create_connection((url.hostname, url.port)) as sock:
         sock.sendall(
             (
@@ -389,7 +390,7 @@ def test_concurrent_uploads_to_one_image(service, http):
     import requests
 
     image_id = new_image(service, http)
-    payloads = [os.urandom(4 * 1024 * 1024), os.urandom(4 * 1024 * 1024)]
+    payloads = [raw_bytes(4 * 1024 * 1024), raw_bytes(4 * 1024 * 1024)]
 
     def put(data):
         with requests.Session() as session:

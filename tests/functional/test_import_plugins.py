@@ -30,6 +30,7 @@ from tests.support.imports import (
     store_files,
     wait_task,
 )
+from tests.support.payloads import raw_bytes
 from tests.support.server import BIN, Server, write_config
 
 QEMU_IMG = shutil.which("qemu-img")
@@ -119,7 +120,7 @@ def http(json_http):
 
 def qcow2(tmp_path, size: str = "8M", *options: str, content: bytes = b"") -> bytes:
     """A real qcow2 from qemu-img; with ``content``, these bytes are written at its start."""
-    path = tmp_path / f"img-{os.urandom(4).hex()}.qcow2"
+    path = tmp_path / f"img-{raw_bytes(4).hex()}.qcow2"
     if content:
         raw = tmp_path / "content.raw"
         raw.write_bytes(content.ljust(1 << 20, b"\0"))
@@ -205,7 +206,7 @@ def test_gzip_payload_decompressed_then_converted(service, http, files, tmp_path
 
 
 def test_zip_payload_decompressed_raw(service, http):
-    raw = os.urandom(300_000)
+    raw = raw_bytes(300_000)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("disk.raw", raw)
@@ -234,7 +235,7 @@ def test_zip_with_two_files_fails_and_reverts(service, http):
 
 
 def test_container_format_compressed_is_not_decompressed(service, http):
-    data = gzip.compress(os.urandom(50_000))
+    data = gzip.compress(raw_bytes(50_000))
     image_id = create_image(service, http, ADMIN, disk_format="raw", container_format="compressed")
     assert stage(service, http, image_id, data, ADMIN).status_code == 204
     assert start_import(service, http, image_id, {"name": "glance-direct"}, ADMIN).status_code == 202
@@ -286,7 +287,7 @@ def test_qcow2_with_backing_file_refused(service, http, tmp_path):
 
 def test_raw_data_claimed_qcow2_refused(service, http):
     image_id = create_image(service, http, ADMIN, disk_format="qcow2")
-    assert stage(service, http, image_id, os.urandom(70_000), ADMIN).status_code == 204
+    assert stage(service, http, image_id, raw_bytes(70_000), ADMIN).status_code == 204
     assert start_import(service, http, image_id, {"name": "glance-direct"}, ADMIN).status_code == 202
     task = wait_task(service, http, image_id)
     assert task["status"] == "failure" and "mismatch" in task["message"], task

@@ -24,6 +24,7 @@ import pytest
 
 from tests.conftest import ADMIN
 from tests.functional._images import new_image
+from tests.support.payloads import raw_bytes
 from tests.support.server import BIN, Server, manage, write_config
 
 PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "dirstore"
@@ -118,7 +119,7 @@ def test_unknown_type_without_the_plugin(plugin_env, tmp_path, monkeypatch):
 
 
 def test_upload_download_delete_through_the_api(service, http):
-    data = os.urandom(10_000) + b"end"
+    data = raw_bytes(10_000) + b"end"
     image_id = new_image(service, http, ADMIN)
     resp = http.put(f"{service.url}/v2/images/{image_id}/file", data=data, headers={**ADMIN, **OCTET})
     assert resp.status_code == 204, resp.text

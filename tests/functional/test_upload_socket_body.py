@@ -9,6 +9,7 @@ import socket
 import urllib.parse
 
 from tests.functional._images import image_row, new_image
+from tests.support.payloads import raw_bytes
 
 
 def _files(service) -> list[str]:
@@ -42,7 +43,7 @@ def test_malformed_chunked_body_is_a_400_and_leaves_nothing(service, http):
     image_id = new_image(service, http)
     url = urllib.parse.urlsplit(service.url)
     with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
-        data = os.urandom(65536)
+        data = raw_bytes(65536)
         sock.sendall(_put(image_id, "Transfer-Encoding: chunked") + b"10000\r\n" + data + b"\r\nzz\r\n")
         reader = sock.makefile("rb")
         [(status, body)] = _responses(reader, 1)
@@ -61,7 +62,7 @@ def test_keep_alive_after_chunked_and_length_bodies(service, http):
     """Both bodies end exactly where they should: the requests sent behind them on the connection are served."""
     url = urllib.parse.urlsplit(service.url)
     chunked_id, length_id = new_image(service, http), new_image(service, http)
-    data = os.urandom(300_000)
+    data = raw_bytes(300_000)
     chunked = b"".join(
         b"%x\r\n%s\r\n" % (len(data[i : i + 65536]), data[i : i + 65536]) for i in range(0, len(data), 65536)
     )

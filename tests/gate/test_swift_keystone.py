@@ -16,12 +16,12 @@ keystone can serve it.
 from __future__ import annotations
 
 import hashlib
-import os
 
 import pytest
 import requests
 
 from tests.gate.conftest import object_store_url
+from tests.support.payloads import raw_bytes
 from tests.support.server import Server, write_config
 
 pytestmark = pytest.mark.gate
@@ -130,7 +130,7 @@ def test_stores_detail_shows_the_keystone_store_writable_and_the_bad_key_not(gla
 )
 def test_upload_download_delete_through_keystone_auth(glance, http, swift_account, size, segments):
     container = glance.stores["keystone"]["swift_store_container"]
-    data = os.urandom(size)
+    data = raw_bytes(size)
     image_id = _create(glance, http)
     resp = _upload(glance, http, image_id, "keystone", data)
     assert resp.status_code == 204, resp.text
@@ -165,7 +165,7 @@ def test_upload_download_delete_through_keystone_auth(glance, http, swift_accoun
 
 def test_wrong_key_is_unavailable_not_an_error_and_leaves_nothing(glance, http, swift_account):
     image_id = _create(glance, http)
-    resp = _upload(glance, http, image_id, "badkey", os.urandom(64 * KiB))
+    resp = _upload(glance, http, image_id, "badkey", raw_bytes(64 * KiB))
     assert resp.status_code == 503, (resp.status_code, resp.text)
     # Glance's plain words: keystone's and swiftclient's text (the endpoint, the 401) is only logged.
     assert resp.json()["message"].startswith("The image store is unavailable."), resp.text

@@ -12,7 +12,6 @@ shared image, everyone (``*:*``) for a public one.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 import uuid
 
@@ -20,6 +19,7 @@ import pytest
 import requests
 
 from tests.gate.conftest import object_store_url, service_authtoken
+from tests.support.payloads import raw_bytes
 from tests.support.server import Server, write_config
 
 pytestmark = pytest.mark.gate
@@ -101,7 +101,7 @@ def _swift(who: dict, path: str, method: str = "GET", token: dict | None = None)
 
 def _uploaded(glance, tenants, owner: str, size: int = 200 * KiB, **fields) -> tuple[dict, str, bytes]:
     who = tenants(owner)
-    data = os.urandom(size)
+    data = raw_bytes(size)
     image_id = _create(glance, who, **fields)
     resp = _upload(glance, who, image_id, data)
     assert resp.status_code == 204, resp.text
@@ -224,7 +224,7 @@ def test_public_image_is_readable_by_everyone_community_is_not(glance, tenants):
 def test_glance_direct_import_writes_with_the_importers_token(glance, tenants):
     """The import flow runs with the importing caller, as Glance's does; its ACL follows the image."""
     alice = tenants("alice")
-    data = os.urandom(1 * MiB + 11)
+    data = raw_bytes(1 * MiB + 11)
     image_id = _create(glance, alice, visibility="public")
     staged = requests.put(
         f"{glance.url}/v2/images/{image_id}/stage",
@@ -261,7 +261,7 @@ def test_bad_token_is_glances_401(glance, tenants):
     alice = tenants("alice")
     image_id = _create(glance, alice)
     bogus = {"token": uuid.uuid4().hex}
-    resp = _upload(glance, bogus, image_id, os.urandom(KiB))
+    resp = _upload(glance, bogus, image_id, raw_bytes(KiB))
     assert resp.status_code == 401, resp.text
     image = requests.get(f"{glance.url}/v2/images/{image_id}", headers=_h(alice), timeout=30).json()
     assert image["status"] == "queued", image

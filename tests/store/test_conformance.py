@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import uuid
 
 import pytest
@@ -13,6 +12,7 @@ from glancelite import errors
 from glancelite.store import base
 from glancelite.store.capabilities import Capability, contains
 from glancelite.store.streams import HashingReader
+from tests.support.payloads import raw_bytes
 
 
 def writable(driver) -> bool:
@@ -43,7 +43,7 @@ def test_static_capabilities_are_declared(driver):
 
 
 def test_add_then_get(case, driver):
-    data = os.urandom(300_001)
+    data = raw_bytes(300_001)
     url = put(case, driver, data)
     stream = driver.get(url)
     assert stream.size == len(data)
@@ -63,7 +63,7 @@ def test_empty_object(case, driver):
 def test_ranged_get(case, driver, offset, length):
     if not contains(driver.STATIC_CAPABILITIES, Capability.READ_OFFSET | Capability.READ_CHUNK):
         pytest.skip(f"{case.name} does not declare ranged reads")
-    data = os.urandom(300_000)
+    data = raw_bytes(300_000)
     url = put(case, driver, data)
     expected = data[offset : offset + length if length is not None else None]
     stream = driver.get(url, offset, length)
@@ -73,7 +73,7 @@ def test_ranged_get(case, driver, offset, length):
 
 
 def test_stream_read_interface(case, driver):
-    data = os.urandom(200_000)
+    data = raw_bytes(200_000)
     url = put(case, driver, data)
     with driver.get(url) as stream:
         assert stream.read(10) == data[:10]
@@ -105,7 +105,7 @@ def test_delete(case, driver):
 def test_unknown_size(case, driver):
     if not writable(driver):
         pytest.skip(f"{case.name} is read-only")
-    data = os.urandom(2 * 1024 * 1024 + 3)
+    data = raw_bytes(2 * 1024 * 1024 + 3)
     for unknown in (None, 0):
         url = put(case, driver, data, size=unknown)
         assert read_all(driver.get(url)) == data
@@ -149,7 +149,7 @@ def test_failed_add_leaves_nothing(case, driver):
 
 
 def test_large_round_trip_with_hashes(case, driver):
-    data = os.urandom(case.large_size)
+    data = raw_bytes(case.large_size)
     if writable(driver):
         with HashingReader(io.BytesIO(data), expected_size=len(data)) as reader:
             stored = driver.add(str(uuid.uuid4()), reader, len(data))

@@ -17,6 +17,7 @@ from glancelite import errors
 from glancelite.settings import StoreSettings
 from glancelite.store import base
 from glancelite.store.drivers.file import PARTIAL_PREFIX, FileDriver
+from tests.support.payloads import raw_bytes
 
 
 def make(store_id="f", **options) -> FileDriver:
@@ -200,7 +201,7 @@ def _staged(tmp_path, data: bytes, name: str = "staged"):
 
 
 def test_add_from_file_links_the_file_it_read_on_the_same_file_system(tmp_path):
-    data = os.urandom(3 * 1024 * 1024 + 17)
+    data = raw_bytes(3 * 1024 * 1024 + 17)
     staged = _staged(tmp_path, data)
     driver = make(filesystem_store_datadir=str(tmp_path / "d"), filesystem_store_file_perm=640)
     with open(staged, "rb") as fh:
@@ -255,7 +256,7 @@ def test_add_from_file_on_another_file_system_writes_a_copy(tmp_path):
     shm = "/dev/shm"
     if not os.path.isdir(shm) or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
         pytest.skip("needs /dev/shm on a file system other than the test's temporary directory")
-    data = os.urandom(1024 * 1024)
+    data = raw_bytes(1024 * 1024)
     staged = _staged(tmp_path, data)
     datadir = os.path.join(shm, f"glancelite-test-{os.getpid()}-{time.monotonic_ns()}")
     try:

@@ -17,6 +17,7 @@ from glancelite.store import base, registry
 from glancelite.store.capabilities import Capability
 from glancelite.store.stores import StoreSet, UnknownStore
 from tests.store.cases_local import WebRoot
+from tests.support.payloads import raw_bytes
 
 
 def file_settings(store_id, datadir, *, reserved=False, read_only=False, weight=0, **options):
@@ -276,7 +277,7 @@ def test_full_disk_is_413_and_leaves_nothing(tmp_path):
     with tmpfs(tmp_path / "small"):
         s = StoreSet(settings_with(tmp_path, file_settings("small", tmp_path / "small")))
         with pytest.raises(base.StoreFull) as info:
-            s.write("small", "big", io.BytesIO(os.urandom(3 * 1024 * 1024)), None)
+            s.write("small", "big", io.BytesIO(raw_bytes(3 * 1024 * 1024)), None)
         assert isinstance(info.value, errors.TooLarge)
         assert os.listdir(tmp_path / "small") == []
         # Fill it so that less than a chunk is free: the probe reports it full.

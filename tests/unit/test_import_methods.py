@@ -13,6 +13,7 @@ from glancelite.store.stores import StoreSet
 from glancelite.tasks import methods
 from glancelite.tasks import progress as import_progress
 from glancelite.tasks.plan import ImportPlan, Method
+from tests.support.payloads import raw_bytes
 
 
 def test_each_method_acquires_its_data_once():
@@ -68,7 +69,7 @@ def test_a_resumed_acquire_whose_data_is_staged_already_is_done(tmp_path, monkey
 
 def test_copy_image_out_of_a_file_store_on_the_same_file_system_links_instead_of_copying(tmp_path, monkeypatch):
     step, env, _, stores = _acquire(tmp_path, Method.COPY_IMAGE, monkeypatch)
-    data = os.urandom(2 * 1024 * 1024)
+    data = raw_bytes(2 * 1024 * 1024)
     stored = stores.write("file", "img", io.BytesIO(data), len(data))
     image = types.SimpleNamespace(
         id="img", size=len(data), locations=[model.Location(url=stored.url, metadata={"store": "file"})]

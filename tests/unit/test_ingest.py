@@ -19,6 +19,7 @@ from glancelite.store.areas import StagingArea
 from glancelite.store.stores import StoreSet
 from glancelite.tasks import ingest as ingest_module
 from glancelite.tasks.ingest import Ingest, Ingested
+from tests.support.payloads import raw_bytes
 
 MIB = 1 << 20
 
@@ -83,7 +84,7 @@ def _upload(ingest: Ingest, image_id: str, data: bytes, *, size=None, formats=No
 
 def test_write_records_the_digests_and_makes_the_image_active(make, engine, tmp_path):
     ingest = make()
-    data = os.urandom(3 * MIB + 5)
+    data = raw_bytes(3 * MIB + 5)
     image = _upload(ingest, _image(engine, "img-1"), data, formats=("raw", "bare"))
     assert image.status == "active"
     assert image.size == len(data)
@@ -139,7 +140,7 @@ def test_the_storage_quota_counts_what_the_owner_stores_already(make, engine, tm
 def test_a_format_mismatch_found_by_the_inspector_removes_the_data(make, engine, tmp_path):
     ingest = make()
     with pytest.raises(inspection.FormatMismatch):
-        _upload(ingest, _image(engine, "img-6"), os.urandom(2 * MIB), formats=("qcow2", "bare"))
+        _upload(ingest, _image(engine, "img-6"), raw_bytes(2 * MIB), formats=("qcow2", "bare"))
     assert _files(tmp_path / "file") == []
 
 
@@ -165,7 +166,7 @@ def test_a_failing_progress_callback_stops_the_write_and_removes_the_partial(mak
 
 def test_digest_hashes_a_location_without_writing(make, engine, tmp_path):
     ingest = make()
-    data = os.urandom(MIB + 7)
+    data = raw_bytes(MIB + 7)
     image = _upload(ingest, _image(engine, "img-9"), data)
     polled: list[int] = []
     digests = ingest.digest(image.locations[0], hashing_algorithm="sha256", progress=polled.append)
@@ -235,7 +236,7 @@ def test_staged_data_is_hashed_then_linked_into_a_store_on_its_file_system(make,
     inspector, then the file store links the staged file instead of writing it a second time."""
     ingest = make()
     staging = StagingArea(ingest.stores, "os_glance_staging_store")
-    data = os.urandom(3 * MIB + 5)
+    data = raw_bytes(3 * MIB + 5)
     staging.write("img-l", io.BytesIO(data), len(data))
     image_id = _image(engine, "img-l")
     with staging.open(image_id) as staged:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import struct
 
 import pytest
@@ -13,6 +12,7 @@ from glancelite.store import inspection
 from glancelite.store.inspection import FormatMismatch, FormatPolicy, UnsafeImage, Verdict
 from tests.support import disk_images
 from tests.support.disk_images import MIB, needs_qemu_img, needs_sgdisk
+from tests.support.payloads import raw_bytes
 from tests.support.server import write_config
 
 STRICT = FormatPolicy()
@@ -67,7 +67,7 @@ def test_iso_matches_with_its_volume_size(tmp_path):
 
 
 def test_unrecognised_bytes_are_raw_with_their_length():
-    assert judge(os.urandom(300_000), "raw") == Verdict("raw", 300_000)
+    assert judge(raw_bytes(300_000), "raw") == Verdict("raw", 300_000)
     assert judge(b"", "raw") == Verdict("raw", 0)
 
 
@@ -77,7 +77,7 @@ def test_unrecognised_bytes_are_raw_with_their_length():
 def test_fake_qcow2_is_refused_as_soon_as_its_header_is_in():
     checker = inspection.Inspection("qcow2", STRICT)
     with pytest.raises(FormatMismatch, match="the data is not qcow2"):
-        checker.feed(os.urandom(4096))  # oslo's qcow2 inspector decides on the first 512 bytes
+        checker.feed(raw_bytes(4096))  # oslo's qcow2 inspector decides on the first 512 bytes
     assert checker.position == 4096
 
 
@@ -96,7 +96,7 @@ def test_iso_uploaded_as_raw_is_refused(tmp_path):
 
 
 def test_no_match_required_lets_a_mismatch_through_without_a_virtual_size():
-    assert judge(os.urandom(70_000), "qcow2", LAX) == Verdict("raw", None)
+    assert judge(raw_bytes(70_000), "qcow2", LAX) == Verdict("raw", None)
 
 
 def test_data_an_inspector_trips_over_is_refused_only_while_the_match_is_required():
@@ -142,9 +142,9 @@ def test_qcow2_with_an_external_data_file_is_refused(tmp_path):
 
 def test_qcow2_magic_over_junk_fails_the_qcow2_checks():
     with pytest.raises(UnsafeImage, match="qcow2 safety check"):
-        judge(b"QFI\xfb" + os.urandom(100_000), "qcow2")
+        judge(b"QFI\xfb" + raw_bytes(100_000), "qcow2")
     with pytest.raises(FormatMismatch, match="the data is qcow2, disk_format is raw"):
-        judge(b"QFI\xfb" + os.urandom(100_000), "raw")
+        judge(b"QFI\xfb" + raw_bytes(100_000), "raw")
 
 
 @needs_qemu_img
@@ -233,9 +233,9 @@ def test_hybrid_iso_with_a_gpt_mbr_is_an_iso(tmp_path):
 
 def test_raw_is_decided_early_and_the_rest_only_counted():
     checker = inspection.Inspection("raw", STRICT)
-    checker.feed(os.urandom(MIB))
+    checker.feed(raw_bytes(MIB))
     assert checker.decided  # every inspector has what it needs well within the first MiB
-    checker.feed(os.urandom(3 * MIB))
+    checker.feed(raw_bytes(3 * MIB))
     assert checker.finish() == Verdict("raw", 4 * MIB)
 
 
@@ -254,14 +254,14 @@ def test_vhdx_is_decided_only_once_its_metadata_region_is_in(tmp_path):
 
 def test_feeding_stopped_early_takes_the_total_from_the_caller():
     checker = inspection.Inspection("raw", STRICT)
-    checker.feed(os.urandom(MIB))
+    checker.feed(raw_bytes(MIB))
     assert checker.decided
     assert checker.finish(total=10 * MIB) == Verdict("raw", 10 * MIB)
 
 
 @needs_qemu_img
 def test_reader_shows_every_byte(tmp_path):
-    data = disk_images.qemu_image(tmp_path, "qcow2", "4M").read_bytes() + os.urandom(5000)
+    data = disk_images.qemu_image(tmp_path, "qcow2", "4M").read_bytes() + raw_bytes(5000)
     checker = inspection.Inspection("qcow2", STRICT)
     reader = inspection.InspectingReader(io.BytesIO(data), checker)
     assert b"".join(iter(lambda: reader.read(777), b"")) == data

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import io
-import os
 
 from glancelite.api.paced_body import LARGEST_BLOCK, SLOW_READ_SECONDS, SMALLEST_BLOCK, PacedBody
+from tests.support.payloads import raw_bytes
 
 
 class Source(io.BytesIO):
@@ -32,7 +32,7 @@ def _read_all(body: PacedBody, size: int) -> bytes:
 
 def test_a_client_that_keeps_up_gets_the_blocks_asked_for_after_a_few_reads():
     clock = [0.0]
-    data = os.urandom(40 * 1024 * 1024)
+    data = raw_bytes(40 * 1024 * 1024)
     source = Source(data, clock, seconds_per_read=0.001)
     body = PacedBody(source, clock=lambda: clock[0])
     assert _read_all(body, 4 * 1024 * 1024) == data
@@ -44,7 +44,7 @@ def test_a_client_that_keeps_up_gets_the_blocks_asked_for_after_a_few_reads():
 
 def test_a_trickling_client_is_read_in_the_smallest_blocks():
     clock = [0.0]
-    data = os.urandom(1024 * 1024)
+    data = raw_bytes(1024 * 1024)
     source = Source(data, clock, seconds_per_read=SLOW_READ_SECONDS * 4)
     body = PacedBody(source, clock=lambda: clock[0])
     assert _read_all(body, 1024 * 1024) == data
@@ -53,7 +53,7 @@ def test_a_trickling_client_is_read_in_the_smallest_blocks():
 
 def test_a_client_that_slows_down_gets_smaller_blocks_again():
     clock = [0.0]
-    source = Source(os.urandom(64 * 1024 * 1024), clock, seconds_per_read=0.001)
+    source = Source(raw_bytes(64 * 1024 * 1024), clock, seconds_per_read=0.001)
     body = PacedBody(source, clock=lambda: clock[0])
     for _ in range(6):
         body.read(LARGEST_BLOCK)

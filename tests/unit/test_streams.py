@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import threading
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from glancelite import errors
 from glancelite.store import streams
 from glancelite.store.streams import ClientDisconnected, HashingReader
+from tests.support.payloads import raw_bytes
 
 
 def drain(reader, chunk=65536) -> int:
@@ -23,7 +23,7 @@ def drain(reader, chunk=65536) -> int:
 
 @pytest.mark.parametrize("size", [0, 1, 1000, streams.HASH_BATCH_BYTES - 1, 3 * streams.HASH_BATCH_BYTES + 17])
 def test_digests_match_hashlib(size):
-    data = os.urandom(size)
+    data = raw_bytes(size)
     with HashingReader(io.BytesIO(data), expected_size=size) as reader:
         assert drain(reader, 7777) == size
         digests = reader.digests()
@@ -89,7 +89,7 @@ def test_unknown_size_accepts_anything():
 def test_an_unhashed_reader_counts_and_limits_but_never_hashes(monkeypatch):
     """Staging's reader: the import hashes the staged data later, so the stage does not."""
     monkeypatch.setattr(streams, "new_hasher", lambda name: pytest.fail(f"hashed with {name}"))
-    data = os.urandom(3 * streams.HASH_BATCH_BYTES + 5)
+    data = raw_bytes(3 * streams.HASH_BATCH_BYTES + 5)
     with HashingReader(io.BytesIO(data), expected_size=len(data), hashed=False) as reader:
         assert drain(reader, 1 << 20) == len(data) == reader.bytes_read
         with pytest.raises(RuntimeError, match="hashed=False"):
@@ -121,7 +121,7 @@ def test_client_disconnect_is_a_typed_error_and_threads_stop():
 
 
 def test_small_reads_from_a_large_block_return_everything_in_order():
-    data = os.urandom(3 * streams.SOURCE_READ_BYTES + 5)
+    data = raw_bytes(3 * streams.SOURCE_READ_BYTES + 5)
     out = []
     with HashingReader(io.BytesIO(data)) as reader:
         while chunk := reader.read(1000):
@@ -143,7 +143,7 @@ def test_digests_before_eof_refused():
 def test_data_stream_read_any_size(read_size):
     from glancelite.store.base import DataStream
 
-    data = os.urandom(700_001)
+    data = raw_bytes(700_001)
     chunks = [data[i : i + 65536] for i in range(0, len(data), 65536)]
     closed = []
     stream = DataStream(chunks, size=len(data), length=len(data), on_close=lambda: closed.append(1))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import socket
 import threading
 
@@ -20,6 +19,7 @@ from glancelite import errors
 from glancelite.api.body import ChunkedSocketBody, SocketBody, upload_body
 from glancelite.store import streams
 from glancelite.store.streams import HashingReader
+from tests.support.payloads import raw_bytes
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def read_all(reader, size: int) -> bytes:
 @pytest.mark.parametrize("head_size", [0, 1, 8192])
 def test_reads_buffered_head_then_socket_in_order(pair, read_size, head_size):
     server, client = pair
-    data = os.urandom(300_000 if read_size > 1 else 20_000)
+    data = raw_bytes(300_000 if read_size > 1 else 20_000)
     env, body, _ = gunicorn_env(server, len(data), head=data[:head_size])
     reader = upload_body(env)
     assert isinstance(reader, SocketBody)
@@ -100,7 +100,7 @@ def test_never_reads_past_the_body(pair):
 def test_gunicorn_drains_the_rest_after_a_partial_read(pair):
     """An upload refused midway: wsgi.input (common.drain) reads on from where SocketBody stopped."""
     server, client = pair
-    data = os.urandom(200_000)
+    data = raw_bytes(200_000)
     env, body, _ = gunicorn_env(server, len(data), head=data[:10])
     reader = upload_body(env)
     sender = send_later(client, data[10:])
@@ -139,7 +139,7 @@ def test_quota_mid_stream_stops_reading(pair):
 
 def test_digests_through_socket_body(pair):
     server, client = pair
-    data = os.urandom(3 * (1 << 20) + 123)
+    data = raw_bytes(3 * (1 << 20) + 123)
     env, _, _ = gunicorn_env(server, len(data), head=data[:777])
     sender = send_later(client, data[777:])
     with HashingReader(upload_body(env), expected_size=len(data)) as hashing:
@@ -200,7 +200,7 @@ def encode_chunked(data: bytes, chunk: int, extension: bytes = b"", trailers: by
 @pytest.mark.parametrize("read_size", [7, 65536, 1 << 20])
 def test_chunked_decodes_in_order(pair, chunk, read_size):
     server, client = pair
-    data = os.urandom(20_000 if chunk == 1 else 700_000)
+    data = raw_bytes(20_000 if chunk == 1 else 700_000)
     wire = encode_chunked(data, chunk)
     env, body, unreader = chunked_env(server, head=wire[:5000])
     reader = upload_body(env)
@@ -287,7 +287,7 @@ def test_chunked_refused_midway_then_drained_through_wsgi_input(pair):
 
 def test_chunked_digests(pair):
     server, client = pair
-    data = os.urandom(2 * (1 << 20) + 5)
+    data = raw_bytes(2 * (1 << 20) + 5)
     env, _, _ = chunked_env(server)
     sender = send_later(client, encode_chunked(data, 65536))
     with HashingReader(upload_body(env)) as hashing:
