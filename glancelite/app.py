@@ -188,15 +188,16 @@ def _recover_at_start(imports: ImportService, image_data: ImageDataService, stor
     mid-upload (SIGKILL, OOM) left its image saving and its temp file behind.
 
     A worker that gunicorn starts while the database is away must still come up and answer 503:
-    a worker that fails to boot makes gunicorn stop the whole service. The next worker to start
-    recovers what this one could not.
+    a worker that fails to boot makes gunicorn stop the whole service. So recovery never stops
+    a start, whatever it meets; the next worker to start recovers what this one could not.
     """
-    try:
-        imports.recover()
-        image_data.recover_dead_uploads()
-    except errors.Unavailable as exc:
-        LOG.warning("start-up recovery skipped, the database is unavailable: %s", exc)
-    stores.remove_orphaned_partials()
+    for recover in (imports.recover, image_data.recover_dead_uploads, stores.remove_orphaned_partials):
+        try:
+            recover()
+        except errors.Unavailable as exc:
+            LOG.warning("start-up recovery step %s skipped, the database is unavailable: %s", recover.__qualname__, exc)
+        except Exception:
+            LOG.exception("start-up recovery step %s failed; the worker starts anyway", recover.__qualname__)
 
 
 def build_scrubber(settings: Settings) -> ScrubberServices:

@@ -183,9 +183,14 @@ class ImageDataService:
         """Images left in ``saving`` by a process of this host that died mid-upload go back to queued (at start)."""
         recovered = []
         for image in self.images.images_with_property(UPLOAD_OWNER, status=S.SAVING):
+            # The image and its properties come from two statements: on PostgreSQL each sees the
+            # data committed when it runs, so an upload that ended in between shows no owner.
+            marker = image.properties.get(UPLOAD_OWNER)
             try:
-                owner = json.loads(image.properties[UPLOAD_OWNER])
+                owner = json.loads(marker) if marker is not None else None
             except (ValueError, TypeError):
+                owner = None
+            if not isinstance(owner, dict):
                 continue
             if processes.owner_alive(owner) is False:
                 self._back_to_queued(image.id, RuntimeError("its uploading process died"))
