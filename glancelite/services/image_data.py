@@ -185,11 +185,10 @@ class ImageDataService:
         for image in self.images.images_with_property(UPLOAD_OWNER, status=S.SAVING):
             # The image and its properties come from two statements: on PostgreSQL each sees the
             # data committed when it runs, so an upload that ended in between shows no owner.
-            marker = image.properties.get(UPLOAD_OWNER)
             try:
-                owner = json.loads(marker) if marker is not None else None
-            except (ValueError, TypeError):
-                owner = None
+                owner = json.loads(image.properties.get(UPLOAD_OWNER))
+            except (ValueError, TypeError):  # TypeError: no owner (None)
+                continue
             if not isinstance(owner, dict):
                 continue
             if processes.owner_alive(owner) is False:

@@ -98,10 +98,10 @@ class WorkArea:
         """Make ``work_file`` the very file ``stream`` reads (a hard link, no copy) when the stream is
         a whole local file on this area's file system (copy-image out of a file store); False when
         it is not, and the caller copies. An existing ``work_file`` raises FileExistsError."""
-        if stream.file is None or stream.length != stream.size:
+        if stream.whole_file is None:
             return False
         try:
-            link_open_file(stream.file, work_file)
+            link_open_file(stream.whole_file, work_file)
         except FileExistsError:
             raise
         except OSError:  # another file system, no /proc: copy

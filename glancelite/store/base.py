@@ -107,6 +107,11 @@ class DataStream:
         del self._buffer[:size]
         return data
 
+    @property
+    def whole_file(self) -> BinaryIO | None:
+        """``file`` when this stream reads all of it, from its start to its end (staged data), else None."""
+        return self.file if self.file is not None and self.length == self.size else None
+
     def also_on_close(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` after the stream's own cleanup (e.g. close a one-off driver)."""
         previous = self._on_close

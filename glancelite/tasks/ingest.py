@@ -158,7 +158,7 @@ class Ingest:
         hash every staged byte twice (``Ingested.digests`` is None). ``progress``: called
         with the running byte count, at most every PROGRESS_EVERY_BYTES and once at the end.
         """
-        whole_file = _whole_local_file(source)
+        whole_file = source.whole_file if isinstance(source, base.DataStream) else None
         data_inspection = inspection.for_image(*formats, self.format_policy) if formats else None
         if data_inspection is not None:
             source = inspection.InspectingReader(source, data_inspection)
@@ -258,13 +258,6 @@ class Ingest:
         if counter is not None:
             counter.finish()
         return digests
-
-
-def _whole_local_file(source: base.Readable):
-    """The open local file ``source`` reads from its start to its end (staged data), else None."""
-    if isinstance(source, base.DataStream) and source.file is not None and source.length == source.size:
-        return source.file
-    return None
 
 
 def _counted(source: base.Readable, progress: Progress | None, every: int) -> tuple[base.Readable, _Every | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -268,6 +269,4 @@ def test_add_from_file_on_another_file_system_writes_a_copy(tmp_path):
         assert os.stat(stored.url[7:]).st_ino != os.stat(staged).st_ino
         assert open(stored.url[7:], "rb").read() == data
     finally:
-        import shutil
-
         shutil.rmtree(datadir, ignore_errors=True)

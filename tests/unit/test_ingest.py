@@ -236,19 +236,24 @@ def test_staged_data_is_hashed_then_linked_into_a_store_on_its_file_system(make,
     inspector, then the file store links the staged file instead of writing it a second time."""
     ingest = make()
     staging = StagingArea(ingest.stores, "os_glance_staging_store")
+
+    def import_staged(image_id: str, data: bytes):
+        staging.write(image_id, io.BytesIO(data), len(data))
+        _image(engine, image_id)
+        with staging.open(image_id) as staged:
+            return ingest.write(
+                "file",
+                image_id,
+                staged,
+                size=len(data),
+                owner="p1",
+                formats=("raw", "bare"),
+                record=lambda ingested: ingest.record_data(image_id, ingested, expected_status="saving"),
+            )
+
     data = raw_bytes(3 * MIB + 5)
-    staging.write("img-l", io.BytesIO(data), len(data))
-    image_id = _image(engine, "img-l")
-    with staging.open(image_id) as staged:
-        image = ingest.write(
-            "file",
-            image_id,
-            staged,
-            size=len(data),
-            owner="p1",
-            formats=("raw", "bare"),
-            record=lambda ingested: ingest.record_data(image_id, ingested, expected_status="saving"),
-        )
+    image_id = "img-l"
+    image = import_staged(image_id, data)
     assert (image.checksum, image.os_hash_value) == (
         hashlib.md5(data).hexdigest(),
         hashlib.sha512(data).hexdigest(),
@@ -257,17 +262,6 @@ def test_staged_data_is_hashed_then_linked_into_a_store_on_its_file_system(make,
     assert staging.size(image_id) == len(data)  # the staged file stays until the import deletes it
 
     # What the inspector refuses is not linked either.
-    qcow = b"QFI\xfb" + bytes(508)
-    staging.write("img-q", io.BytesIO(qcow), len(qcow))
-    image_id = _image(engine, "img-q")
-    with staging.open(image_id) as staged, pytest.raises(inspection.FormatMismatch):
-        ingest.write(
-            "file",
-            image_id,
-            staged,
-            size=len(qcow),
-            owner="p1",
-            formats=("raw", "bare"),
-            record=lambda ingested: ingest.record_data(image_id, ingested, expected_status="saving"),
-        )
+    with pytest.raises(inspection.FormatMismatch):
+        import_staged("img-q", b"QFI\xfb" + bytes(508))
     assert _files(tmp_path / "file") == ["img-l"]
